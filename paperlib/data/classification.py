@@ -1,0 +1,263 @@
+"""Image classification data: the embedded procedural generator and loaders for real datasets.
+
+The generator writes a real ImageFolder (``train/<class>/*.png``, ``val/<class>/*.png``) once, so the
+same loader reads synthetic and real data. Each class is a (shape, texture) pair; colours, scale,
+rotation, position, background, distractor shapes and pixel noise are random nuisances, so a small
+CNN does not reach 100 % and architectures can differ.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .common import generated_dataset, record_use, require_layout
+
+SHAPES = ("disk", "square", "triangle", "ring", "cross", "diamond")
+TEXTURES = ("solid", "stripes", "checker")
+MAX_CLASSES = len(SHAPES) * len(TEXTURES) * 2  # x2: stripe orientation family (near-horizontal / near-vertical)
+
+# normalisation constants per dataset (0-1 scale)
+STATS = {
+    "synthetic": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+    "cifar10": ((125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255)),
+    "cifar100": ((125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+STATS["imagefolder"] = STATS["imagenet"]
+STATS["tiny-imagenet"] = STATS["imagenet"]
+
+LAYOUTS = {
+    "cifar10": "data_root/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} "
+               "(the python version from https://www.cs.toronto.edu/~kriz/cifar.html)",
+    "cifar100": "data_root/cifar-100-python/{train,test,meta}",
+    "imagefolder": "data_root/train/<class>/<image> and data_root/val/<class>/<image> "
+                   "(ImageNet: the usual ILSVRC2012 train/ and val/ folders with one sub-folder per synset)",
+    "tiny-imagenet": "data_root/train/<wnid>/images/*.JPEG, data_root/val/images/*.JPEG + "
+                     "data_root/val/val_annotations.txt (tiny-imagenet-200 as distributed)",
+}
+LAYOUTS["imagenet"] = LAYOUTS["imagefolder"]
+
+
+def class_attributes(c: int) -> tuple[str, str, int]:
+    """(shape, texture, orientation family) of class c."""
+    if not 0 <= c < MAX_CLASSES:
+        raise ValueError(f"synthetic classification supports at most {MAX_CLASSES} classes")
+    return SHAPES[c % len(SHAPES)], TEXTURES[(c // len(SHAPES)) % len(TEXTURES)], c // (len(SHAPES) * len(TEXTURES))
+
+
+def _shape_mask(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r = np.sqrt(x * x + y * y)
+    if shape == "disk":
+        return r < 1.0
+    if shape == "square":
+        return np.maximum(np.abs(x), np.abs(y)) < 0.78
+    if shape == "triangle":
+        return (y < 0.65) & (y > 1.9 * np.abs(x) - 0.95)
+    if shape == "ring":
+        return (r < 1.0) & (r > 0.55)
+    if shape == "cross":
+        return ((np.abs(x) < 0.3) & (np.abs(y) < 0.95)) | ((np.abs(y) < 0.3) & (np.abs(x) < 0.95))
+    if shape == "diamond":
+        return np.abs(x) + np.abs(y) < 1.0
+    raise ValueError(shape)
+
+
+def _random_color(rng) -> np.ndarray:
+    return rng.uniform(0.0, 1.0, size=3)
+
+
+def render_image(c: int, size: int, rng: np.random.Generator, ss: int = 2) -> np.ndarray:
+    """One HxWx3 uint8 image of class c (rendered at ss x resolution, then box-downsampled)."""
+    shape, texture, orient = class_attributes(c)
+    S = size * ss
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) + 0.5
+    # background: smooth low-frequency colour field
+    g = rng.uniform(0, 1, size=(3, 3, 3))
+    from numpy import kron
+
+    coarse = np.clip(g, 0, 1)
+    up = kron(coarse, np.ones((S // 3 + 1, S // 3 + 1, 1)))[:S, :S]
+    img = 0.6 * up + 0.4 * _random_color(rng)
+    # background clutter: a faint random stripe pattern on half of the images
+    if rng.random() < 0.5:
+        phi = rng.uniform(0, np.pi)
+        k = 2 * np.pi / (rng.uniform(3, 7) * S / 32)
+        wave = (np.sin(k * (xx * np.cos(phi) + yy * np.sin(phi))) > 0)[..., None]
+        img = img * (1 - 0.15 * wave)
+    # distractors: smaller solid shapes of random kinds
+    for _ in range(rng.integers(1, 4)):
+        rad = rng.uniform(0.12, 0.25) * S
+        cx, cy = rng.uniform(0, S, size=2)
+        th = rng.uniform(0, 2 * np.pi)
+        x = ((xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)) / rad
+        y = (-(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)) / rad
+        m = _shape_mask(SHAPES[rng.integers(len(SHAPES))], x, y)
+        img[m] = _random_color(rng)
+    # the object
+    rad = rng.uniform(0.28, 0.45) * S
+    cx, cy = rng.uniform(rad * 0.8, S - rad * 0.8, size=2)
+    th = rng.uniform(0, 2 * np.pi)
+    x = ((xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)) / rad
+    y = (-(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)) / rad
+    m = _shape_mask(shape, x, y)
+    a = _random_color(rng)
+    b = np.clip(a + rng.choice([-1, 1]) * rng.uniform(0.35, 0.6), 0, 1) if texture != "solid" else a
+    period = rng.uniform(2.5, 4.5) * S / 32
+    if texture == "stripes":
+        phi = (0.0 if orient == 0 else np.pi / 2) + rng.uniform(-0.5, 0.5)
+        pat = np.sin(2 * np.pi / period * (xx * np.cos(phi) + yy * np.sin(phi))) > 0
+    elif texture == "checker":
+        pat = (np.sin(2 * np.pi / period * xx) * np.sin(2 * np.pi / period * yy)) > 0
+    else:
+        pat = np.zeros_like(m)
+    obj = np.where(pat[..., None], b, a)
+    img[m] = obj[m]
+    # occluder: sometimes a distractor falls on top of the object
+    if rng.random() < 0.3:
+        rad2 = rng.uniform(0.1, 0.2) * S
+        ox, oy = cx + rng.uniform(-rad, rad), cy + rng.uniform(-rad, rad)
+        m2 = (xx - ox) ** 2 + (yy - oy) ** 2 < rad2 ** 2
+        img[m2] = _random_color(rng)
+    img = img.reshape(size, ss, size, ss, 3).mean(axis=(1, 3))
+    img = img + rng.normal(0, 0.06, size=img.shape)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _write_split(root: Path, split: str, n: int, num_classes: int, size: int, seed: int) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    for c in range(num_classes):
+        (root / split / f"class_{c:02d}").mkdir(parents=True, exist_ok=True)
+    for i, c in enumerate(labels):
+        img = render_image(int(c), size, rng)
+        Image.fromarray(img).save(root / split / f"class_{c:02d}" / f"{i:06d}.png", optimize=False)
+
+
+def synthetic_classification(num_classes: int = 10, image_size: int = 32, n_train: int = 5000,
+                             n_val: int = 1000, seed: int = 0, root: Path | None = None) -> Path:
+    """Folder of the embedded synthetic ImageFolder (generated once; deterministic in the arguments)."""
+    if num_classes > MAX_CLASSES or num_classes < 2:
+        raise ValueError(f"num_classes must be in [2, {MAX_CLASSES}], got {num_classes}")
+    params = dict(num_classes=num_classes, image_size=image_size, n_train=n_train, n_val=n_val, seed=seed)
+
+    def gen(tmp: Path):
+        _write_split(tmp, "train", n_train, num_classes, image_size, seed)
+        _write_split(tmp, "val", n_val, num_classes, image_size, seed + 10_000)
+
+    return generated_dataset("synthetic_classification", params, gen, version=1, root=root)
+
+
+# ----------------------------------------------------------------------------- datasets
+class InMemoryImageFolder:
+    """An ImageFolder decoded once into a uint8 tensor (N, 3, H, W); transforms act on tensors.
+
+    For the small embedded sets this removes PNG decoding from every epoch (CPU profiles)."""
+
+    def __init__(self, folder, transform=None):
+        import torch
+        from PIL import Image
+        from torchvision.datasets.folder import find_classes, make_dataset
+
+        self.classes, self.class_to_idx = find_classes(str(folder))
+        samples = make_dataset(str(folder), self.class_to_idx, extensions=(".png", ".jpg", ".jpeg", ".JPEG"))
+        arrs = [np.asarray(Image.open(p).convert("RGB")) for p, _ in samples]
+        self.data = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
+        self.targets = [t for _, t in samples]
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        x = self.data[i]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.targets[i]
+
+
+def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "padcrop"):
+    """Tensor/PIL-agnostic torchvision v2 transforms: pad-crop + flip (small images) or
+    random-resized-crop + flip (large images) for training; resize + centre-crop for eval."""
+    import torch
+    from torchvision.transforms import v2
+
+    to = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    if train:
+        if crop == "padcrop":
+            aug = [v2.RandomCrop(image_size, padding=max(1, image_size // 8)), v2.RandomHorizontalFlip()]
+        elif crop == "rrc":
+            aug = [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
+        else:
+            aug = []
+        return v2.Compose([v2.ToImage(), *aug, *to[1:]])
+    if crop == "rrc":  # ImageNet-style evaluation: resize 256/224 x size, centre crop
+        return v2.Compose([v2.ToImage(), v2.Resize(int(round(image_size * 256 / 224)), antialias=True),
+                           v2.CenterCrop(image_size), *to[1:]])
+    return v2.Compose([v2.ToImage(), *to[1:]])
+
+
+def classification_datasets(name: str = "synthetic", data_root=None, *, image_size: int = 32,
+                            num_classes: int = 10, n_train: int = 5000, n_val: int = 1000, seed: int = 0,
+                            train_transform=None, val_transform=None, crop: str | None = None,
+                            in_memory: bool | None = None):
+    """(train_ds, val_ds, meta) for `name` in synthetic | cifar10 | cifar100 | imagefolder | imagenet |
+    tiny-imagenet. meta = {num_classes, mean, std, classes, root}. Real data comes from `data_root`
+    in its standard layout (nothing is downloaded); a wrong layout raises naming the expected one."""
+    import torchvision
+
+    name = name.lower()
+    if name not in STATS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(sorted(STATS))}")
+    mean, std = STATS[name]
+    if crop is None:
+        crop = "padcrop" if name in ("synthetic", "cifar10", "cifar100") else "rrc"
+    ttf = train_transform or default_transforms(image_size, mean, std, train=True, crop=crop)
+    vtf = val_transform or default_transforms(image_size, mean, std, train=False, crop=crop)
+    if name == "synthetic":
+        root = synthetic_classification(num_classes, image_size, n_train, n_val, seed)
+        mem = True if in_memory is None else in_memory
+        cls = InMemoryImageFolder if mem else torchvision.datasets.ImageFolder
+        tr, va = cls(root / "train", transform=ttf), cls(root / "val", transform=vtf)
+    elif name in ("cifar10", "cifar100"):
+        sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+        root = require_layout(data_root, [sub], name, LAYOUTS[name])
+        C = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        tr = C(str(root), train=True, transform=ttf, download=False)
+        va = C(str(root), train=False, transform=vtf, download=False)
+        record_use(name, root)
+    elif name == "tiny-imagenet":
+        root = require_layout(data_root, ["train", "val/images", "val/val_annotations.txt"], name, LAYOUTS[name])
+        tr = torchvision.datasets.ImageFolder(str(root / "train"), transform=ttf)
+        va = _TinyImageNetVal(root / "val", tr.class_to_idx, vtf)
+        record_use(name, root)
+    else:
+        root = require_layout(data_root, ["train", "val"], name, LAYOUTS[name])
+        tr = torchvision.datasets.ImageFolder(str(root / "train"), transform=ttf)
+        va = torchvision.datasets.ImageFolder(str(root / "val"), transform=vtf)
+        record_use(name, root)
+    classes = list(getattr(tr, "classes", []))
+    meta = {"num_classes": len(classes) or num_classes, "mean": mean, "std": std, "classes": classes,
+            "root": str(root), "name": name}
+    return tr, va, meta
+
+
+class _TinyImageNetVal:
+    def __init__(self, val_dir: Path, class_to_idx: dict, transform):
+        lines = (val_dir / "val_annotations.txt").read_text().splitlines()
+        self.samples = [(val_dir / "images" / l.split("\t")[0], class_to_idx[l.split("\t")[1]]) for l in lines if l]
+        self.targets = [t for _, t in self.samples]
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        p, t = self.samples[i]
+        x = Image.open(p).convert("RGB")
+        return (self.transform(x) if self.transform else x), t

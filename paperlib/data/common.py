@@ -1,0 +1,112 @@
+"""Where data lives, and the one cache every generated dataset goes through.
+
+Generated data is written once under ``data_home()/<name>/<key>/`` (``key`` = hash of the generator
+parameters and version), atomically (into a temporary folder, then renamed), guarded by a file lock
+so parallel notebooks do not generate it twice, and described by ``manifest.json``: the parameters,
+the file list and a content hash. The content hash enters provenance and the runner's cache key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+MANIFEST = "manifest.json"
+
+
+def data_home() -> Path:
+    """PAPERLIB_DATA, else $XDG_CACHE_HOME/paperlib, else ~/.cache/paperlib."""
+    env = os.environ.get("PAPERLIB_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "paperlib"
+
+
+def _key(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def content_hash(root: Path, exclude=(MANIFEST,)) -> tuple[str, int]:
+    """sha256 over sorted relative paths and file bytes. Returns (hexdigest, number of files)."""
+    h = hashlib.sha256()
+    n = 0
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name not in exclude:
+            rel = p.relative_to(root).as_posix()
+            h.update(rel.encode() + b"\0")
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            n += 1
+    return h.hexdigest(), n
+
+
+def read_manifest(root) -> dict:
+    return json.loads((Path(root) / MANIFEST).read_text())
+
+
+def manifest_hash(root) -> str | None:
+    p = Path(root) / MANIFEST
+    return json.loads(p.read_text())["content_hash"] if p.exists() else None
+
+
+def record_use(name: str, root: Path) -> None:
+    """Note in this process's provenance that `root` (with its manifest hash) was used."""
+    from ..record import DATA_USED
+
+    DATA_USED[name] = manifest_hash(root) or f"path:{root}"
+
+
+def generated_dataset(name: str, params: dict, generate: Callable[[Path], None], *, version: int = 1,
+                      root: Path | None = None, verbose: bool = True) -> Path:
+    """Return the folder of dataset `name` generated with `params`, generating it once if needed.
+
+    `generate(tmp_dir)` writes the files; it must be deterministic in `params` (seeded)."""
+    from filelock import FileLock
+
+    params = {**params, "_generator_version": version}
+    home = Path(root) if root else data_home()
+    target = home / name / _key(params)
+    if (target / MANIFEST).exists():
+        record_use(name, target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / MANIFEST).exists():
+            t0 = time.time()
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            if verbose:
+                print(f"[paperlib.data] generating {name} -> {target}", flush=True)
+            try:
+                generate(tmp)
+                digest, n = content_hash(tmp)
+                (tmp / MANIFEST).write_text(json.dumps(
+                    {"name": name, "params": params, "files": n, "content_hash": digest,
+                     "seconds": round(time.time() - t0, 2)}, indent=2, sort_keys=True) + "\n")
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if verbose:
+                print(f"[paperlib.data] {name}: {n} files in {time.time() - t0:.1f}s", flush=True)
+    record_use(name, target)
+    return target
+
+
+def require_layout(root, expected: list[str], dataset: str, layout_doc: str) -> Path:
+    """Check that `root` contains the `expected` relative paths; else raise with the expected layout."""
+    if root is None:
+        raise FileNotFoundError(f"{dataset}: data_root is None; expected layout:\n{layout_doc}")
+    root = Path(root).expanduser()
+    missing = [e for e in expected if not (root / e).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{dataset}: {root} is missing {', '.join(missing)}; expected layout:\n{layout_doc}")
+    return root

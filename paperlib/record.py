@@ -1,0 +1,269 @@
+"""The record of one notebook run: tables, figures, metrics, computed claims and provenance.
+
+    run = Run("01_resnext", profile=profile, seed=seed, device=device, data_root=data_root,
+              overrides=overrides, out_dir=out_dir)
+    cfg = run.cfg
+    run.table("table3", rows)            # -> table3.md + table3.csv
+    run.figure("fig5", fig)              # -> fig5.png (fixed dpi, no volatile metadata)
+    run.metric("val_err", 0.21)
+    run.claim("C1", "...", verdict, paper={...}, trained=True)
+    run.finalize()                       # -> results.json; fails if an artifact is missing
+
+Results go to ``<out_dir>/<slug>/``; by default ``figures/`` for the ``default`` profile and
+``runs/<profile>/figures/`` for the others; the ``ci`` profile never writes into ``figures/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import REPO_ROOT
+from .config import PAPERS, PROFILES, get_config, resolve_slug
+from .metrics.stats import Verdict
+
+LIBRARIES = ("python", "torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
+
+#: data folders used by this process (name -> manifest hash); filled by paperlib.data.common
+DATA_USED: dict[str, str] = {}
+
+
+def default_out_dir(profile: str) -> Path:
+    return REPO_ROOT / "figures" if profile == "default" else REPO_ROOT / "runs" / profile / "figures"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in LIBRARIES[1:]:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def git_state(root: Path = REPO_ROOT) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--", "paperlib", "notebooks"], cwd=root,
+                                capture_output=True, text=True, timeout=10).stdout
+        return {"git_commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "dirty": None}
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+
+
+def param_hash(params: dict) -> str:
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
+
+
+def _jsonable(x):
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _jsonable(dataclasses.asdict(x))
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:  # torch scalars
+        return _jsonable(x.item())
+    return x
+
+
+def resolve_device(device: str = "auto"):
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    return dev
+
+
+def seed_all(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+class Run:
+    """One execution of a paper notebook. See the module docstring."""
+
+    def __init__(self, slug: str, *, profile: str = "default", seed: int = 0, device: str = "auto",
+                 data_root: str | None = None, overrides: dict | None = None, out_dir: str | None = None):
+        self.t0 = time.time()
+        self.slug = resolve_slug(slug)
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+        self.profile = profile
+        self.seed = int(seed)
+        self.overrides = dict(overrides or {})
+        self.cfg = get_config(self.slug, profile, self.overrides)
+        self.spec = PAPERS[self.slug]
+        self.data_root = Path(data_root).expanduser() if data_root else None
+        self.device = resolve_device(device)
+        base = Path(out_dir).expanduser() if out_dir else default_out_dir(profile)
+        if not base.is_absolute():
+            base = (Path.cwd() / base).resolve()
+        if profile == "ci" and _inside(base, REPO_ROOT / "figures"):
+            raise ValueError("the ci profile never writes into figures/; pass another out_dir")
+        self.out = base / self.slug
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.params = {"profile": profile, "seed": self.seed, "device": device,
+                       "data_root": str(self.data_root) if self.data_root else None,
+                       "overrides": self.overrides}
+        self.metrics: dict[str, Any] = {}
+        self.claims: list[dict] = []
+        self.artifacts: list[str] = []
+        self.notes: list[str] = []
+        seed_all(self.seed)
+        print(f"[paperlib] {self.slug} profile={profile} seed={self.seed} device={self.device} -> {self.out}")
+
+    # ------------------------------------------------------------------ outputs
+    def _artifact(self, name: str) -> Path:
+        if name not in self.artifacts:
+            self.artifacts.append(name)
+        return self.out / name
+
+    def table(self, name: str, rows, caption: str | None = None, floatfmt: str = ".4g"):
+        """Write a table as Markdown and CSV; rows = DataFrame or list of dicts. Returns the DataFrame."""
+        import pandas as pd
+
+        df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        df.to_csv(self._artifact(f"{name}.csv"), index=False, lineterminator="\n")
+        md = _markdown(df, floatfmt)
+        if caption:
+            md = f"{caption}\n\n{md}"
+        self._artifact(f"{name}.md").write_text(md + "\n")
+        return df
+
+    def figure(self, name: str, fig, close: bool = False):
+        """Save a matplotlib figure as PNG (fixed dpi, no volatile metadata). Returns the figure for display."""
+        from .plots import save_png
+
+        save_png(fig, self._artifact(f"{name}.png"))
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return fig
+
+    def metric(self, key: str, value) -> None:
+        self.metrics[key] = _jsonable(value)
+
+    def note(self, text: str) -> None:
+        """A plain-language remark carried into results.json and the report (e.g. what a profile cannot show)."""
+        self.notes.append(text)
+
+    def claim(self, claim_id: str, statement: str, verdict: Verdict, *, paper: dict | None = None,
+              evidence: dict | None = None, trained: bool = True) -> dict:
+        """Record a claim with its computed verdict. At profile ci a trained claim is 'inconclusive (ci)'."""
+        if not isinstance(verdict, Verdict):
+            raise TypeError("verdict must be a Verdict computed by paperlib.metrics.stats, not "
+                            f"{type(verdict).__name__}")
+        v, reason = verdict.verdict, verdict.reason
+        if self.profile == "ci" and trained:
+            v, reason = "inconclusive", f"ci: pipeline only (the run said: {verdict.verdict}, {verdict.reason})"
+        entry = {"id": claim_id, "statement": statement, "verdict": v, "reason": reason,
+                 "evidence": _jsonable({**verdict.evidence, **(evidence or {})}),
+                 "paper": _jsonable(paper or {})}
+        self.claims = [c for c in self.claims if c["id"] != claim_id] + [entry]
+        print(f"[claim {claim_id}] {v}: {reason}")
+        return entry
+
+    # ------------------------------------------------------------------ finish
+    def provenance(self) -> dict:
+        return {**git_state(), "versions": versions(), "device": str(self.device),
+                "device_name": _device_name(self.device), "profile": self.profile,
+                "parameters": _jsonable(self.params), "config": _jsonable(self.cfg),
+                "param_hash": param_hash(self.params), "seed": self.seed,
+                "wall_seconds": round(time.time() - self.t0, 1), "data": dict(DATA_USED),
+                "platform": platform.platform(), "threads": _threads()}
+
+    def finalize(self) -> Path:
+        missing = [a for a in self.artifacts if not (self.out / a).exists()]
+        if missing:
+            raise FileNotFoundError(f"declared artifacts missing in {self.out}: {missing}")
+        if not self.claims:
+            raise ValueError(f"{self.slug}: no claims recorded; every notebook tests its paper's claims")
+        result = {"paper": self.slug, "title": self.spec.title, "profile": self.profile,
+                  "metrics": _jsonable(self.metrics), "claims": self.claims,
+                  "artifacts": sorted(self.artifacts), "notes": self.notes,
+                  "provenance": self.provenance()}
+        path = self.out / "results.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+        counts = {k: sum(c["verdict"] == k for c in self.claims) for k in ("held", "not held", "inconclusive")}
+        print(f"[paperlib] wrote {path} ({len(self.artifacts)} artifacts; claims {counts})")
+        return path
+
+
+def _inside(p: Path, root: Path) -> bool:
+    try:
+        p.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _device_name(dev) -> str:
+    import torch
+
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return platform.processor() or platform.machine()
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _markdown(df, floatfmt: str) -> str:
+    cols = [str(c) for c in df.columns]
+
+    def cell(v):
+        if isinstance(v, float):
+            return "" if math.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def load_results(path) -> dict:
+    return json.loads(Path(path).read_text())
