@@ -146,6 +146,8 @@ class Run:
         self.claims: list[dict] = []
         self.artifacts: list[str] = []
         self.notes: list[str] = []
+        # under torchrun every rank executes the notebook; only rank 0 writes results
+        self.rank = int(os.environ.get("RANK", "0"))
         seed_all(self.seed)
         print(f"[paperlib] {self.slug} profile={profile} seed={self.seed} device={self.device} -> {self.out}")
 
@@ -160,18 +162,20 @@ class Run:
         import pandas as pd
 
         df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-        df.to_csv(self._artifact(f"{name}.csv"), index=False, lineterminator="\n")
         md = _markdown(df, floatfmt)
         if caption:
             md = f"{caption}\n\n{md}"
-        self._artifact(f"{name}.md").write_text(md + "\n")
+        if self.rank == 0:
+            df.to_csv(self._artifact(f"{name}.csv"), index=False, lineterminator="\n")
+            self._artifact(f"{name}.md").write_text(md + "\n")
         return df
 
     def figure(self, name: str, fig, close: bool = False):
         """Save a matplotlib figure as PNG (fixed dpi, no volatile metadata). Returns the figure for display."""
         from .plots import save_png
 
-        save_png(fig, self._artifact(f"{name}.png"))
+        if self.rank == 0:
+            save_png(fig, self._artifact(f"{name}.png"))
         if close:
             import matplotlib.pyplot as plt
 
@@ -210,7 +214,9 @@ class Run:
                 "wall_seconds": round(time.time() - self.t0, 1), "data": dict(DATA_USED),
                 "platform": platform.platform(), "threads": _threads()}
 
-    def finalize(self) -> Path:
+    def finalize(self) -> Path | None:
+        if self.rank != 0:
+            return None
         missing = [a for a in self.artifacts if not (self.out / a).exists()]
         if missing:
             raise FileNotFoundError(f"declared artifacts missing in {self.out}: {missing}")
