@@ -1,0 +1,56 @@
+"""Seeding and seeded data loaders."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .distributed import env_world, is_distributed_env
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch (CPU and CUDA). deterministic=True also asks torch for
+    deterministic algorithms (warn only) and turns cudnn.benchmark off."""
+    seed = int(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def seed_worker(worker_id: int) -> None:
+    """worker_init_fn: seed numpy and python in each worker from torch's per-worker seed."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
+                drop_last: bool = False, distributed: bool | None = None, collate_fn=None,
+                pin_memory: bool = False, persistent_workers: bool = False, **kwargs) -> DataLoader:
+    """A DataLoader whose order and worker seeds depend only on `seed` (torch.Generator +
+    worker_init_fn). distributed=None: use a DistributedSampler when launched by torchrun
+    (RANK/WORLD_SIZE in the environment); the engine calls sampler.set_epoch every epoch."""
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    if distributed is None:
+        distributed = is_distributed_env()
+    sampler = None
+    if distributed:
+        rank, world, _ = env_world()
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle,
+                                     seed=int(seed), drop_last=drop_last)
+        shuffle = False
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler,
+                      num_workers=num_workers, drop_last=drop_last, collate_fn=collate_fn,
+                      pin_memory=pin_memory, generator=g, worker_init_fn=seed_worker,
+                      persistent_workers=persistent_workers and num_workers > 0, **kwargs)

@@ -1,0 +1,82 @@
+"""DistributedDataParallel plumbing: detect torchrun, init the process group, reduce metrics."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment (0, 1, 0 when absent)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    rank = int(os.environ.get("RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    return rank, world, local
+
+
+def is_distributed_env() -> bool:
+    """True when launched by torchrun with more than one process (or a group already exists)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size() > 1
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def init_distributed(device) -> tuple[int, int, torch.device]:
+    """Initialise the default process group if torchrun launched us (nccl on CUDA, gloo on CPU).
+
+    Returns (rank, world_size, device); on CUDA the device becomes cuda:LOCAL_RANK."""
+    device = torch.device(device)
+    if not is_distributed_env():
+        return 0, 1, device
+    rank, world, local = env_world()
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29500")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def is_main_process() -> bool:
+    return env_world()[0] == 0
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = t.clone()
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def all_reduce_mean_dict(d: dict, device) -> dict:
+    """Average a dict of float metrics across ranks (identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return d
+    keys = sorted(k for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if not keys:
+        return d
+    t = torch.tensor([float(d[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    t /= dist.get_world_size()
+    out = dict(d)
+    out.update({k: float(v) for k, v in zip(keys, t.tolist())})
+    return out
+
+
+def barrier():
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def all_gather_object(obj):
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        out = [None] * dist.get_world_size()
+        dist.all_gather_object(out, obj)
+        return out
+    return [obj]

@@ -1,0 +1,77 @@
+"""Per-iteration learning-rate schedules: linear warmup, then cosine / step / constant.
+
+The lr is a pure function of the fractional epoch t = global_step / steps_per_epoch:
+
+    warmup (t < W):  lr(t) = base * (s + (1 - s) * t / W)              s = warmup_start_factor
+    cosine (t >= W): lr(t) = min_lr + (base - min_lr) * 0.5 * (1 + cos(pi * (t - W) / (E - W)))
+    step:            lr(t) = base * gamma ** (number of milestones m with t >= m)
+    constant:        lr(t) = base
+
+E = cfg.epochs. Each param group gets lr(t; base=group["base_lr"]) * group["lr_scale"].
+"""
+from __future__ import annotations
+
+import math
+
+
+def lr_at(t: float, cfg, base_lr: float | None = None) -> float:
+    """Learning rate at fractional epoch `t` (exact formula above)."""
+    base = cfg.lr if base_lr is None else base_lr
+    W = float(cfg.warmup_epochs)
+    if W > 0 and t < W:
+        s = float(cfg.warmup_start_factor)
+        return base * (s + (1.0 - s) * t / W)
+    if cfg.schedule == "constant":
+        return base
+    if cfg.schedule == "step":
+        k = sum(1 for m in cfg.milestones if t >= m)
+        return base * cfg.gamma ** k
+    # cosine
+    E = float(cfg.epochs)
+    span = E - W
+    if span <= 0:
+        return base
+    p = min(max((t - W) / span, 0.0), 1.0)
+    return cfg.min_lr + (base - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+class IterScheduler:
+    """Sets every group's lr at every iteration from the fractional epoch.
+
+    `step(global_step)` sets the lr for the optimizer step about to be taken and returns the
+    scheduled base lr (before lr_scale). Stateless apart from the last step, so resuming only
+    needs the global step (state_dict kept for symmetry with torch schedulers).
+    """
+
+    def __init__(self, optimizer, cfg, steps_per_epoch: int):
+        self.optimizer = optimizer
+        self.cfg = cfg
+        self.steps_per_epoch = max(int(steps_per_epoch), 1)
+        self.last_step = -1
+        for g in optimizer.param_groups:
+            g.setdefault("base_lr", g["lr"])
+            g.setdefault("lr_scale", 1.0)
+
+    def lr_at_step(self, global_step: int, base_lr: float | None = None) -> float:
+        return lr_at(global_step / self.steps_per_epoch, self.cfg, base_lr)
+
+    def step(self, global_step: int) -> float:
+        self.last_step = int(global_step)
+        t = global_step / self.steps_per_epoch
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr_at(t, self.cfg, g["base_lr"]) * g.get("lr_scale", 1.0)
+        return lr_at(t, self.cfg)
+
+    def get_last_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {"last_step": self.last_step, "steps_per_epoch": self.steps_per_epoch}
+
+    def load_state_dict(self, state):
+        self.last_step = state.get("last_step", -1)
+
+
+def build_scheduler(optimizer, cfg, steps_per_epoch: int) -> IterScheduler:
+    """Per-iteration scheduler for `optimizer` (call `.step(global_step)` before each update)."""
+    return IterScheduler(optimizer, cfg, steps_per_epoch)
