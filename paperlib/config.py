@@ -66,7 +66,7 @@ def _discover() -> dict[str, PaperSpec]:
         spec = PaperSpec(mod.SLUG, mod.TITLE, mod.Config, dict(mod.PROFILES),
                          dict(getattr(mod, "TIMEOUT", {})), mod.__name__)
         for prof, values in spec.profiles.items():  # a typo in a profile table fails loudly
-            _validate(spec, values, where=f"{mod.__name__}.PROFILES[{prof!r}]")
+            validate_values(spec, values, where=f"{mod.__name__}.PROFILES[{prof!r}]")
         papers[spec.slug] = spec
     return dict(sorted(papers.items()))
 
@@ -159,10 +159,12 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    if typing.get_origin(tp) is not None or not hasattr(tp, "__name__"):
+        return str(tp).replace("typing.", "")
+    return tp.__name__
 
 
-def _validate(spec: PaperSpec, values: dict, where: str = "overrides") -> None:
+def validate_values(spec: PaperSpec, values: dict, where: str = "overrides") -> None:
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a dict, got {type(values).__name__}")
     hints = typing.get_type_hints(spec.config_cls)
@@ -187,7 +189,7 @@ def get_config(slug: str, profile: str = "default", overrides: dict | None = Non
     if profile not in spec.profiles:
         raise ConfigError(f"{slug} has no profile {profile!r}; valid: {', '.join(spec.profiles)}")
     overrides = dict(overrides or {})
-    _validate(spec, overrides)
+    validate_values(spec, overrides)
     values = {**spec.profiles[profile], **overrides}
     cfg = spec.config_cls(**values)
     return cfg

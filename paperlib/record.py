@@ -33,15 +33,14 @@ import numpy as np
 from . import REPO_ROOT
 from .config import PAPERS, PROFILES, get_config, resolve_slug
 from .metrics.stats import Verdict
+from .paths import default_out_dir
 
 LIBRARIES = ("python", "torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
 
-#: data folders used by this process (name -> manifest hash); filled by paperlib.data.common
-DATA_USED: dict[str, str] = {}
+#: data folders used by this process ("name/key" -> {"hash", "path"}); filled by paperlib.data.common
+DATA_USED: dict[str, dict] = {}
 
 
-def default_out_dir(profile: str) -> Path:
-    return REPO_ROOT / "figures" if profile == "default" else REPO_ROOT / "runs" / profile / "figures"
 
 
 def versions() -> dict[str, str]:
@@ -212,6 +211,7 @@ class Run:
                 "parameters": _jsonable(self.params), "config": _jsonable(self.cfg),
                 "param_hash": param_hash(self.params), "seed": self.seed,
                 "wall_seconds": round(time.time() - self.t0, 1), "data": dict(DATA_USED),
+                "date": time.strftime("%Y-%m-%d", time.gmtime()),
                 "platform": platform.platform(), "threads": _threads()}
 
     def finalize(self) -> Path | None:

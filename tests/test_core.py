@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from paperlib import REPO_ROOT
-from paperlib.config import ConfigError, PaperSpec, _validate
+from paperlib.config import ConfigError, PaperSpec, validate_values as _validate
 from paperlib.metrics import stats
 
 

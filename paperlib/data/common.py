@@ -15,16 +15,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..paths import data_home
+
 MANIFEST = "manifest.json"
 
 
-def data_home() -> Path:
-    """PAPERLIB_DATA, else $XDG_CACHE_HOME/paperlib, else ~/.cache/paperlib."""
-    env = os.environ.get("PAPERLIB_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "paperlib"
 
 
 def _key(params: dict) -> str:
@@ -59,7 +54,8 @@ def record_use(name: str, root: Path) -> None:
     """Note in this process's provenance that `root` (with its manifest hash) was used."""
     from ..record import DATA_USED
 
-    DATA_USED[name] = manifest_hash(root) or f"path:{root}"
+    root = Path(root)
+    DATA_USED[f"{name}/{root.name}"] = {"hash": manifest_hash(root), "path": str(root)}
 
 
 def generated_dataset(name: str, params: dict, generate: Callable[[Path], None], *, version: int = 1,
