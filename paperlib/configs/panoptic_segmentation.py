@@ -1,0 +1,74 @@
+"""04 Panoptic Segmentation (spec: papers/panoptic_segmentation.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+SLUG = "04_panoptic_segmentation"
+TITLE = "Panoptic Segmentation (Kirillov, He, Girshick, Rother, Dollar; CVPR 2019)"
+
+
+@dataclass
+class Config:
+    # data: "scenes" = synthetic panoptic scenes (FPN scene generator); "files" = evaluate a
+    # user-supplied COCO panoptic prediction against GT under data_root (paper profile)
+    dataset: str = "scenes"
+    image_size: int = 128
+    n_scenes: int = 300                 # evaluation scenes (human study, machine evaluation)
+    min_objects: int = 2
+    max_objects: int = 12
+    crowd_prob: float = 0.1
+    void_rim: bool = True               # 1-px unlabelled rim around things (GT VOID)
+    data_seed: int = 0
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])   # annotator-noise seeds
+    # simulated annotators (our design; see paperlib.experiments.panoptic_segmentation)
+    jitter_max_px: int = 2
+    p_jitter: float = 1.0
+    p_merge: float = 0.3
+    p_split: float = 0.1
+    p_cls: float = 0.05
+    small_area: int = 100
+    p_small: float = 0.3
+    # T4: hallucinated stuff blobs
+    blob_counts: list[int] = field(default_factory=lambda: [0, 5, 20, 50])
+    blob_area: list[int] = field(default_factory=lambda: [4, 30])
+    # merge heuristic (paper section 7 / panopticapi's script)
+    confidence_thr: float = 0.5
+    overlap_thr: float = 0.5
+    stuff_area_limit: Optional[float] = None   # None: 4096 px scaled to the image area
+    # simulated machine (spec's default design)
+    sim_blobs: int = 5
+    sim_p_miss_small: float = 0.6
+    # trained machine: tiny FCN (semantic + thing + boundary heads)
+    train_machine: bool = True
+    n_train: int = 400
+    width: int = 16
+    epochs: int = 12
+    batch_size: int = 16
+    lr: float = 0.004
+    max_steps: Optional[int] = None
+    roi_epochs: int = 8                 # RoI classifier (labels the FCN's instance masks)
+    min_instance_area: int = 20
+    boundary_thr: float = 0.8           # instance cores: boundary probability below this
+    log_every: int = 25
+    progress: Optional[bool] = None
+    torch_threads: int = 1
+    # statistics
+    n_boot: int = 500
+    # dataset == "files": GT json (+ folder) under data_root, prediction json (+ folder)
+    gt_json: Optional[str] = None
+    pred_json: Optional[str] = None
+    workers: Optional[int] = None
+
+
+PROFILES = {
+    "ci": dict(image_size=64, n_scenes=8, seeds=[0], n_train=16, epochs=1, max_steps=2,
+               batch_size=8, blob_counts=[0, 20], n_boot=50),
+    "default": dict(),
+    "gpu": dict(image_size=512, n_scenes=1000, n_train=2000, width=32, epochs=30, batch_size=16,
+                max_objects=30, roi_epochs=20, min_instance_area=60),
+    "paper": dict(dataset="files", gt_json="annotations/panoptic_val2017.json", train_machine=False),
+}
+
+# execution timeout of the whole notebook per profile, seconds (None = no limit)
+TIMEOUT = {"ci": 300, "default": 900, "gpu": 6 * 3600, "paper": None}

@@ -1,0 +1,260 @@
+"""COCO panoptic format tools: id <-> RGB encoding, PNG + segments_info I/O, and the paper's
+heuristic that combines a semantic and an instance prediction into one panoptic prediction.
+
+Format (as panopticapi): an 8-bit RGB PNG per image, segment id = R + 256*G + 256**2*B, id 0 = VOID.
+Ids only need to be unique per image and < 2**24. The annotation JSON holds, per image,
+``{image_id, file_name, segments_info: [{id, category_id, area, bbox, iscrowd}]}``; a prediction
+needs only ``{id, category_id}`` per segment.
+
+Everything written here casts numpy integers to Python ints (panopticapi converters #51), stores
+exact pixel counts as ``area`` (the PQ engine takes GT areas from the JSON) and never writes
+empty segments (panopticapi raises on them, #1).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+VOID = 0
+OFFSET = 256 * 256 * 256  # max id + 1
+MAX_ID = OFFSET - 1
+
+__all__ = [
+    "VOID", "OFFSET", "rgb2id", "id2rgb", "read_panoptic_png", "write_panoptic_png",
+    "segments_info_from_ids", "save_json", "load_json", "write_panoptic_dataset",
+    "load_panoptic_annotations", "combine_semantic_instances", "semantic_from_panoptic",
+]
+
+
+# ----------------------------------------------------------------------------- encoding
+def rgb2id(color):
+    """RGB -> id. An (H, W, 3) array gives an (H, W) uint32 id map; a 3-sequence gives an int."""
+    if isinstance(color, np.ndarray) and color.ndim == 3:
+        if color.shape[2] < 3:
+            raise ValueError(f"rgb2id needs (H, W, 3) colors, got shape {color.shape}")
+        c = color[..., :3]
+        if c.dtype != np.uint8:
+            if c.size and (c.min() < 0 or c.max() > 255):
+                raise ValueError("rgb2id: color channels must lie in [0, 255]")
+            c = c.astype(np.uint8)
+        c = c.astype(np.uint32)
+        return c[..., 0] | (c[..., 1] << 8) | (c[..., 2] << 16)
+    r, g, b = (int(v) for v in color[:3])
+    return r + 256 * g + 256 * 256 * b
+
+
+def id2rgb(id_map):
+    """id -> RGB. An (H, W) integer array gives (H, W, 3) uint8; an int gives an (r, g, b) tuple."""
+    if isinstance(id_map, np.ndarray):
+        ids = id_map.astype(np.int64, copy=False)
+        if ids.size and (ids.min() < 0 or ids.max() > MAX_ID):
+            raise ValueError(f"segment ids must lie in [0, {MAX_ID}], got [{ids.min()}, {ids.max()}]")
+        ids = ids.astype(np.uint32)
+        rgb = np.empty(ids.shape + (3,), dtype=np.uint8)
+        rgb[..., 0] = ids & 255
+        rgb[..., 1] = (ids >> 8) & 255
+        rgb[..., 2] = (ids >> 16) & 255
+        return rgb
+    i = int(id_map)
+    if not 0 <= i <= MAX_ID:
+        raise ValueError(f"segment id {i} outside [0, {MAX_ID}]")
+    return (i % 256, (i // 256) % 256, i // 65536)
+
+
+def read_panoptic_png(path) -> np.ndarray:
+    """Read a COCO panoptic PNG into an (H, W) uint32 id map.
+
+    The file must be RGB (or RGBA, whose alpha is ignored, as panopticapi's rgb2id does). Palette,
+    grayscale and 16-bit files would decode to wrong ids, so they raise.
+    """
+    with Image.open(path) as im:
+        mode = im.mode
+        if mode not in ("RGB", "RGBA"):
+            raise ValueError(f"panoptic PNG {path} has mode {mode!r}; COCO panoptic needs 8-bit RGB")
+        arr = np.asarray(im)
+    return rgb2id(arr)
+
+
+def write_panoptic_png(path, id_map: np.ndarray) -> None:
+    """Write an (H, W) id map as a lossless 8-bit RGB PNG (no volatile metadata)."""
+    if str(path).lower().endswith((".jpg", ".jpeg")):
+        raise ValueError("panoptic maps must be PNG (lossless), never JPEG")
+    Image.fromarray(id2rgb(np.asarray(id_map)), mode="RGB").save(path, format="PNG")
+
+
+# ----------------------------------------------------------------------------- segments_info
+def segments_info_from_ids(id_map: np.ndarray, categories_of: Mapping[int, int],
+                           iscrowd_of: Mapping[int, int] | None = None) -> list[dict]:
+    """segments_info for every non-VOID id present in ``id_map``, with exact area and bbox.
+
+    ``categories_of`` maps segment id -> category id; ``iscrowd_of`` segment id -> 0/1 (default 0).
+    Ids present in the map but absent from ``categories_of`` raise; ids in ``categories_of`` that
+    are absent from the map are skipped (empty segments must not be written).
+    """
+    ids = np.asarray(id_map)
+    labels, counts = np.unique(ids, return_counts=True)
+    out = []
+    for lab, cnt in zip(labels.tolist(), counts.tolist()):
+        if lab == VOID:
+            continue
+        if lab not in categories_of:
+            raise KeyError(f"segment id {lab} present in the id map has no category")
+        ys, xs = np.nonzero(ids == lab)
+        x0, y0 = int(xs.min()), int(ys.min())
+        out.append({
+            "id": int(lab),
+            "category_id": int(categories_of[lab]),
+            "area": int(cnt),
+            "bbox": [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1],
+            "iscrowd": int((iscrowd_of or {}).get(lab, 0)),
+        })
+    return out
+
+
+def _to_builtin(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def save_json(obj, path) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, default=_to_builtin, sort_keys=False)
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_panoptic_dataset(json_path, images: Sequence[dict], id_maps: Sequence[np.ndarray],
+                           segments: Sequence[Sequence[dict]], categories: Sequence[dict],
+                           folder=None) -> str:
+    """Write ``folder/<file_name>.png`` for every image plus the panoptic JSON at ``json_path``.
+
+    ``images``: [{id, file_name (.png), height, width}], ``segments[i]``: segments_info of image i
+    (any of id/category_id/area/bbox/iscrowd). Areas and bboxes are recomputed from the map so
+    that they are exact; empty segments are dropped. Returns the PNG folder (default: json path
+    without '.json', panopticapi's convention).
+    """
+    json_path = str(json_path)
+    folder = folder or json_path[:-5] if json_path.endswith(".json") else folder
+    if folder is None:
+        raise ValueError("give folder= when json_path does not end with .json")
+    os.makedirs(folder, exist_ok=True)
+    anns = []
+    for img, ids, segs in zip(images, id_maps, segments, strict=True):
+        ids = np.asarray(ids)
+        if ids.shape != (img["height"], img["width"]):
+            raise ValueError(f"image {img['id']}: id map shape {ids.shape} != "
+                             f"({img['height']}, {img['width']})")
+        cats = {int(s["id"]): int(s["category_id"]) for s in segs}
+        crowd = {int(s["id"]): int(s.get("iscrowd", 0)) for s in segs}
+        info = segments_info_from_ids(ids, cats, crowd)
+        fname = img["file_name"]
+        if not fname.endswith(".png"):
+            fname = os.path.splitext(fname)[0] + ".png"
+        write_panoptic_png(os.path.join(folder, fname), ids)
+        anns.append({"image_id": img["id"], "file_name": fname, "segments_info": info})
+    save_json({"images": [dict(i) for i in images], "annotations": anns,
+               "categories": [dict(c) for c in categories]}, json_path)
+    return folder
+
+
+def load_panoptic_annotations(json_path, folder=None):
+    """Yield (annotation dict, id map) for every annotation of a panoptic JSON."""
+    json_path = str(json_path)
+    data = load_json(json_path)
+    folder = folder or json_path.replace(".json", "")
+    for ann in data["annotations"]:
+        yield ann, read_panoptic_png(os.path.join(folder, ann["file_name"]))
+
+
+def semantic_from_panoptic(id_map: np.ndarray, segments_info: Iterable[dict],
+                           void_label: int = 0) -> np.ndarray:
+    """Per-pixel category map (int32) from a panoptic map; VOID and unknown ids -> ``void_label``."""
+    ids = np.asarray(id_map)
+    segs = list(segments_info)
+    if not segs:
+        return np.full(ids.shape, void_label, dtype=np.int32)
+    sid = np.array([s["id"] for s in segs], dtype=np.int64)
+    cat = np.array([s["category_id"] for s in segs], dtype=np.int32)
+    order = np.argsort(sid)
+    sid, cat = sid[order], cat[order]
+    flat = ids.reshape(-1).astype(np.int64)
+    pos = np.clip(np.searchsorted(sid, flat), 0, len(sid) - 1)
+    hit = sid[pos] == flat
+    out = np.where(hit, cat[pos], void_label).astype(np.int32)
+    return out.reshape(ids.shape)
+
+
+# ----------------------------------------------------------------------------- heuristic
+def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
+                               stuff_category_ids: Iterable[int],
+                               confidence_thr: float = 0.5, overlap_thr: float = 0.5,
+                               stuff_area_limit: float = 64 * 64, first_id: int = 1):
+    """The paper's baseline merge (section 7), as panopticapi's
+    ``combine_semantic_and_instance_predictions.py`` implements it.
+
+    1. Instances with score < ``confidence_thr`` are dropped; the rest are sorted by score,
+       descending (stable, so ties keep input order).
+    2. An instance with an empty mask is skipped. If more than ``overlap_thr`` of its mask is
+       already assigned, it is dropped; otherwise only its unassigned pixels become a new segment.
+    3. For each stuff category in ``semantic`` (category-id map; thing and unknown labels are
+       ignored), its unassigned pixels form one segment unless there are fewer than
+       ``stuff_area_limit`` of them (the script's addition: 64*64 at COCO scale; scale it to the
+       image size for small images).
+    4. Everything else is VOID. Things win conflicts with stuff.
+
+    ``masks``: (N, H, W) bool, ``scores``: (N,), ``labels``: (N,) category ids.
+    Returns (id_map uint32 (H, W), segments_info [{id, category_id, area, iscrowd=0}]).
+    Segment ids are consecutive from ``first_id`` (panopticapi uses colour-derived ids; any unique
+    ids are valid).
+    """
+    semantic = np.asarray(semantic)
+    h, w = semantic.shape
+    masks = np.asarray(masks, dtype=bool).reshape(-1, h, w)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if not (len(masks) == len(scores) == len(labels)):
+        raise ValueError(f"masks/scores/labels lengths differ: {len(masks)}/{len(scores)}/{len(labels)}")
+    pan = np.zeros((h, w), dtype=np.uint32)
+    used = np.zeros((h, w), dtype=bool)
+    segs: list[dict] = []
+    next_id = int(first_id)
+    keep = np.flatnonzero(scores >= confidence_thr)
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    for i in keep:
+        m = masks[i]
+        area = int(m.sum())
+        if area == 0:
+            continue
+        inter = int(np.count_nonzero(m & used))
+        if inter / area > overlap_thr:
+            continue
+        new = m & ~used
+        n_new = int(new.sum())
+        used |= m
+        if n_new == 0:  # only possible with overlap_thr >= 1; panopticapi would list an empty segment
+            continue
+        pan[new] = next_id
+        segs.append({"id": next_id, "category_id": int(labels[i]), "area": n_new, "iscrowd": 0})
+        next_id += 1
+    for c in sorted(int(c) for c in set(stuff_category_ids)):
+        left = (semantic == c) & ~used
+        n = int(left.sum())
+        if n == 0 or n < stuff_area_limit:
+            continue
+        pan[left] = next_id
+        used |= left
+        segs.append({"id": next_id, "category_id": c, "area": n, "iscrowd": 0})
+        next_id += 1
+    return pan, segs
