@@ -1,0 +1,1 @@
+"""Per-paper experiment recipes (training/evaluation procedures built on paperlib.engine)."""

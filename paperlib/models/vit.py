@@ -1,0 +1,268 @@
+"""Vision Transformer (ViT) built from timm's blocks, with a pluggable stem.
+
+    from paperlib.models import create_model
+    m = create_model("vit_b16", num_classes=1000)            # ViT-B/16, patchify stem, cls head
+    m = create_model("vit_tiny_p4_32", num_classes=10)       # the MAE spec's tiny CPU model
+
+Layout (key names) follows timm / facebookresearch/mae ``models_vit.py``:
+``patch_embed.proj`` (the patchify stem), ``cls_token``, ``pos_embed``, ``blocks.i.*`` (timm
+``Block``: pre-norm, LayerNorm eps 1e-6, MLP ratio 4, GELU, qkv bias), ``norm`` (cls head) or
+``fc_norm`` (global-pool head; then ``norm`` is Identity, as in the official fine-tuning model),
+``head``.
+
+Stem: ``stem`` is a factory ``stem(img_size=, in_chans=, embed_dim=) -> nn.Module`` whose module
+maps (N, C, H, W) -> (N, L, D) and exposes ``num_patches`` and ``grid_size`` (rows, cols).  The
+default is :func:`patchify_stem` (a p x p / stride p convolution = timm ``PatchEmbed``); paper 09
+("early convolutions") plugs a convolutional stem in the same slot.
+
+Position embeddings: ``pos_embed="sincos"`` (default) stores the fixed 2-D sin-cos table as an
+``nn.Parameter`` with ``requires_grad=False`` (as the official MAE code does), so it is part of the
+state dict and of the parameter count; ``pos_embed="learn"`` makes it trainable (timm default).
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from timm.layers import PatchEmbed, trunc_normal_
+from timm.models.vision_transformer import Block
+
+from .registry import register_model
+
+__all__ = [
+    "VisionTransformer", "patchify_stem", "get_1d_sincos_pos_embed", "get_2d_sincos_pos_embed",
+    "vit_b16", "vit_l16", "vit_h14", "vit_tiny_p4_32", "vit_t_p4_32", "vit_s_p4_32",
+    "LayerNorm6", "vit_layer_id",
+]
+
+LayerNorm6 = partial(nn.LayerNorm, eps=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D sin-cos position embeddings (MAE spec; official util/pos_embed.py semantics)
+# --------------------------------------------------------------------------------------------
+def get_1d_sincos_pos_embed(embed_dim: int, pos: np.ndarray) -> np.ndarray:
+    """1-D table: for E = embed_dim, omega_i = 10000^(-2i/E), i < E/2; emb = [sin(x w), cos(x w)]."""
+    assert embed_dim % 2 == 0
+    omega = np.arange(embed_dim // 2, dtype=np.float64) / (embed_dim / 2.0)
+    omega = 1.0 / 10000 ** omega                       # (E/2,)
+    out = np.einsum("m,d->md", np.asarray(pos, dtype=np.float64).reshape(-1), omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)   # (M, E)
+
+
+def get_2d_sincos_pos_embed(embed_dim: int, grid_size, cls_token: bool = False) -> np.ndarray:
+    """(G_h*G_w [+1], D) table. Token (r, c) sits at row r*G_w + c; its first D/2 dims embed the
+    **column** c and the last D/2 the row r (official meshgrid "w goes first"). cls row = zeros."""
+    gh, gw = (grid_size, grid_size) if isinstance(grid_size, int) else tuple(grid_size)
+    assert embed_dim % 4 == 0, "2-D sin-cos needs embed_dim divisible by 4"
+    rows, cols = np.meshgrid(np.arange(gh, dtype=np.float64), np.arange(gw, dtype=np.float64),
+                             indexing="ij")            # (gh, gw) each
+    emb_c = get_1d_sincos_pos_embed(embed_dim // 2, cols)
+    emb_r = get_1d_sincos_pos_embed(embed_dim // 2, rows)
+    emb = np.concatenate([emb_c, emb_r], axis=1)
+    if cls_token:
+        emb = np.concatenate([np.zeros([1, embed_dim]), emb], axis=0)
+    return emb
+
+
+# --------------------------------------------------------------------------------------------
+# stems
+# --------------------------------------------------------------------------------------------
+def patchify_stem(patch_size: int = 16) -> Callable[..., nn.Module]:
+    """Factory for the patchify stem (conv p x p, stride p; timm PatchEmbed -> key ``proj``)."""
+
+    def make(img_size: int = 224, in_chans: int = 3, embed_dim: int = 768) -> nn.Module:
+        return PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
+                          embed_dim=embed_dim)
+
+    make.patch_size = patch_size
+    return make
+
+
+def _init_linear_like_conv(stem: nn.Module) -> None:
+    """MAE: initialise the patchify conv like a linear layer (xavier-uniform on D x (C p p))."""
+    proj = getattr(stem, "proj", None)
+    if isinstance(proj, nn.Conv2d):
+        w = proj.weight.data
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        if proj.bias is not None:
+            nn.init.zeros_(proj.bias)
+
+
+def init_vit_weights(m: nn.Module) -> None:
+    """Linear: xavier-uniform, bias 0; LayerNorm: weight 1, bias 0 (official MAE init)."""
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        if m.weight is not None:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+# --------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------
+class VisionTransformer(nn.Module):
+    """ViT: stem -> (+pos) -> [cls] + tokens -> pre-norm blocks -> norm -> pool -> head."""
+
+    def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3,
+                 num_classes: int = 1000, embed_dim: int = 768, depth: int = 12, num_heads: int = 12,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path_rate: float = 0.0,
+                 global_pool: bool = False, pos_embed: str = "sincos",
+                 stem: Optional[Callable[..., nn.Module]] = None, head_init_std: float = 2e-5,
+                 norm_layer: Callable[..., nn.Module] = LayerNorm6):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed_dim = self.num_features = embed_dim
+        self.depth = depth
+        self.global_pool = global_pool
+        self.img_size = img_size
+        stem = stem or patchify_stem(patch_size)
+        self.patch_embed = stem(img_size=img_size, in_chans=in_chans, embed_dim=embed_dim)
+        self.patch_size = getattr(stem, "patch_size", patch_size)
+        self.grid_size: Tuple[int, int] = tuple(self.patch_embed.grid_size)
+        num_patches = self.patch_embed.num_patches
+        self.num_patches = num_patches
+
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        assert pos_embed in ("sincos", "learn"), pos_embed
+        self.pos_embed_type = pos_embed
+        # a Parameter even when frozen: official layout, and part of the counted parameters
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim),
+                                      requires_grad=(pos_embed == "learn"))
+        dpr = [drop_path_rate * i / max(1, depth - 1) for i in range(depth)]   # = torch.linspace, meta-safe
+        self.blocks = nn.ModuleList([
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=dpr[i],
+                  norm_layer=norm_layer) for i in range(depth)])
+        if global_pool:          # official models_vit: fc_norm replaces the final norm
+            self.norm = nn.Identity()
+            self.fc_norm = norm_layer(embed_dim)
+        else:
+            self.norm = norm_layer(embed_dim)
+            self.fc_norm = nn.Identity()
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self._head_init_std = head_init_std
+        self.init_weights()
+
+    # ---------------------------------------------------------------- init
+    def init_weights(self) -> None:
+        if self.pos_embed.device.type == "meta":
+            return
+        if self.pos_embed_type == "sincos":
+            pe = get_2d_sincos_pos_embed(self.embed_dim, self.grid_size, cls_token=True)
+            self.pos_embed.data.copy_(torch.from_numpy(pe).float().unsqueeze(0))
+        else:
+            trunc_normal_(self.pos_embed, std=0.02)
+        _init_linear_like_conv(self.patch_embed)
+        nn.init.normal_(self.cls_token, std=0.02)
+        self.apply(init_vit_weights)
+        if isinstance(getattr(self, "head", None), nn.Linear):
+            trunc_normal_(self.head.weight, std=self._head_init_std)
+            nn.init.zeros_(self.head.bias)
+
+    def no_weight_decay(self) -> set:
+        return {"pos_embed", "cls_token"}
+
+    # ---------------------------------------------------------------- forward
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem + position embedding of the patch tokens (no cls): (N, L, D)."""
+        return self.patch_embed(x) + self.pos_embed[:, 1:, :]
+
+    def add_cls(self, x: torch.Tensor) -> torch.Tensor:
+        cls = (self.cls_token + self.pos_embed[:, :1, :]).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, x], dim=1)
+
+    def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """All tokens after the last block and final norm: (N, L+1, D)."""
+        return self.run_blocks(self.add_cls(self.embed(x)))
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.global_pool:
+            return self.fc_norm(tokens[:, 1:, :].mean(dim=1))
+        return tokens[:, 0]
+
+    def forward_head(self, tokens: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        f = self.pool(tokens)
+        return f if pre_logits else self.head(f)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def vit_layer_id(name: str, num_layers: int) -> int:
+    """Layer id for layer-wise lr decay (spec / official util/lr_decay.py):
+    cls_token, pos_embed, patch_embed (stem) -> 0; blocks.i -> i+1; everything else
+    (final norm, fc_norm, head) -> num_layers (= depth + 1)."""
+    if name in ("cls_token", "pos_embed", "mask_token") or name.startswith("patch_embed"):
+        return 0
+    if name.startswith("blocks."):
+        return int(name.split(".")[1]) + 1
+    return num_layers
+
+
+# --------------------------------------------------------------------------------------------
+# builders. Parameter counts (classifier form, 1000 classes) reproduce the spec exactly:
+# the spec counts timm's ViT with a *learned* position embedding; ours stores the fixed sin-cos
+# table as a frozen nn.Parameter of the same shape (1, L+1, D), so summing numel() over
+# parameters() counts it too and gives the same number.  Global pool swaps the final `norm` for
+# an `fc_norm` of the same size, so both heads give the same count. E.g. ViT-B/16:
+#   patch 768*3*16*16+768 = 590,592; cls 768; pos 197*768 = 151,296;
+#   12 blocks x 7,087,872 = 85,054,464; norm 1,536; head 768*1000+1000 = 769,000 -> 86,567,656.
+# --------------------------------------------------------------------------------------------
+def _vit(img_size, patch_size, embed_dim, depth, num_heads, **kw):
+    kw.setdefault("num_classes", 1000)
+    return VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim,
+                             depth=depth, num_heads=num_heads, **kw)
+
+
+_SRC = "MAE spec (timm ViT classifier form: qkv bias, cls token, learned-size pos-embed, 1000-class head)"
+
+
+@register_model("vit_b16", meta={"params": 86_567_656, "num_classes": 1000, "input_size": (3, 224, 224),
+                                 "family": "vit", "paper": {"params_m": 86}, "source": _SRC})
+def vit_b16(img_size: int = 224, **kw) -> VisionTransformer:
+    return _vit(img_size, 16, 768, 12, 12, **kw)
+
+
+@register_model("vit_l16", meta={"params": 304_326_632, "num_classes": 1000, "input_size": (3, 224, 224),
+                                 "family": "vit", "paper": {"params_m": 304}, "source": _SRC})
+def vit_l16(img_size: int = 224, **kw) -> VisionTransformer:
+    return _vit(img_size, 16, 1024, 24, 16, **kw)
+
+
+@register_model("vit_h14", meta={"params": 632_045_800, "num_classes": 1000, "input_size": (3, 224, 224),
+                                 "family": "vit", "paper": {"params_m": 632}, "source": _SRC})
+def vit_h14(img_size: int = 224, **kw) -> VisionTransformer:
+    return _vit(img_size, 14, 1280, 32, 16, **kw)
+
+
+@register_model("vit_tiny_p4_32", meta={"num_classes": 10, "input_size": (3, 32, 32), "family": "vit",
+                                        "source": "MAE spec tiny CPU model: 32 px, patch 4, 128-d x 6 x 4 heads"})
+def vit_tiny_p4_32(img_size: int = 32, **kw) -> VisionTransformer:
+    kw.setdefault("num_classes", 10)
+    return _vit(img_size, 4, 128, 6, 4, **kw)
+
+
+@register_model("vit_t_p4_32", meta={"num_classes": 10, "input_size": (3, 32, 32), "family": "vit",
+                                     "source": "ViT-T (192-d x 12 x 3 heads), patch 4 at 32 px (gpu profile)"})
+def vit_t_p4_32(img_size: int = 32, **kw) -> VisionTransformer:
+    kw.setdefault("num_classes", 10)
+    return _vit(img_size, 4, 192, 12, 3, **kw)
+
+
+@register_model("vit_s_p4_32", meta={"num_classes": 10, "input_size": (3, 32, 32), "family": "vit",
+                                     "source": "ViT-S (384-d x 12 x 6 heads), patch 4 at 32 px"})
+def vit_s_p4_32(img_size: int = 32, **kw) -> VisionTransformer:
+    kw.setdefault("num_classes", 10)
+    return _vit(img_size, 4, 384, 12, 6, **kw)

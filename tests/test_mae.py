@@ -1,0 +1,334 @@
+"""MAE (paperlib.models.mae + paperlib.experiments.mae): masking, loss, targets, exact parameter
+counts, official checkpoint layout, FLOPs ratios, recipes and reconstructions."""
+import math
+
+import pytest
+import torch
+
+from paperlib.models import create_model, get_model_meta
+from paperlib.models.mae import (MaskedAutoencoderViT, block_mask, grid_mask, len_keep_for, mae_flops_ratio,
+                                 masked_mse, patchify, pix_target, random_masking, sample_ids_shuffle,
+                                 unpatchify)
+from paperlib.experiments import mae as X
+
+TINY = "mae_vit_tiny_p4_32_dec64d2b"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models: one thread is fastest (and robust) on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return create_model(TINY, **kw)
+
+
+# ---------------------------------------------------------------- masking
+@pytest.mark.parametrize("L,r,keep", [(196, 0.75, 49), (196, 0.8, 39), (64, 0.75, 16), (256, 0.75, 64)])
+def test_mask_counts(L, r, keep):
+    assert len_keep_for(L, r) == keep
+    x = torch.randn(3, L, 8)
+    xv, mask, ids_restore = random_masking(x, r)
+    assert xv.shape == (3, keep, 8)
+    assert torch.all(mask.sum(1) == L - keep)
+
+
+def test_restore_inverts_shuffle_and_gather():
+    torch.manual_seed(1)
+    N, L, D = 4, 196, 5
+    x = torch.randn(N, L, D)
+    ids_shuffle = torch.argsort(torch.rand(N, L), dim=1)
+    xv, mask, ids_restore = random_masking(x, 0.75, ids_shuffle)
+    ar = torch.arange(L).expand(N, L)
+    assert torch.equal(torch.gather(ids_shuffle, 1, ids_restore), ar)
+    assert torch.equal(torch.gather(ids_restore, 1, ids_shuffle), ar)
+    for n in range(N):   # kept tokens are the first len_keep of the shuffle; mask 0 exactly there
+        kept = ids_shuffle[n, :49]
+        assert torch.equal(xv[n], x[n, kept])
+        assert torch.all(mask[n, kept] == 0) and mask[n].sum() == 147
+
+
+@pytest.mark.parametrize("mode", ["random", "block", "grid"])
+def test_mask_sampling_modes_exact_count(mode):
+    g = torch.Generator().manual_seed(0)
+    ids = sample_ids_shuffle(3, (14, 14), 0.75, mode, generator=g)
+    assert ids.shape == (3, 196)
+    assert torch.equal(ids.sort(1).values, torch.arange(196).expand(3, 196))
+    if mode == "grid":   # keep one of every 2x2 cell: the top-left one
+        keep = ids[0, :49].sort().values
+        rr, cc = keep // 14, keep % 14
+        assert torch.all(rr % 2 == 0) and torch.all(cc % 2 == 0)
+
+
+def test_block_mask_is_blocky():
+    g = torch.Generator().manual_seed(0)
+    m = block_mask(4, (14, 14), 98, generator=g)
+    assert torch.all(m.sum(1) == 98)
+    grid = m.view(4, 14, 14)
+    # masked patches are mostly in contiguous blocks: many masked neighbours (random: ~50 %)
+    same = (grid[:, :, 1:] == grid[:, :, :-1]).float().mean()
+    assert same > 0.7
+    assert torch.all(grid_mask(2, (8, 8), 48).sum(1) == 48)
+
+
+# ---------------------------------------------------------------- targets / loss
+def test_patchify_channel_fastest_and_inverse():
+    imgs = torch.randn(2, 3, 32, 32)
+    p = 4
+    x = patchify(imgs, p)
+    assert x.shape == (2, 64, 48)
+    # patch (r, c) value index (i*p + j)*3 + ch == imgs[ch, r*p+i, c*p+j]
+    r, c, i, j, ch = 2, 5, 1, 3, 2
+    assert x[1, r * 8 + c, (i * p + j) * 3 + ch] == imgs[1, ch, r * p + i, c * p + j]
+    assert torch.equal(unpatchify(x, p), imgs)
+
+
+def test_norm_pix_target_formula():
+    imgs = torch.randn(2, 3, 32, 32)
+    t, mean, var = pix_target(imgs, 4, True)
+    raw = patchify(imgs, 4)
+    m = raw.mean(-1, keepdim=True)
+    v = ((raw - m) ** 2).sum(-1, keepdim=True) / (raw.shape[-1] - 1)      # unbiased
+    torch.testing.assert_close(t, (raw - m) / torch.sqrt(v + 1e-6))
+    torch.testing.assert_close(var, v)
+    t0, _, _ = pix_target(imgs, 4, False)
+    assert torch.equal(t0, raw)
+
+
+def test_loss_masked_only_and_invariant_to_visible_predictions():
+    model = tiny(norm_pix_loss=True)
+    imgs = torch.randn(2, 3, 32, 32)
+    ids = model.sample_ids(2, 0.75, "cpu")
+    with torch.no_grad():
+        loss, pred, mask = model(imgs, 0.75, ids)
+        pred2 = pred + 10.0 * torch.randn_like(pred) * (1 - mask).unsqueeze(-1)   # change visible only
+        torch.testing.assert_close(model.forward_loss(imgs, pred2, mask), loss)
+        pred3 = pred + mask.unsqueeze(-1)                                       # change masked -> changes
+        assert not torch.isclose(model.forward_loss(imgs, pred3, mask), loss)
+        target, _, _ = pix_target(imgs, 4, True)
+        per = ((pred - target) ** 2).mean(-1)
+        torch.testing.assert_close(loss, (per * mask).sum() / mask.sum())
+        assert masked_mse(pred, target, None) == per.mean()
+
+
+# ---------------------------------------------------------------- model variants
+def test_forward_shapes_and_mask_token_encoder_variant():
+    imgs = torch.randn(2, 3, 32, 32)
+    m = tiny()
+    latent, mask, ids_restore = m.forward_encoder(imgs, 0.75)
+    assert latent.shape == (2, 17, 128) and mask.shape == (2, 64)
+    loss, pred, mask = m(imgs)
+    assert pred.shape == (2, 64, 48) and torch.isfinite(loss)
+    s = tiny(mask_token_in_encoder=True)
+    assert not hasattr(s, "mask_token") and s.enc_mask_token.shape == (1, 1, 128)
+    ids = s.sample_ids(2, 0.75, "cpu")
+    latent, mask, _ = s.forward_encoder(imgs, 0.75, ids)
+    assert latent.shape == (2, 65, 128) and torch.all(mask.sum(1) == 48)
+    loss, pred, _ = s(imgs, 0.75, ids)
+    loss.backward()
+    assert s.enc_mask_token.grad is not None and s.enc_mask_token.grad.abs().sum() > 0
+    d1 = tiny(decoder_depth=1, decoder_embed_dim=32)
+    assert len(d1.decoder_blocks) == 1 and d1(imgs)[1].shape == (2, 64, 48)
+
+
+def test_decoder_unshuffle_puts_tokens_back():
+    """Decoder input at position 1+j is the encoder token of patch j, or the mask token; cls first."""
+    m = tiny()
+    n, L, keep = 2, 64, 16
+    ids_shuffle = torch.argsort(torch.rand(n, L), dim=1)
+    ids_restore = torch.argsort(ids_shuffle, 1)
+    with torch.no_grad():
+        m.decoder_embed.weight.zero_()
+        m.decoder_embed.weight[:, :64] = torch.eye(64)      # pass the first 64 dims through
+        m.decoder_embed.bias.zero_()
+        m.mask_token.fill_(-1.0)
+        m.decoder_pos_embed.zero_()
+    lat = torch.zeros(n, 1 + keep, 128)
+    lat[:, 0, 0] = 1000.0                                     # cls tag
+    lat[:, 1:, 0] = ids_shuffle[:, :keep].float()            # tag each token with its patch index
+    cap = {}
+    m.decoder_blocks[0].register_forward_pre_hook(lambda mod, a: cap.setdefault("x", a[0].clone()))
+    with torch.no_grad():
+        m.forward_decoder(lat, ids_restore)
+    x = cap["x"][:, :, 0]
+    assert torch.all(x[:, 0] == 1000.0)
+    for b in range(n):
+        vis = set(ids_shuffle[b, :keep].tolist())
+        for j in range(L):
+            assert x[b, 1 + j].item() == (float(j) if j in vis else -1.0)
+
+
+# ---------------------------------------------------------------- exact parameter anchors
+@pytest.mark.parametrize("name,total,frozen,dec", [
+    ("mae_vit_base_patch16_dec512d8b", 111_907_840, 252_160, 26_109_184),
+    ("mae_vit_large_patch16_dec512d8b", 329_541_888, 302_592, 26_240_256),
+    ("mae_vit_huge_patch14_dec512d8b", 657_074_508, 460_544, 26_309_708)])
+def test_mae_param_anchors(name, total, frozen, dec):
+    with torch.device("meta"):
+        m = create_model(name)
+    ps = dict(m.named_parameters())
+    assert sum(p.numel() for p in ps.values()) == total == get_model_meta(name)["params"]
+    assert sum(p.numel() for p in ps.values() if not p.requires_grad) == frozen
+    assert sum(p.numel() for k, p in ps.items() if k.startswith(("decoder", "mask_token"))) == dec
+    if "base" in name:
+        assert total - dec == 85_798_656
+
+
+# ---------------------------------------------------------------- official checkpoint layout
+def official_mae_state_dict(D, depth, p, L, Dd, ddepth, mlp=4, C=3):
+    """Keys and shapes as facebookresearch/mae models_mae.MaskedAutoencoderViT.state_dict()."""
+    def blk(prefix, d):
+        h = int(mlp * d)
+        return {f"{prefix}.norm1.weight": (d,), f"{prefix}.norm1.bias": (d,),
+                f"{prefix}.attn.qkv.weight": (3 * d, d), f"{prefix}.attn.qkv.bias": (3 * d,),
+                f"{prefix}.attn.proj.weight": (d, d), f"{prefix}.attn.proj.bias": (d,),
+                f"{prefix}.norm2.weight": (d,), f"{prefix}.norm2.bias": (d,),
+                f"{prefix}.mlp.fc1.weight": (h, d), f"{prefix}.mlp.fc1.bias": (h,),
+                f"{prefix}.mlp.fc2.weight": (d, h), f"{prefix}.mlp.fc2.bias": (d,)}
+    shapes = {"cls_token": (1, 1, D), "pos_embed": (1, L + 1, D), "mask_token": (1, 1, Dd),
+              "decoder_pos_embed": (1, L + 1, Dd), "patch_embed.proj.weight": (D, C, p, p),
+              "patch_embed.proj.bias": (D,), "norm.weight": (D,), "norm.bias": (D,),
+              "decoder_embed.weight": (Dd, D), "decoder_embed.bias": (Dd,),
+              "decoder_norm.weight": (Dd,), "decoder_norm.bias": (Dd,),
+              "decoder_pred.weight": (p * p * C, Dd), "decoder_pred.bias": (p * p * C,)}
+    for i in range(depth):
+        shapes.update(blk(f"blocks.{i}", D))
+    for i in range(ddepth):
+        shapes.update(blk(f"decoder_blocks.{i}", Dd))
+    return shapes
+
+
+def test_official_layout_loads_tiny():
+    shapes = official_mae_state_dict(128, 6, 4, 64, 64, 2)
+    g = torch.Generator().manual_seed(0)
+    sd = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    m = tiny()
+    res = m.load_state_dict(sd, strict=True)
+    assert not res.missing_keys and not res.unexpected_keys
+    assert torch.equal(m.blocks[3].mlp.fc1.weight, sd["blocks.3.mlp.fc1.weight"])
+    m2 = tiny()
+    res = m2.load_official({"model": sd})                 # the released files wrap it in "model"
+    assert not res.missing_keys and not res.unexpected_keys
+    assert torch.equal(m2.decoder_pred.weight, sd["decoder_pred.weight"])
+    # encoder part loads into a ViT classifier (only the new head is missing)
+    vit = create_model("vit_tiny_p4_32", num_classes=10)
+    missing, unexpected = vit.load_state_dict(m.encoder_state_dict(), strict=False)
+    assert set(missing) == {"head.weight", "head.bias"} and not unexpected
+
+
+@pytest.mark.parametrize("name,cfg", [
+    ("mae_vit_base_patch16_dec512d8b", (768, 12, 16, 196, 512, 8)),
+    ("mae_vit_huge_patch14_dec512d8b", (1280, 32, 14, 256, 512, 8))])
+def test_official_layout_matches_big(name, cfg):
+    shapes = official_mae_state_dict(*cfg)
+    with torch.device("meta"):
+        m = create_model(name)
+    ours = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert ours == shapes
+
+
+# ---------------------------------------------------------------- FLOPs ratios (Table 1c)
+def test_flops_ratios():
+    L8 = mae_flops_ratio(224, 16, 1024, 24, 512, 8, 0.75)
+    assert 3.1 <= L8 <= 3.4 and round(L8, 2) in (3.22, 3.23)
+    assert round(mae_flops_ratio(32, 4, 128, 6, 64, 2, 0.75), 2) == 3.18
+    assert round(mae_flops_ratio(32, 4, 128, 6, 64, 2, 0.50), 2) == 1.87
+    assert 5.4 < mae_flops_ratio(32, 4, 128, 6, 64, 2, 0.90) < 5.6       # spec 5.51
+    assert round(mae_flops_ratio(224, 16, 768, 12, 512, 8, 0.75), 2) in (2.34, 2.35)
+    assert round(mae_flops_ratio(224, 14, 1280, 32, 512, 8, 0.75), 2) in (3.59, 3.60)
+    assert round(mae_flops_ratio(224, 14, 1280, 32, 512, 1, 0.75), 2) == 3.97
+    assert 3.85 < mae_flops_ratio(224, 16, 1024, 24, 512, 1, 0.75) < 3.9  # spec 3.88
+    # the counting that charges our w/[M] decoder projection on all L+1 tokens
+    assert 3.1 <= mae_flops_ratio(224, 16, 1024, 24, 512, 8, 0.75, decoder_embed_tokens="actual") <= 3.4
+
+
+# ---------------------------------------------------------------- recipes
+def test_pretrain_recipe_through_engine():
+    from torch.utils.data import DataLoader, TensorDataset
+    model = tiny()
+    ds = TensorDataset(torch.randn(16, 3, 32, 32), torch.zeros(16, dtype=torch.long))
+    cfg = X.pretrain_config(epochs=2, batch_size=8, warmup_epochs=1, max_steps=3, log_every=1000)
+    assert cfg.betas == (0.9, 0.95) and cfg.optimizer == "adamw"
+    assert math.isclose(cfg.lr, 1.5e-4 * 8 / 256) and cfg.weight_decay == 0.05
+    before = model.blocks[0].attn.qkv.weight.clone()
+    pe = model.pos_embed.clone()
+    hist = X.pretrain(model, DataLoader(ds, batch_size=8), cfg, "cpu", progress=False)
+    assert math.isfinite(hist["train_loss"][-1])
+    assert not torch.equal(before, model.blocks[0].attn.qkv.weight)
+    assert torch.equal(pe, model.pos_embed)            # frozen sin-cos
+
+
+def test_no_weight_decay_groups_pretrain():
+    from paperlib.engine import param_groups_weight_decay
+    m = tiny()
+    groups = param_groups_weight_decay(m, 0.05)
+    names = {id(p): n for n, p in m.named_parameters()}
+    nd = {names[id(p)] for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    dec = {names[id(p)] for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert "blocks.0.norm1.weight" in nd and "decoder_pred.bias" in nd
+    assert "cls_token" in dec and "mask_token" in dec     # official timm helper decays 3-D tokens
+    assert "pos_embed" not in nd | dec                     # frozen
+
+
+def test_layer_decay_groups():
+    m = X.vit_from_mae(tiny(), num_classes=10)
+    groups = X.param_groups_lrd(m, 0.05, 0.75)
+    by = {n: g for g in groups for n in g["names"]}
+    assert math.isclose(by["patch_embed.proj.weight"]["lr_scale"], 0.75 ** 7)
+    assert by["cls_token"]["weight_decay"] == 0 and by["cls_token"]["lr_scale"] == by["patch_embed.proj.weight"]["lr_scale"]
+    assert math.isclose(by["blocks.0.attn.qkv.weight"]["lr_scale"], 0.75 ** 6)
+    assert math.isclose(by["blocks.5.attn.qkv.weight"]["lr_scale"], 0.75)
+    assert by["head.weight"]["lr_scale"] == 1.0 and by["fc_norm.weight"]["weight_decay"] == 0
+    assert by["blocks.5.attn.qkv.bias"]["weight_decay"] == 0
+
+
+def test_linear_probe_and_finetune_smoke():
+    from torch.utils.data import DataLoader, TensorDataset
+    m = tiny()
+    x = torch.randn(32, 3, 32, 32)
+    y = torch.arange(32) % 4
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    f = X.extract_features(m, loader)
+    assert f["x"].shape == (32, 128)
+    lp = X.linear_probe(f, f, 4, epochs=2, batch_size=16)
+    assert 0 <= lp["acc"] <= 1 and lp["correct"].shape == (32,)
+    probe = X.LinearProbe(m, 4)
+    assert not probe.head[0].affine and probe.head[0].eps == 1e-6
+    assert probe(x[:4]).shape == (4, 4)
+    vit = X.vit_from_mae(m, 4)
+    cfg = X.finetune_config(epochs=1, batch_size=16, warmup_epochs=0, max_steps=1, log_every=1000)
+    hist = X.finetune(vit, loader, cfg, "cpu", layer_decay=0.75, progress=False)
+    assert math.isfinite(hist["train_loss"][-1])
+    X.freeze_for_partial_ft(vit, 1)
+    assert vit.blocks[5].mlp.fc1.weight.requires_grad and not vit.blocks[4].mlp.fc1.weight.requires_grad
+
+
+def test_reconstruction_denormalises_with_patch_stats():
+    m = tiny(norm_pix_loss=True)
+    imgs = torch.randn(2, 3, 32, 32)
+
+    def perfect(imgs_, r, ids):      # a decoder that predicts the normalised target exactly
+        t, _, _ = pix_target(imgs_, 4, True)
+        from paperlib.models.mae import mask_from_ids
+        mask, _ = mask_from_ids(ids, len_keep_for(64, r))
+        return torch.tensor(0.0), t, mask
+
+    m.forward = perfect
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    rec = X.reconstruct(m, imgs, 0.75, mean=mean, std=std)
+    assert rec["uses_gt_patch_stats"] and rec["visible"] == 16
+    torch.testing.assert_close(rec["reconstruction"], rec["original"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(rec["reconstruction_visible"], rec["original"], atol=1e-4, rtol=0)
+    assert rec["original"].min() >= 0 and rec["original"].max() <= 1
+    fig = X.plot_reconstructions(rec, n=2)
+    assert len(fig.axes) == 8
+
+
+def test_mask_token_speedup_runs():
+    r = X.mask_token_speedup(lambda **kw: create_model(TINY, **kw), batch=4, reps=2)
+    assert r["speedup"] > 0 and len(r["seconds"]["visible_only"]) == 2
