@@ -1,0 +1,97 @@
+"""01 ResNeXt -- Aggregated Residual Transformations for Deep Neural Networks (Xie et al.; CVPR 2017).
+
+Spec: papers/resnext.md.  Profiles:
+- ci:      16-px synthetic ImageFolder (tens of images), 2 SGD steps of mini 1x32d and 8x7d;
+           exact complexity / equivalence checks; every table and figure produced.
+- default: 16-px synthetic 10-class data (2.5k train / 1k val); mini family {1x32, 2x20, 4x12, 8x7}d,
+           2 seeds, 5 epochs, batch 64 (lr 0.05 = 0.1 x 64/128); residual ablation of 1x32d and 8x7d
+           (1 seed); CPU throughput.  Sized from measured cost (one training run of 1x32d / 8x7d:
+           3000 images x 4 epochs = 30 / 33 CPU-seconds on one thread, i.e. ~400 img/s incl. eval)
+           to ~6 minutes on an idle core.  One thread: on a shared 2-core machine two OpenMP threads
+           were up to 30x slower on these small convolutions, and idle they gain little.
+- gpu:     CIFAR-10 from data_root: ResNeXt-29 cardinality series {1,2,4}x64d vs a width series
+           1x{64,100,148}d with params matched to 2x64d / 4x64d (Fig 7 / C5), 100 epochs, lr steps at
+           50 % / 75 %, 2 seeds.
+- paper:   ImageNet-1K from data_root (torchrun): the official recipe (SGD Nesterov 0.1, batch 256,
+           wd 1e-4 on all parameters, x0.1 at epochs 30/60/90, 100 epochs); Table 3 50-layer row,
+           ResNet-101 / ResNeXt-101 32x4d and the residual ablation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SLUG = "01_resnext"
+TITLE = "Aggregated Residual Transformations for Deep Neural Networks (Xie et al.; CVPR 2017)"
+
+MINI4 = ["resnext_mini_1x32d", "resnext_mini_2x20d", "resnext_mini_4x12d", "resnext_mini_8x7d"]
+
+
+@dataclass
+class Config:
+    # ---- data
+    dataset: str = "synthetic"              # synthetic | cifar10 | cifar100 | imagenet | tiny-imagenet
+    image_size: int = 16
+    num_classes: int = 10
+    n_train: int = 2500                     # synthetic only
+    n_val: int = 1000                       # synthetic only
+    data_seed: int = 0                      # synthetic generator seed (the data, not the run)
+    num_workers: int = 0
+    # ---- models (registry names).  Table 3 analogue = `models`; C1 / Fig 5 contrast = c1_pair
+    models: list[str] = field(default_factory=lambda: list(MINI4))
+    c1_pair: list[str] = field(default_factory=lambda: ["resnext_mini_1x32d", "resnext_mini_8x7d"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    # C4: the same models trained without shortcuts (ReLU(F(x)), final ReLU kept)
+    ablation_models: list[str] = field(default_factory=lambda: ["resnext_mini_1x32d", "resnext_mini_8x7d"])
+    ablation_seeds: list[int] = field(default_factory=lambda: [0])
+    # C2 (~2x complexity, Table 4): trained only if listed (paper profile)
+    c2_models: list[str] = field(default_factory=list)      # [grouped, deeper, wider]
+    # C5 (CIFAR, Fig 7): [[cardinality model, params-matched width model], ...]
+    c5_pairs: list[list[str]] = field(default_factory=list)
+    # ---- recipe (spec: SGD m=0.9, lr 0.1 per 128, cosine, wd 5e-4, pad-crop + flip)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.05                        # for batch_size (no further scaling): 0.1 x 64/128
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    wd_on_norm_bias: bool = True            # the paper decays every parameter incl. BN
+    schedule: str = "cosine"                # cosine | step
+    milestones: list[int] = field(default_factory=list)
+    warmup_epochs: float = 0.0
+    max_steps: int | None = None            # ci: stop after N optimizer steps
+    channels_last: bool = False
+    # ---- throughput (C6 / "throughput per configuration")
+    throughput_models: list[str] = field(default_factory=lambda: list(MINI4) + ["resnext_mini_32x2d"])
+    throughput_batch: int = 64
+    throughput_rounds: int = 5
+    threads: int = 1                        # torch.set_num_threads on CPU (0 = leave as is)
+
+
+PROFILES = {
+    "ci": dict(n_train=64, n_val=32, epochs=1, max_steps=2, batch_size=16, lr=0.0125, seeds=[0],
+               models=["resnext_mini_1x32d", "resnext_mini_8x7d"], ablation_models=[],
+               throughput_models=["resnext_mini_1x32d", "resnext_mini_8x7d"], throughput_batch=16,
+               throughput_rounds=3),
+    "default": dict(),
+    "gpu": dict(dataset="cifar10", image_size=32, num_workers=8, epochs=100, schedule="step",
+                milestones=[50, 75], batch_size=128, lr=0.1, weight_decay=5e-4,
+                models=["resnext29_1x64d", "resnext29_2x64d", "resnext29_4x64d",
+                        "resnext29_1x100d", "resnext29_1x148d"],
+                c1_pair=["resnext29_1x64d", "resnext29_4x64d"],
+                c5_pairs=[["resnext29_2x64d", "resnext29_1x100d"], ["resnext29_4x64d", "resnext29_1x148d"]],
+                ablation_models=[], throughput_models=["resnext29_1x64d", "resnext29_4x64d", "resnext29_8x64d"],
+                throughput_batch=128, throughput_rounds=5, threads=0),
+    "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, num_workers=8, epochs=100,
+                  batch_size=256, lr=0.1, nesterov=True, weight_decay=1e-4, wd_on_norm_bias=True,
+                  schedule="step", milestones=[30, 60, 90], seeds=[0],
+                  models=["resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d",
+                          "resnext50_32x4d", "resnet101", "resnext101_32x4d"],
+                  c1_pair=["resnet50", "resnext50_32x4d"],
+                  ablation_models=["resnet50", "resnext50_32x4d"], ablation_seeds=[0],
+                  c2_models=["resnext101_64x4d", "resnet200", "resnet101_1x100d"],
+                  throughput_models=["resnet50", "resnext50_32x4d", "resnet101", "resnext101_32x4d"],
+                  throughput_batch=32, throughput_rounds=5, threads=0),
+}
+
+# execution timeout of the whole notebook per profile, seconds (None = no limit)
+TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}

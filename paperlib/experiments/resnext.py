@@ -1,0 +1,399 @@
+"""Orchestration behind notebooks/01_resnext.ipynb (Xie et al., CVPR 2017), unit-tested.
+
+Tables/figures of the paper, computed from the models (exact) or trained at the profile's scale:
+
+- :func:`table1_rows`           Table 1 -- ResNet-50 vs ResNeXt-50 (32x4d) template + complexity
+- :func:`complexity_rows`       the spec's anchor table, ours vs the spec (exact)
+- :func:`table2_rows`           Table 2 -- cardinality vs width at preserved template complexity
+- :func:`forms_equivalence`     C3 -- forms (a)/(b)/(c) compute the same function
+- :func:`train_many`            Table 3 analogue / Fig 5 / residual ablation (engine.train per model/seed)
+- :func:`table3_rows`, :func:`fig5`
+- :func:`throughput`            training-step images/s per configuration (C6)
+- ``verdict_c1`` .. ``verdict_c6``  computed verdicts (paperlib.metrics.stats), never typed.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..engine import TrainConfig, make_loader, train
+from ..metrics import stats
+from ..metrics.complexity import complexity
+from ..models import create_model, get_model_meta
+from ..models import resnext as rx
+
+# ----------------------------------------------------------------------------- exact (no training)
+TABLE1_MODELS = ("resnet50", "resnext50_32x4d")
+ANCHOR_MODELS = ("resnet50", "resnext50_32x4d", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d",
+                 "resnet101", "resnext101_32x4d", "resnext152_32x4d", "resnet101_1x100d",
+                 "resnext101_2x64d", "resnext101_64x4d", "resnet200", "resnext101_32x8d",
+                 "resnext29_8x64d", "resnext29_16x64d") + tuple(rx.MINI_FAMILY)
+CI_ANCHOR_MODELS = ("resnet50", "resnext50_32x4d", "resnext29_8x64d") + tuple(rx.MINI_FAMILY)
+
+
+def model_complexity(name: str, input_size=None, **kw) -> Dict[str, int]:
+    """complexity() of a registered model built on the meta device (instant even at 15 GMACs)."""
+    meta = get_model_meta(name)
+    with torch.device("meta"):
+        m = create_model(name, **kw)
+    return complexity(m, tuple(input_size or meta.get("input_size", (3, 224, 224))))
+
+
+def _stage_desc(cfg, i: int) -> str:
+    wb, w, gw = cfg.bot_widths[i], cfg.widths[i], cfg.group_widths[i]
+    c = wb // gw
+    mid = f"3x3,{wb}" + ("" if c == 1 else f", C={c}")
+    return f"[1x1,{wb}; {mid}; 1x1,{w}] x{cfg.depths[i]}"
+
+
+def table1_rows(names: Sequence[str] = TABLE1_MODELS) -> List[dict]:
+    """Table 1 from the models' configs and the complexity counter (224x224 input)."""
+    with torch.device("meta"):
+        models = [create_model(n) for n in names]
+    out_hw = [56, 28, 14, 7]
+    rows = [{"stage": "conv1", "output": "112x112",
+             **{n: f"{m.stem.conv.kernel_size[0]}x{m.stem.conv.kernel_size[1]}, {m.cfg.stem_width}, "
+                   f"stride {m.stem.conv.stride[0]}" for n, m in zip(names, models)}}]
+    for i in range(4):
+        rows.append({"stage": f"conv{i + 2}", "output": f"{out_hw[i]}x{out_hw[i]}",
+                     **{n: ("3x3 max pool, stride 2; " if i == 0 else "") + _stage_desc(m.cfg, i)
+                        for n, m in zip(names, models)}})
+    rows.append({"stage": "head", "output": "1x1",
+                 **{n: f"global average pool, {m.cfg.num_classes}-d fc, softmax" for n, m in zip(names, models)}})
+    cx = [complexity(m, (3, 224, 224)) for m in models]
+    rows.append({"stage": "# params", "output": "",
+                 **{n: f"{c['params']:,} ({c['params'] / 1e6:.1f}M; paper {get_model_meta(n)['paper'].get('params_m')}M)"
+                    for n, c in zip(names, cx)}})
+    rows.append({"stage": "FLOPs (mult-adds)", "output": "",
+                 **{n: f"{c['flops']:,} ({c['flops'] / 1e9:.2f}G; paper {get_model_meta(n)['paper'].get('gflops')}G)"
+                    for n, c in zip(names, cx)}})
+    return rows
+
+
+def complexity_rows(names: Iterable[str] = ANCHOR_MODELS) -> List[dict]:
+    """Ours vs the spec's anchors (from the registry meta), with an exact-match flag."""
+    rows = []
+    for n in names:
+        meta = get_model_meta(n)
+        c = model_complexity(n)
+        row = {"model": n, "input": "x".join(map(str, meta["input_size"][1:])),
+               "params": c["params"], "MACs": c["flops"], "acts": c["acts"],
+               "spec params": meta.get("params"), "spec MACs": meta.get("flops"), "spec acts": meta.get("acts")}
+        row["exact"] = all(meta[k] == c[k] for k in ("params", "flops", "acts") if k in meta)
+        rows.append(row)
+    return rows
+
+
+def table2_rows() -> List[dict]:
+    paper = [69_632, 69_760, 69_888, 71_456, 70_144]  # the spec's numbers for C*(256d + 9d^2 + 256d)
+    rows = []
+    for (C, d), p in zip(rx.TABLE2_TEMPLATES, paper):
+        ours = rx.template_params(C, d)
+        rows.append({"cardinality C": C, "width d": d, "group conv width C*d": C * d,
+                     "template params (ours, counted)": ours, "formula C*(256d+9d^2+256d)": p,
+                     "equal": ours == p})
+    return rows
+
+
+FORM_CASES = ((256, 256, 1, 32, 4), (64, 256, 1, 32, 4), (256, 512, 2, 8, 14))
+
+
+def forms_equivalence(cases=FORM_CASES, hw: int = 8, seed: int = 0) -> List[dict]:
+    """Max |difference| between forms (a)/(b) and (c) of one block (eval BN, float32, random input)."""
+    rows = []
+    for w_in, w_out, s, C, d in cases:
+        a, b, c = rx.make_block_forms(w_in, w_out, s, C, d, seed=seed)
+        x = torch.randn(2, w_in, hw, hw, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            yc = c(x)
+            da, db = (a(x) - yc).abs().max().item(), (b(x) - yc).abs().max().item()
+        rows.append({"block": f"{w_in}->{w_out}, stride {s}, {C}x{d}d", "max|a-c|": da, "max|b-c|": db,
+                     "params a/b/c": "/".join(str(sum(p.numel() for p in f.parameters())) for f in (a, b, c))})
+    return rows
+
+
+# ----------------------------------------------------------------------------- training
+def setup_threads(cfg, device) -> int:
+    if getattr(cfg, "threads", 0) and torch.device(device).type == "cpu":
+        torch.set_num_threads(int(cfg.threads))
+    return torch.get_num_threads()
+
+
+def make_loaders(cfg, data_root=None, *, seed: int = 0):
+    """(train_loader, val_loader, meta) for cfg.dataset (synthetic: generated once and cached)."""
+    from ..data import classification_datasets
+
+    tr, va, meta = classification_datasets(cfg.dataset, data_root, image_size=cfg.image_size,
+                                           num_classes=cfg.num_classes, n_train=cfg.n_train,
+                                           n_val=cfg.n_val, seed=cfg.data_seed)
+    bs = min(cfg.batch_size, len(tr))
+    train_loader = make_loader(tr, bs, shuffle=True, seed=seed, num_workers=cfg.num_workers, drop_last=True)
+    val_loader = make_loader(va, max(bs, 256), shuffle=False, seed=seed, num_workers=cfg.num_workers)
+    return train_loader, val_loader, meta
+
+
+def train_config(cfg, seed: int) -> TrainConfig:
+    return TrainConfig(epochs=cfg.epochs, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
+                       optimizer="sgd", lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                       weight_decay=cfg.weight_decay, wd_on_norm_bias=cfg.wd_on_norm_bias,
+                       schedule=cfg.schedule, milestones=list(cfg.milestones),
+                       warmup_epochs=cfg.warmup_epochs, seed=seed, channels_last=cfg.channels_last,
+                       log_every=10 ** 6)
+
+
+@torch.no_grad()
+def per_item_correct(model, loader, device) -> List[int]:
+    model.eval()
+    out = []
+    for x, y in loader:
+        pred = model(x.to(device)).argmax(1).cpu()
+        out.extend((pred == y).int().tolist())
+    return out
+
+
+def train_one(name: str, cfg, loaders, *, seed: int, device="cpu", shortcut: bool = True,
+              num_classes: Optional[int] = None, progress=False) -> dict:
+    """Train one registered model with the profile's recipe; returns a flat record + history."""
+    train_loader, val_loader = loaders[0], loaders[1]
+    torch.manual_seed(seed)
+    meta = get_model_meta(name)
+    nc = num_classes or cfg.num_classes
+    model = create_model(name, num_classes=nc, shortcut=shortcut)
+    cx = complexity(model, (3, cfg.image_size, cfg.image_size))
+    t = time.perf_counter()
+    hist = train(model, train_loader, train_config(cfg, seed), device=device, val_loader=val_loader,
+                 progress=progress, desc=f"{name}{'' if shortcut else ' (no shortcut)'} seed {seed}")
+    wall = time.perf_counter() - t
+    correct = per_item_correct(model, val_loader, device)
+    last = lambda k: (hist.get(k) or [float("nan")])[-1]  # noqa: E731
+    return {"model": name, "seed": seed, "shortcut": shortcut,
+            "C": meta.get("cardinality"), "d": meta.get("bottleneck_width"),
+            "params": cx["params"], "flops": cx["flops"],
+            "train_loss": last("train_loss"), "train_err": last("train_err"), "val_err": last("val_err"),
+            "val_correct": correct, "wall_s": wall,
+            "train_images_per_s": float(np.median(hist["images_per_sec"])) if hist.get("images_per_sec") else None,
+            "history": hist}
+
+
+def train_many(names: Sequence[str], cfg, loaders, *, seeds: Sequence[int], device="cpu",
+               shortcut: bool = True, progress=False, log=print) -> List[dict]:
+    """Every model x every seed (seed-major order: one seed of every model first)."""
+    res = []
+    for s in seeds:
+        for n in names:
+            r = train_one(n, cfg, loaders, seed=s, device=device, shortcut=shortcut, progress=progress)
+            if log:
+                log(f"{n:22s} seed {s} shortcut={shortcut}: train loss {r['train_loss']:.3f} "
+                    f"train err {r['train_err']:.3f} val err {r['val_err']:.3f} "
+                    f"({r['wall_s']:.1f}s, {r['train_images_per_s'] or 0:.0f} img/s)")
+            res.append(r)
+    return res
+
+
+def arm_values(results, model, key, shortcut=True):
+    """Per-seed values of `key` for one model (and shortcut setting), in result order."""
+    return [r[key] for r in results if r["model"] == model and r["shortcut"] == shortcut]
+
+
+_vals = arm_values
+
+
+def table3_rows(results: Sequence[dict], scale: float = 100.0) -> List[dict]:
+    """Table 3 analogue: per model (and shortcut setting), mean ± std over seeds."""
+    rows, seen = [], []
+    for r in results:
+        key = (r["model"], r["shortcut"])
+        if key in seen:
+            continue
+        seen.append(key)
+        sel = [x for x in results if (x["model"], x["shortcut"]) == key]
+        paper = get_model_meta(r["model"])["paper"]
+        rows.append({
+            "model": r["model"] + ("" if r["shortcut"] else " (no shortcut)"),
+            "C x d": f"{r['C']}x{r['d']}d", "params": r["params"], "MACs (M)": round(r["flops"] / 1e6, 2),
+            "seeds": len(sel),
+            "train loss": stats.fmt_mean_std([x["train_loss"] for x in sel], 1.0, 3),
+            "train err %": stats.fmt_mean_std([x["train_err"] for x in sel], scale, 2),
+            "val err %": stats.fmt_mean_std([x["val_err"] for x in sel], scale, 2),
+            "train img/s": round(float(np.median([x["train_images_per_s"] or 0 for x in sel])), 1),
+            "paper top-1 err %": paper.get("top1_err", paper.get("cifar10_err", paper.get("analog_top1_err"))),
+        })
+    return rows
+
+
+def curves(results, model, key, shortcut=True):
+    """Mean (over seeds) per-epoch curve of history[key] for one model."""
+    hs = [r["history"] for r in results if r["model"] == model and r["shortcut"] == shortcut]
+    if not hs:
+        return [], []
+    n = min(len(h["epoch"]) for h in hs)
+    ys = np.array([[np.nan if v is None else v for v in h.get(key, [None] * n)[:n]] for h in hs], dtype=float)
+    return list(hs[0]["epoch"][:n]), list(np.nanmean(ys, axis=0)) if ys.size else []
+
+
+def short_name(name: str) -> str:
+    """'resnext_mini_8x7d' -> 'mini 8x7d' (family + C x d) for legends and titles."""
+    m = get_model_meta(name)
+    return f"{m.get('family', '')} {m.get('cardinality')}x{m.get('bottleneck_width')}d".strip()
+
+
+def fig5(results, pair: Sequence[str], title: str = ""):
+    """Fig 5 analogue: training (dashed) and validation (solid) top-1 error vs epoch, mean over seeds."""
+    from ..plots import COLORS, subplots
+
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = subplots(1, 1, width=5.4, height=3.4)
+    for c, name in zip(COLORS, pair):
+        ep, tr = curves(results, name, "train_err")
+        _, va = curves(results, name, "val_err")
+        ax.plot(ep, np.array(tr) * 100, "--", color=c, marker="o", ms=3, label=f"{name} train")
+        ax.plot(ep, np.array(va) * 100, "-", color=c, marker="o", ms=3, label=f"{name} val")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 error (%)")
+    ax.set_title(title or "Fig 5 analogue: " + " vs ".join(short_name(n) for n in pair))
+    ax.legend()
+    return fig
+
+
+# ----------------------------------------------------------------------------- throughput (C6)
+def throughput(names: Sequence[str], *, image_size: int, batch: int, rounds: int = 5, steps: int = 2,
+               device="cpu", num_classes: int = 10) -> List[dict]:
+    """Training-step images/s (fwd + CE + bwd + SGD), interleaved rounds, per configuration.
+    Returns one row per model with the median img/s, seconds per forward GMAC (per round, for C6)."""
+    device = torch.device(device)
+    steps_fn, gmac = {}, {}
+    for n in names:
+        torch.manual_seed(0)
+        m = create_model(n, num_classes=num_classes).to(device).train()
+        gmac[n] = complexity(m, (3, image_size, image_size))["flops"] / 1e9
+        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(batch, 3, image_size, image_size, device=device)
+        y = torch.randint(0, num_classes, (batch,), device=device)
+
+        def step(m=m, opt=opt, x=x, y=y):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+        step()
+        steps_fn[n] = step
+    ips = {n: [] for n in names}
+    for r in range(rounds):
+        for n in (names if r % 2 == 0 else list(names)[::-1]):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            for _ in range(steps):
+                steps_fn[n]()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ips[n].append(batch * steps / (time.perf_counter() - t))
+    rows = []
+    for n in names:
+        meta = get_model_meta(n)
+        med = statistics.median(ips[n])
+        rows.append({"model": n, "C x d": f"{meta.get('cardinality')}x{meta.get('bottleneck_width')}d",
+                     "fwd MACs (M)": round(gmac[n] * 1e3, 2), "train img/s": round(med, 1),
+                     "fwd GMAC/s": round(med * gmac[n], 2),
+                     "train s per fwd GMAC": round(1.0 / (med * gmac[n]), 4),
+                     "rounds img/s": [round(v, 1) for v in ips[n]],
+                     "s_per_gmac": [1.0 / (v * gmac[n]) for v in ips[n]]})
+    return rows
+
+
+# ----------------------------------------------------------------------------- verdicts
+def contrast(results, a: str, b: str, *, key: str = "val_err", expect: str = "-",
+             shortcut_a: bool = True, shortcut_b: bool = True, **evidence) -> stats.Verdict:
+    """Verdict on mean(b) - mean(a) of `key` (spec's claim-check rule):
+    >= 2 seeds in both arms -> 2 x pooled seed std; >= 2 seeds in one arm -> 2 x that arm's seed std
+    (seed noise dominates the noise over test images); one seed each -> paired bootstrap over the
+    validation images (val_err only); an arm not trained -> inconclusive."""
+    va, vb = _vals(results, a, key, shortcut_a), _vals(results, b, key, shortcut_b)
+    ev = dict(arm_a=a + ("" if shortcut_a else " (no shortcut)"),
+              arm_b=b + ("" if shortcut_b else " (no shortcut)"), metric=key, **evidence)
+    if not va or not vb:
+        return stats.not_tested(f"{ev['arm_a'] if not va else ev['arm_b']} not trained in this profile", **ev)
+    if len(va) >= 2 and len(vb) >= 2:
+        return stats.compare_arms(va, vb, expect=expect, **ev)
+    if len(va) >= 2 or len(vb) >= 2:
+        sd = float(np.sqrt(np.mean([np.var(v, ddof=1) for v in (va, vb) if len(v) >= 2])))
+        return stats.decide_diff(float(np.mean(vb) - np.mean(va)), expect=expect, seed_std=sd,
+                                 n=min(len(va), len(vb)), a_values=va, b_values=vb, **ev)
+    if key == "val_err":
+        ca = _vals(results, a, "val_correct", shortcut_a)[0]
+        cb = _vals(results, b, "val_correct", shortcut_b)[0]
+        return stats.decide_paired(1 - np.asarray(ca), 1 - np.asarray(cb), expect=expect,
+                                   a_value=va[0], b_value=vb[0], **ev)
+    return stats.decide_diff(float(np.mean(vb) - np.mean(va)), expect=expect, a_values=va, b_values=vb, **ev)
+
+
+def verdict_c1(results, pair: Sequence[str]) -> stats.Verdict:
+    """C1: at matched complexity the higher-cardinality model has lower val AND train error."""
+    a, b = pair
+    return stats.combine([contrast(results, a, b, key="val_err", expect="-"),
+                          contrast(results, a, b, key="train_err", expect="-")], pair=list(pair))
+
+
+def verdict_c2(results, c2_models: Sequence[str]) -> stats.Verdict:
+    """C2: grouped (c2_models[0]) beats deeper and wider at ~2x complexity (val error)."""
+    if not c2_models:
+        return stats.not_tested("needs the ~15-GMAC ImageNet models of Table 4 (paper profile); "
+                                "not trained at this profile")
+    g, *others = c2_models
+    return stats.combine([contrast(results, o, g, key="val_err", expect="-") for o in others],
+                         grouped=g, others=others)
+
+
+def verdict_c3(forms_rows, t2_rows, cx_rows, tol: float = 1e-5) -> stats.Verdict:
+    """C3: forms a/b/c equal within tol; Table 2 template params equal; R-50/X-50 anchors exact and
+    ResNeXt-50 within 3 % params / 4 % MACs of ResNet-50 (complexity preserved)."""
+    cx = {r["model"]: r for r in cx_rows}
+    checks = {
+        f"forms (a)==(c) within {tol:g}": all(r["max|a-c|"] < tol for r in forms_rows),
+        f"forms (b)==(c) within {tol:g}": all(r["max|b-c|"] < tol for r in forms_rows),
+        "Table 2 template params": all(r["equal"] for r in t2_rows),
+        "complexity anchors exact": all(r["exact"] for r in cx_rows),
+    }
+    if "resnet50" in cx and "resnext50_32x4d" in cx:
+        r, x = cx["resnet50"], cx["resnext50_32x4d"]
+        checks["ResNeXt-50 params within 3% of ResNet-50"] = abs(x["params"] / r["params"] - 1) < 0.03
+        checks["ResNeXt-50 MACs within 4% of ResNet-50"] = abs(x["MACs"] / r["MACs"] - 1) < 0.04
+    return stats.decide_all(checks, max_abs_diff=max(max(r["max|a-c|"], r["max|b-c|"]) for r in forms_rows))
+
+
+def verdict_c4(results, ablation, pair: Sequence[str]) -> stats.Verdict:
+    """C4: removing shortcuts hurts both; without shortcuts the grouped model is still better."""
+    if not ablation:
+        return stats.not_tested("residual ablation not trained at this profile")
+    a, b = pair
+    allr = list(results) + list(ablation)
+    return stats.combine([
+        contrast(allr, a, a, key="val_err", expect="+", shortcut_b=False),
+        contrast(allr, b, b, key="val_err", expect="+", shortcut_b=False),
+        contrast(allr, a, b, key="val_err", expect="-", shortcut_a=False, shortcut_b=False),
+    ], pair=list(pair))
+
+
+def verdict_c5(results, pairs: Sequence[Sequence[str]]) -> stats.Verdict:
+    """C5 (CIFAR): at matched params, more cardinality beats more width (pairs [card, width])."""
+    if not pairs:
+        return stats.not_tested("needs CIFAR ResNeXt-29 cardinality vs width series (gpu profile); "
+                                "not trained at this profile")
+    return stats.combine([contrast(results, w, c, key="val_err", expect="-") for c, w in pairs],
+                         pairs=[list(p) for p in pairs])
+
+
+def verdict_c6(tp_rows, base: str, grouped: Sequence[str]) -> stats.Verdict:
+    """C6 (side note): grouped configurations need more seconds per forward GMAC than the 1xd one."""
+    by = {r["model"]: r for r in tp_rows}
+    if base not in by or not any(g in by for g in grouped):
+        return stats.not_tested("throughput of the compared models not measured")
+    parts = [stats.compare_arms(by[base]["s_per_gmac"], by[g]["s_per_gmac"], expect="+",
+                                arm_a=base, arm_b=g, metric="seconds per forward GMAC (training step)")
+             for g in grouped if g in by]
+    return stats.combine(parts, base=base, grouped=[g for g in grouped if g in by])

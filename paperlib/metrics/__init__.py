@@ -1,0 +1,2 @@
+"""paperlib.metrics: complexity, statistics, and per-paper metrics."""
+from .complexity import complexity
