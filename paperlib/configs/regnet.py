@@ -1,0 +1,95 @@
+"""08 RegNet -- Designing Network Design Spaces (Radosavovic, Kosaraju, Girshick, He, Dollar; CVPR 2020).
+
+Spec: papers/regnet.md.  Profiles:
+- ci:      exact checks (24 RegNetX/Y configs, tiny 32-px variant, Table 1 sizes); 3 models each of
+           AnyNetX_A / AnyNetX_E / RegNet in the 32-px 3-5 M MACs band trained for a few optimizer steps
+           through the sweep machinery (serial); every figure and table drawn; CPU timing of 2 models.
+- default: 32-px synthetic 10-class data (3k train / 1k val); CIFAR-style nets (3x3 stride-1 16-ch
+           stem, 3 stages of stride 2) in a 3-5 M MACs band; AnyNetX_A, AnyNetX_E, RegNet with
+           n_per_space models each, every model trained identically (epochs, SGD Nesterov, cosine,
+           wd 5e-5 incl. BN) in a 2-process pool; CPU forward timing of RegNetX/Y 200MF-1.6GF.
+           Sized from measured cost: 36 jobs x 9k training images, ~2 ms per image on one idle
+           thread (batch 32) -> ~6 min on 2 idle cores; ~20 min when the 2 cores are shared.
+- gpu:     CIFAR-10 from data_root; AnyNetX_A, _C, _E and RegNet, 48 models each at 30-120 M MACs
+           (32 px), 10 epochs, batch 128, lr 0.1; GPU inference timing of the 24 ImageNet RegNets.
+- paper:   ImageNet from data_root: the paper's design-space recipe (n = 500 per space at
+           360-400 MF, 224 px, 4 stages, 10 epochs, batch 128, lr 0.05, wd 5e-5, cosine) -- submitted
+           through submitit (SLURM). About 3.35 V100-hours per model, ~1,680 per space.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SLUG = "08_regnet"
+TITLE = "Designing Network Design Spaces (Radosavovic, Kosaraju, Girshick, He, Dollár; CVPR 2020)"
+
+TIMING_MODELS = ["regnetx_200mf", "regnetx_400mf", "regnetx_600mf", "regnetx_800mf", "regnetx_1_6gf",
+                 "regnety_200mf", "regnety_400mf", "regnety_600mf", "regnety_800mf", "regnety_1_6gf"]
+
+
+@dataclass
+class Config:
+    # ---- data
+    dataset: str = "synthetic"              # synthetic | cifar10 | cifar100 | tiny-imagenet | imagenet
+    image_size: int = 32
+    num_classes: int = 10
+    n_train: int = 3000                     # synthetic only
+    n_val: int = 1000                       # synthetic only
+    data_seed: int = 0
+    # ---- design-space populations (spec: AnyNet skeleton; small profiles = CIFAR stem, 3 stages)
+    spaces: list[str] = field(default_factory=lambda: ["AnyNetX_A", "AnyNetX_E", "RegNet"])
+    n_per_space: int = 12
+    flop_window: list[float] = field(default_factory=lambda: [3e6, 5e6])   # MACs, inclusive
+    num_stages: int = 3
+    stem: str = "cifar"                     # cifar (3x3 s1) | simple (3x3 s2, RegNet ImageNet stem)
+    stem_width: int = 16
+    # ---- per-model training (identical for every model)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-5
+    wd_on_norm_bias: bool = True            # pycls DDS: weight decay on BN too
+    warmup_epochs: float = 0.3
+    max_steps: int | None = None            # ci: stop after N optimizer steps
+    # ---- sweep execution
+    backend: str = "local"                  # local | serial | submitit | submitit_local
+    workers: int | None = None              # None = every core
+    executor_kwargs: dict = field(default_factory=dict)     # submitit update_parameters(...)
+    sweep_dir: str | None = None            # None = <data_home>/sweeps/08_regnet/<profile>
+    # ---- analysis
+    n_boot: int = 1000                      # bootstrap resamples for space comparisons
+    boot_reps: int = 10000                  # empirical bootstrap of best x (footnote 4)
+    eps: float = 0.02                       # "within eps of the best model" (error, fraction)
+    fit_top: int = 4                        # e_fit of the best / worst models (Fig 8)
+    # ---- Fig 12 analogue: forward timing
+    timing_models: list[str] = field(default_factory=lambda: list(TIMING_MODELS))
+    timing_batch: int = 8
+    timing_image_size: int = 224
+    timing_threads: int = 1
+    timing_reps: int = 2
+
+
+PROFILES = {
+    "ci": dict(n_train=256, n_val=64, n_per_space=3, epochs=1, max_steps=2, batch_size=16,
+               backend="serial", n_boot=200, boot_reps=1000, fit_top=1,
+               timing_models=["regnetx_200mf", "regnety_200mf"], timing_batch=2, timing_image_size=64,
+               timing_reps=1),
+    "default": dict(),
+    "gpu": dict(dataset="cifar10", n_per_space=48, spaces=["AnyNetX_A", "AnyNetX_C", "AnyNetX_E", "RegNet"],
+                flop_window=[30e6, 120e6], epochs=10, batch_size=128, lr=0.1, warmup_epochs=0.0,
+                workers=1, timing_models=[f"regnet{f}_{t}" for f in "xy" for t in
+                                          ("200mf", "400mf", "600mf", "800mf", "1_6gf", "3_2gf", "4_0gf",
+                                           "6_4gf", "8_0gf", "12gf", "16gf", "32gf")],
+                timing_batch=64, timing_reps=10, timing_threads=0),
+    "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, n_per_space=500,
+                  spaces=["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"],
+                  flop_window=[360e6, 400e6], num_stages=4, stem="simple", stem_width=32,
+                  epochs=10, batch_size=128, lr=0.05, nesterov=True, warmup_epochs=0.0,
+                  backend="submitit", executor_kwargs={"gpus_per_node": 1, "timeout_min": 600},
+                  timing_batch=64, timing_reps=10, timing_threads=0),
+}
+
+# execution timeout of the whole notebook per profile, seconds (None = no limit)
+TIMEOUT = {"ci": 300, "default": 2400, "gpu": 12 * 3600, "paper": None}

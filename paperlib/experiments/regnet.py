@@ -1,0 +1,358 @@
+"""08 RegNet experiments: design-space populations trained through :mod:`paperlib.sweep`, their
+comparison by EDFs, the linear-rule fit, trends, and the complexity/timing tables.
+
+The sweep job is :func:`train_one` (importable, top-level, one JSON config in, one JSON dict out):
+
+    {"arch": <AnyNetConfig dict>, "space": "AnyNetX_A", "index": 3,
+     "data": {"name": "synthetic", "data_root": None, "image_size": 32, "num_classes": 10,
+              "n_train": 4000, "n_val": 1000, "seed": 0},
+     "train": {<TrainConfig fields>}, "batch_size": 128, "seed": 0, "device": "cpu"}
+
+It returns ``{"err": top-1 val error (fraction), "train_loss", "seconds", "flops", "params",
+"acts", "history": {...}}``. Datasets are loaded once per worker process and kept in memory.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["train_one", "population", "job_configs", "run_population", "errors_of",
+           "cpu_forward_timing", "regnet_table_rows", "plot_edfs", "trend_points",
+           "plot_trends", "fit_rows", "plot_fit", "comparison_rows", "pearson", "trend_verdict",
+           "loglog_slope", "corr_diff_boot"]
+
+_DATA_CACHE: Dict[str, tuple] = {}
+
+#: the paperlib code a :func:`train_one` job runs -- its hash is the sweep's code version, so edits
+#: elsewhere in the package (other papers, analysis code) keep the trained populations cached
+SWEEP_CODE = ["engine", "models/anynet.py", "models/regnet.py", "models/registry.py",
+              "data/classification.py", "data/common.py", "design_spaces.py", "sweep.py",
+              "experiments/regnet.py"]
+
+
+# ----------------------------------------------------------------------------- one job
+def _datasets(data: dict):
+    import json
+    from ..data import classification_datasets
+    key = json.dumps(data, sort_keys=True)
+    if key not in _DATA_CACHE:
+        d = dict(data)
+        name = d.pop("name", "synthetic")
+        root = d.pop("data_root", None)
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = classification_datasets(name, root, **d)
+    return _DATA_CACHE[key]
+
+
+def train_one(config: dict) -> dict:
+    """Train one sampled model on the configured data for the configured schedule; return its
+    validation top-1 error and complexity (the sweep job)."""
+    import torch
+
+    from ..design_spaces import anynet_complexity
+    from ..engine import TrainConfig, make_loader, train
+    from ..models.anynet import AnyNet, AnyNetConfig
+    from ..models.regnet import pycls_head_init
+
+    t0 = time.time()
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)
+    tr, va, meta = _datasets(config["data"])
+    arch = AnyNetConfig(**config["arch"])
+    model = pycls_head_init(AnyNet(arch))
+    bs = int(config.get("batch_size", 128))
+    tl = make_loader(tr, bs, shuffle=True, seed=seed, drop_last=True)
+    vl = make_loader(va, 256, shuffle=False)
+    tc = TrainConfig(**{**config["train"], "seed": seed})
+    hist = train(model, tl, tc, device=config.get("device", "cpu"), val_loader=vl, progress="off")
+    err = float(hist["val_err"][-1]) if hist.get("val_err") else float("nan")
+    size = int(config["data"].get("image_size", 32))
+    cx = anynet_complexity(config["arch"], size)
+    small = {k: [float(x) for x in v] for k, v in hist.items()
+             if isinstance(v, list) and k in ("epoch", "train_loss", "train_err", "val_err", "lr")}
+    return {"err": err, "train_loss": float(hist["train_loss"][-1]) if hist.get("train_loss") else None,
+            "seconds": round(time.time() - t0, 2), **cx, "history": small}
+
+
+# ----------------------------------------------------------------------------- populations
+def population(space: str, n: int, seed: int, *, flop_window, input_size=32, stem="cifar",
+               stem_width=16, num_stages=3, num_classes=10, **kw) -> List[dict]:
+    """n sampled models of ``space`` in the flop window (records of :func:`design_spaces.sample`);
+    the seed is offset per space so spaces are independent."""
+    from ..design_spaces import sample
+    off = sum(ord(c) for c in space) * 1000
+    return sample(space, n, np.random.default_rng(seed + off), flop_window=flop_window,
+                  input_size=input_size, stem=stem, stem_width=stem_width, num_stages=num_stages,
+                  num_classes=num_classes, **kw)
+
+
+def job_configs(samples: Sequence[dict], data: dict, train: dict, *, batch_size: int = 128,
+                seed: int = 0, device: str = "cpu") -> List[dict]:
+    """Sweep configs of :func:`train_one` for sampled models (same data, schedule and seed)."""
+    return [{"space": s["space"], "index": i, "arch": s["cfg"], "sample": s["arch"], "data": dict(data),
+             "train": dict(train), "batch_size": batch_size, "seed": seed, "device": device}
+            for i, s in enumerate(samples)]
+
+
+def run_population(configs: Sequence[dict], cache_dir, *, data_hash: str = "", workers=None,
+                   backend: str = "local", **kw) -> List[dict]:
+    """Run :func:`train_one` on every config through :func:`paperlib.sweep.run_sweep` (code version:
+    the hash of :data:`SWEEP_CODE`)."""
+    from ..sweep import code_version, run_sweep
+    kw.setdefault("code", code_version(paths=SWEEP_CODE))
+    return run_sweep("paperlib.experiments.regnet:train_one", configs, cache_dir, workers=workers,
+                     backend=backend, data_hash=data_hash, **kw)
+
+
+def errors_of(records: Sequence[dict], space: Optional[str] = None) -> np.ndarray:
+    """Val errors (fractions) of the finished ok records (optionally of one space)."""
+    return np.array([r["result"]["err"] for r in records
+                     if r.get("status") == "ok" and (space is None or r["config"]["space"] == space)
+                     and math.isfinite(r["result"]["err"])])
+
+
+# ----------------------------------------------------------------------------- analysis helpers
+def comparison_rows(cmps: Dict[str, dict]) -> List[dict]:
+    """Table rows of several :func:`metrics.edf.compare_spaces` results (B minus A)."""
+    rows = []
+    for name, c in cmps.items():
+        row = {"comparison": name, "n_A": c["n_a"], "n_B": c["n_b"],
+               "mean_A": c["mean_a"], "mean_B": c["mean_b"], "min_A": c["min_a"], "min_B": c["min_b"]}
+        for k in ("mean_diff", "frac_diff", "ks"):
+            d, lo, hi = c[k]
+            row[k] = d
+            row[k + "_ci95"] = f"[{lo:+.3f}, {hi:+.3f}]"
+        row["ks_pvalue"] = c.get("ks_pvalue")
+        rows.append(row)
+    return rows
+
+
+def trend_points(records: Sequence[dict], key: str) -> tuple:
+    """(x, err) of a design parameter over ok records: key in d (total depth), w_last, wm, w0, wa,
+    b, g (RegNet samples carry wm/w0/wa; AnyNet samples get depth/width/b/g)."""
+    xs, es = [], []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        a, c = r["config"]["sample"], r["config"]["arch"]
+        if key == "d":
+            x = sum(c["depths"])
+        elif key == "w_last":
+            x = c["widths"][-1]
+        elif key == "b":
+            x = c["widths"][-1] / c["bot_widths"][-1]
+        elif key == "g":
+            x = c["group_widths"][-1]
+        else:
+            if key not in a:
+                continue
+            x = a[key]
+        xs.append(float(x))
+        es.append(float(r["result"]["err"]))
+    return np.asarray(xs), np.asarray(es)
+
+
+def plot_edfs(ax, errs: Dict[str, np.ndarray], band: bool = True, n_boot: int = 500, pct: bool = True):
+    """EDF of each population with its 95 % bootstrap band; legend "[min | mean] name (n)"."""
+    from ..metrics.edf import edf_band, edf_curve
+    s = 100.0 if pct else 1.0
+    allx = np.concatenate([v for v in errs.values() if len(v)]) * s
+    grid = np.linspace(allx.min() - 1e-9, allx.max() + 1e-6, 200)
+    for name, e in errs.items():
+        if len(e) == 0:
+            continue
+        xs, f = edf_curve(e * s)
+        line, = ax.step(xs, f, where="post",
+                        label=f"[{e.min() * s:.1f} | {e.mean() * s:.1f}] {name} (n={len(e)})")
+        if band and len(e) > 1:
+            lo, hi = edf_band(e * s, grid, n_boot=n_boot)
+            ax.fill_between(grid, lo, hi, step="post", alpha=0.15, color=line.get_color())
+    ax.set_xlabel("error (%)" if pct else "error")
+    ax.set_ylabel("cumulative prob.")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+
+
+def plot_trends(axes, records, keys, n_rep: int = 2000, pct: bool = True, seed: int = 0):
+    """Fig 11 style: error vs each design parameter, with the empirical-bootstrap best x (median and
+    95 % interval, footnote 4). Returns {key: bootstrap dict}."""
+    from ..metrics.edf import empirical_bootstrap
+    out = {}
+    s = 100.0 if pct else 1.0
+    for ax, k in zip(np.atleast_1d(axes), keys):
+        x, e = trend_points(records, k)
+        if len(x) < 2:
+            ax.set_title(f"{k}: too few models")
+            continue
+        ax.scatter(x, e * s, s=10, alpha=0.7)
+        bs = empirical_bootstrap(x, e, n_rep=n_rep, seed=seed)
+        out[k] = {kk: v for kk, v in bs.items() if kk != "samples"}
+        ax.axvspan(bs["lo"], bs["hi"], alpha=0.15, color="C1")
+        ax.axvline(bs["median"], color="C1", lw=1)
+        ax.set_xlabel(k)
+        ax.set_ylabel("error (%)" if pct else "error")
+        ax.set_title(f"best {k} ~ {bs['median']:.3g} [{bs['lo']:.3g}, {bs['hi']:.3g}]")
+    return out
+
+
+def fit_rows(records: Sequence[dict], top: int = 5) -> List[dict]:
+    """Linear-rule fit (Fig 8) of the ``top`` best and ``top`` worst models of a population."""
+    from ..metrics.edf import block_widths, fit_quantized_linear
+    ok = sorted([r for r in records if r.get("status") == "ok"], key=lambda r: r["result"]["err"])
+    sel = [("best", r) for r in ok[:top]] + [("worst", r) for r in ok[-top:][::-1]] if len(ok) > top else \
+        [("best", r) for r in ok]
+    rows = []
+    for tag, r in sel:
+        c = r["config"]["arch"]
+        f = fit_quantized_linear(block_widths(c["widths"], c["depths"]))
+        rows.append({"group": tag, "space": r["config"]["space"], "err": r["result"]["err"],
+                     "widths": str(c["widths"]), "depths": str(c["depths"]), "e_fit": f["e_fit"],
+                     "w0": f["w0"], "wa": f["wa"], "wm": f["wm"]})
+    return rows
+
+
+def plot_fit(ax, record: dict, title: str = ""):
+    """Per-block widths of one model with its quantized-linear fit (Fig 8 top)."""
+    from ..metrics.edf import block_widths, fit_quantized_linear
+    c = record["config"]["arch"]
+    f = fit_quantized_linear(block_widths(c["widths"], c["depths"]))
+    j = np.arange(len(f["obs"]))
+    ax.plot(j, f["obs"], "o", ms=4, label="observed w_j")
+    ax.plot(j, f["pred"], "s-", ms=3, lw=1, drawstyle="steps-mid", label="quantized linear")
+    ax.plot(j, f["linear"], "--", lw=1, label=f"u_j = {f['w0']:.0f} + {f['wa']:.1f} j")
+    ax.set_yscale("log")
+    ax.set_xlabel("block index j")
+    ax.set_ylabel("width")
+    ax.set_title(f"{title} e_fit={f['e_fit']:.3f}, wm={f['wm']:.2f}")
+    ax.legend(loc="upper left")
+    return f
+
+
+def regnet_table_rows(family: str = "regnetx") -> List[dict]:
+    """RegNetX/Y table: complexity computed from the built modules (meta device) beside the spec's
+    numbers and the paper's error."""
+    import torch
+
+    from ..metrics import complexity
+    from ..models import create_model, get_model_meta, list_models
+    rows = []
+    for n in list_models(family=family):
+        with torch.device("meta"):
+            m = create_model(n)
+        cx = complexity(m, (3, 224, 224))
+        meta = get_model_meta(n)
+        c = meta["config"]
+        rows.append({"model": n, "d": c["d"], "w0": c["w0"], "wa": c["wa"], "wm": c["wm"], "g": c["g"],
+                     "widths": str(m.cfg.widths), "depths": str(m.cfg.depths),
+                     "groups": str(m.cfg.group_widths),
+                     "GF": cx["flops"] / 1e9, "params_M": cx["params"] / 1e6, "acts_M": cx["acts"] / 1e6,
+                     "flops": cx["flops"], "params": cx["params"], "acts": cx["acts"],
+                     "exact": all(cx[k] == meta[k] for k in ("flops", "params", "acts")),
+                     "paper_err": meta["err"]})
+    rows.sort(key=lambda r: r["flops"])
+    return rows
+
+
+def cpu_forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, threads: int = 1,
+                       reps: int = 3, warmup: int = 1) -> List[dict]:
+    """Fig 12 analogue on CPU: median seconds of a forward pass (eval, no grad) at fixed threads,
+    with the model's flops / params / acts."""
+    import torch
+
+    from ..metrics import complexity
+    from ..models import create_model
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        x = torch.randn(batch, 3, image_size, image_size)
+        for n in names:
+            torch.manual_seed(0)
+            m = create_model(n).eval()
+            cx = complexity(m, (3, image_size, image_size))
+            ts = []
+            with torch.no_grad():
+                for i in range(warmup + reps):
+                    t = time.perf_counter()
+                    m(x)
+                    if i >= warmup:
+                        ts.append(time.perf_counter() - t)
+            rows.append({"model": n, "flops": cx["flops"], "params": cx["params"], "acts": cx["acts"],
+                         "seconds": float(np.median(ts)), "batch": batch, "threads": threads})
+            del m
+    finally:
+        torch.set_num_threads(old)
+    return rows
+
+
+def pearson(x, y) -> float:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+# ----------------------------------------------------------------------------- verdict helpers
+def trend_verdict(bs: Optional[dict], paper_value: float, sampled_range: Sequence[float],
+                  max_width_frac: float = 0.5, name: str = "x", min_n: int = 8,
+                  observed: Optional[Sequence[float]] = None):
+    """Verdict for a Fig-11 trend ("best x is about paper_value") from an empirical bootstrap
+    (:func:`metrics.edf.empirical_bootstrap`): inconclusive when there is no bootstrap or its 95 %
+    interval spans more than ``max_width_frac`` of the sampled range (the population cannot locate
+    the best x), fewer than ``min_n`` models, or the paper's value lies outside the ``observed`` x
+    values (no trained model near it: nothing to refute); otherwise held iff the interval contains the
+    paper's value."""
+    from ..metrics import stats
+    if not bs or int(bs.get("n") or 0) < min_n:
+        return stats.not_tested(f"best {name}: fewer than {min_n} trained models",
+                                n=(bs or {}).get("n"))
+    if observed is not None and len(observed) and not (min(observed) <= paper_value <= max(observed)):
+        return stats.not_tested(f"best {name}: the paper's {paper_value} is outside the trained models' "
+                                f"range [{min(observed):.3g}, {max(observed):.3g}]",
+                                best_median=bs["median"], best_ci95=[bs["lo"], bs["hi"]])
+    lo, hi = float(bs["lo"]), float(bs["hi"])
+    span = float(sampled_range[1]) - float(sampled_range[0])
+    ev = dict(best_median=bs["median"], best_ci95=[lo, hi], paper=paper_value,
+              sampled_range=list(sampled_range), n=bs.get("n"))
+    if span <= 0 or (hi - lo) > max_width_frac * span:
+        return stats.not_tested(f"best {name} interval [{lo:.3g}, {hi:.3g}] spans more than "
+                                f"{max_width_frac:.0%} of the sampled range: not located", **ev)
+    return stats.decide_all({f"best {name} 95% interval contains {paper_value}": lo <= paper_value <= hi}, **ev)
+
+
+def loglog_slope(x, y, n_boot: int = 1000, seed: int = 0) -> tuple:
+    """Slope of log y on log x (least squares) with a percentile-bootstrap 95 % interval over points."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    s = float(np.polyfit(lx, ly, 1)[0])
+    rng = np.random.default_rng(seed)
+    bs = []
+    for _ in range(n_boot):
+        i = rng.integers(0, lx.size, lx.size)
+        if np.ptp(lx[i]) > 0:
+            bs.append(np.polyfit(lx[i], ly[i], 1)[0])
+    lo, hi = np.quantile(bs, [0.025, 0.975])
+    return s, float(lo), float(hi)
+
+
+def corr_diff_boot(t, a, b, n_boot: int = 1000, seed: int = 0) -> tuple:
+    """pearson(t, a) - pearson(t, b) with a percentile-bootstrap 95 % interval over models
+    (e.g. t = runtime, a = acts, b = flops). NaN when fewer than 3 models."""
+    t, a, b = (np.asarray(v, float) for v in (t, a, b))
+    if t.size < 3:
+        return float("nan"), None, None
+    d = pearson(t, a) - pearson(t, b)
+    rng = np.random.default_rng(seed)
+    bs = []
+    for _ in range(n_boot):
+        i = rng.integers(0, t.size, t.size)
+        v = pearson(t[i], a[i]) - pearson(t[i], b[i])
+        if math.isfinite(v):
+            bs.append(v)
+    if not bs:
+        return d, None, None
+    lo, hi = np.quantile(bs, [0.025, 0.975])
+    return float(d), float(lo), float(hi)

@@ -1,0 +1,127 @@
+"""paperlib.sweep: caching, resumption after interruption, failure records, backends."""
+import json
+from pathlib import Path
+
+import pytest
+
+from paperlib.sweep import (code_version, example_job, fn_path, job_key, load_records, run_sweep,
+                            summarize)
+
+FN = "paperlib.sweep:example_job"
+
+
+def _configs(marker, n=5, fail=()):
+    return [{"x": i, "marker_dir": str(marker), **({"fail": True} if i in fail else {})} for i in range(n)]
+
+
+def _executions(marker):
+    return sorted(p.name.split("_")[0] for p in Path(marker).iterdir()) if Path(marker).exists() else []
+
+
+def test_keys_and_code_version(tmp_path):
+    k1 = job_key(FN, {"a": 1, "b": [1, 2]}, "d", "c")
+    assert k1 == job_key(example_job, {"b": [1, 2], "a": 1}, "d", "c")       # order-free, fn or path
+    assert k1 != job_key(FN, {"a": 1, "b": [1, 2]}, "d2", "c")               # data hash in key
+    assert k1 != job_key(FN, {"a": 1, "b": [1, 2]}, "d", "c2")               # code version in key
+    assert k1 != job_key(FN, {"a": 2, "b": [1, 2]}, "d", "c")
+    (tmp_path / "m.py").write_text("x = 1\n")
+    v1 = code_version(tmp_path)
+    (tmp_path / "m.py").write_text("x = 2\n")
+    assert code_version(tmp_path) != v1
+    assert len(code_version()) == 16
+    with pytest.raises(ValueError):
+        fn_path(lambda c: c)
+
+
+def test_interrupted_sweep_resumes_only_missing(tmp_path):
+    marker, cache = tmp_path / "marker", tmp_path / "cache"
+    cfgs = _configs(marker)
+    # "interrupted" after 3 of 5 jobs
+    part = run_sweep(FN, cfgs, cache, backend="serial", code="t", max_jobs=3, verbose=False)
+    assert [r["status"] for r in part] == ["ok"] * 3 + ["missing"] * 2
+    assert _executions(marker) == ["x0", "x1", "x2"]
+    # a stray partial temp file (job killed mid-write) is ignored
+    (cache / ".deadbeef.json.1.2.tmp").write_text("{")
+    (cache / "0123456789abcdef01234567.json").write_text("{not json")
+    full = run_sweep(FN, cfgs, cache, backend="serial", code="t", verbose=False)
+    assert [r["status"] for r in full] == ["ok"] * 5
+    assert [r["result"]["y"] for r in full] == [0, 1, 4, 9, 16]
+    assert [r["cached"] for r in full] == [True] * 3 + [False] * 2
+    assert _executions(marker) == ["x0", "x1", "x2", "x3", "x4"]        # each job ran exactly once
+    again = run_sweep(FN, cfgs, cache, backend="serial", code="t", verbose=False)
+    assert all(r["cached"] for r in again) and len(_executions(marker)) == 5
+    # a new code version re-runs everything
+    run_sweep(FN, cfgs[:1], cache, backend="serial", code="t2", verbose=False)
+    assert len(_executions(marker)) == 6
+    assert len(load_records(cache)) == 6
+
+
+def test_failing_job_recorded_not_fatal(tmp_path, capsys):
+    marker, cache = tmp_path / "marker", tmp_path / "cache"
+    cfgs = _configs(marker, n=3, fail={1})
+    recs = run_sweep(FN, cfgs, cache, backend="serial", code="t")
+    assert [r["status"] for r in recs] == ["ok", "failed", "ok"]
+    assert "ValueError: job x=1 asked to fail" in recs[1]["error"]
+    assert "Traceback" in recs[1]["traceback"] and "example_job" in recs[1]["traceback"]
+    on_disk = json.loads((cache / f"{recs[1]['key']}.json").read_text())
+    assert on_disk["status"] == "failed" and on_disk["error"] == recs[1]["error"]
+    out = capsys.readouterr().out
+    assert "failed" in out and "asked to fail" in out
+    s = summarize(recs)
+    assert (s["ok"], s["failed"], s["missing"]) == (2, 1, 0)
+    # cached failure is not re-run by default, is with retry_failed
+    run_sweep(FN, cfgs, cache, backend="serial", code="t", verbose=False)
+    assert len(_executions(marker)) == 3
+    run_sweep(FN, cfgs, cache, backend="serial", code="t", verbose=False, retry_failed=True)
+    assert len(_executions(marker)) == 4
+
+
+def test_local_pool_spawn(tmp_path):
+    marker, cache = tmp_path / "marker", tmp_path / "cache"
+    cfgs = _configs(marker, n=4, fail={3})
+    recs = run_sweep(FN, cfgs, cache, backend="local", workers=2, code="t", verbose=False)
+    assert [r["status"] for r in recs] == ["ok", "ok", "ok", "failed"]
+    assert [r["result"]["y"] for r in recs[:3]] == [0, 1, 4]
+    import os
+    assert all(r["pid"] != os.getpid() for r in recs)                  # ran in worker processes
+    assert all(r["result"]["omp_threads"] == "1" for r in recs[:3])    # one thread per worker
+    recs2 = run_sweep(FN, cfgs, cache, backend="local", workers=2, code="t", verbose=False)
+    assert all(r["cached"] for r in recs2) and len(_executions(marker)) == 4
+
+
+def test_submitit_debug_executor(tmp_path):
+    pytest.importorskip("submitit")
+    marker, cache = tmp_path / "marker", tmp_path / "cache"
+    cfgs = _configs(marker, n=3, fail={2})
+    part = run_sweep(FN, cfgs, cache, backend="submitit_debug", code="t", max_jobs=1, verbose=False)
+    assert [r["status"] for r in part] == ["ok", "missing", "missing"]
+    recs = run_sweep(FN, cfgs, cache, backend="submitit_debug", code="t", verbose=False)
+    assert [r["status"] for r in recs] == ["ok", "ok", "failed"]
+    assert "asked to fail" in recs[2]["error"]
+    assert _executions(marker) == ["x0", "x1", "x2"]
+
+
+def test_submitit_local_executor(tmp_path):
+    pytest.importorskip("submitit")
+    marker, cache = tmp_path / "marker", tmp_path / "cache"
+    cfgs = _configs(marker, n=2, fail={1})
+    recs = run_sweep(FN, cfgs, cache, backend="submitit_local", workers=2, code="t", verbose=False,
+                     poll_s=0.2)
+    assert [r["status"] for r in recs] == ["ok", "failed"]
+    assert recs[0]["result"]["y"] == 0 and "asked to fail" in recs[1]["error"]
+    assert run_sweep(FN, cfgs, cache, backend="submitit_local", code="t", verbose=False)[0]["cached"]
+
+
+def test_code_version_subset(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.py").write_text("y = 1\n")
+    v = code_version(tmp_path, paths=["sub"])
+    (tmp_path / "a.py").write_text("x = 2\n")                 # outside the subset: unchanged
+    assert code_version(tmp_path, paths=["sub"]) == v
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    assert code_version(tmp_path, paths=["sub"]) != v
+    with pytest.raises(FileNotFoundError):
+        code_version(tmp_path, paths=["missing.py"])
+    from paperlib.experiments.regnet import SWEEP_CODE
+    assert len(code_version(paths=SWEEP_CODE)) == 16
