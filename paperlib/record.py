@@ -14,7 +14,6 @@ Results go to ``<out_dir>/<slug>/``; by default ``figures/`` for the ``default``
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -33,6 +32,7 @@ import numpy as np
 from . import REPO_ROOT
 from .config import PAPERS, PROFILES, get_config, resolve_slug
 from .metrics.stats import Verdict
+from .metrics.stats import to_jsonable as _jsonable
 from .paths import default_out_dir
 
 LIBRARIES = ("python", "torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
@@ -70,29 +70,6 @@ def canonical_json(obj) -> str:
 
 def param_hash(params: dict) -> str:
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
-
-
-def _jsonable(x):
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return _jsonable(dataclasses.asdict(x))
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, Path):
-        return str(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:  # torch scalars
-        return _jsonable(x.item())
-    return x
 
 
 def resolve_device(device: str = "auto"):

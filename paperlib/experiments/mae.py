@@ -298,23 +298,7 @@ def plot_ratio_reconstructions(model: MaskedAutoencoderViT, imgs: torch.Tensor, 
                                n: int = 3, title: Optional[str] = None, **kw):
     """Fig 4 style: one model (e.g. trained at 75 %) applied at several masking ratios; for each
     ratio a column pair masked / reconstruction+visible."""
-    from ..plots import subplots
-
-    n = min(n, imgs.shape[0])
-    fig, axes = subplots(n, 2 * len(ratios), width=1.3, height=1.4, squeeze=False)
-    for k, r in enumerate(ratios):
-        rec = reconstruct(model, imgs[:n], r, **kw)
-        for i in range(n):
-            for j, c in enumerate(("masked", "reconstruction_visible")):
-                ax = axes[i][2 * k + j]
-                ax.imshow(rec[c][i].permute(1, 2, 0).numpy(), interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if i == 0:
-                    ax.set_title(f"{r:.0%} {'masked' if j == 0 else 'rec.'}", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=8)
-    return fig
+    return plot_model_reconstructions({f"{r:.0%}": (model, r) for r in ratios}, imgs, n=n, title=title or "", **kw)
 
 
 # --------------------------------------------------------------------------------------------

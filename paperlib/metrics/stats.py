@@ -41,13 +41,21 @@ def _make(verdict: str, reason: str, **evidence) -> Verdict:
     return Verdict(verdict, reason, _clean(evidence), _TOKEN)
 
 
-def _clean(x):
+def to_jsonable(x):
+    """Plain JSON types from numpy/torch scalars, arrays, dataclasses and paths; non-finite floats -> None."""
+    import dataclasses
+    from pathlib import Path
+
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return to_jsonable(dataclasses.asdict(x))
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return to_jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         x = float(x)
         return x if math.isfinite(x) else None
@@ -55,7 +63,12 @@ def _clean(x):
         return int(x)
     if isinstance(x, np.bool_):
         return bool(x)
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:  # torch scalars
+        return to_jsonable(x.item())
     return x
+
+
+_clean = to_jsonable
 
 
 # ----------------------------------------------------------------------------- summaries
