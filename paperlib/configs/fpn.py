@@ -1,0 +1,83 @@
+"""02 FPN: Feature Pyramid Networks for Object Detection (spec: papers/fpn.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+SLUG = "02_fpn"
+TITLE = "Feature Pyramid Networks for Object Detection (Lin et al.; CVPR 2017)"
+
+ALL_VARIANTS = ["c4", "c5", "fpn", "bottom_up", "no_lateral", "finest"]
+
+
+@dataclass
+class Config:
+    # data: "scenes" = embedded synthetic COCO-format scenes; "coco" = COCO 2017 under data_root
+    dataset: str = "scenes"
+    image_size: int = 256               # synthetic scenes are square; also the detector input size
+    n_train: int = 600
+    n_val: int = 150
+    max_objects: int = 10
+    data_seed: int = 0
+    max_train_images: Optional[int] = None   # subset of the training images (None = all)
+    max_val_images: Optional[int] = None
+    hflip: bool = True
+    min_size: Optional[int] = None      # detector resize (None = image_size); COCO: 800 / 1333
+    max_size: Optional[int] = None
+    # model
+    backbone: str = "tiny"              # "tiny" | "small" | an AnyNet registry name ("resnet50")
+    norm: str = "bn"                    # "bn" | "frozen_bn" | "gn"
+    fpn_channels: int = 32              # d (paper 256)
+    anchor_scale: int = 4               # anchor side = anchor_scale x stride (paper 8: 32..512)
+    representation_size: int = 256      # 2fc head width (paper 1024)
+    rpn_pre_nms_train: int = 2000       # per level
+    rpn_pre_nms_test: int = 1000        # per level
+    rpn_post_nms_train: int = 200       # per image (paper 2000; scaled with the anchor count)
+    box_batch_size_per_image: int = 64   # RoIs per image (paper 512)
+    # experiments
+    rpn_variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS))
+    det_variants: list[str] = field(default_factory=lambda: ["c4", "fpn"])
+    proposal_budgets: list[int] = field(default_factory=lambda: [10, 100])   # AR100 / AR1k analogues
+    curve_budgets: list[int] = field(default_factory=lambda: [1, 3, 10, 30, 100])
+    # training (same schedule for every variant)
+    batch_size: int = 4
+    rpn_epochs: int = 3
+    det_epochs: int = 2
+    max_steps: Optional[int] = None     # ci: a handful of steps
+    lr: float = 0.02
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.1
+    clip_grad: Optional[float] = 10.0
+    num_workers: int = 0
+    threads: int = 0                    # torch CPU threads (0 = torch's default)
+    eval_batch_size: int = 8
+    log_every: int = 50
+    progress: Optional[bool] = None
+    # statistics / figures
+    n_boot: int = 1000
+    n_boot_ap: int = 200
+    timing_repeats: int = 3             # interleaved inference timing (C4 claim)
+    vis_score: float = 0.05             # detections drawn in the small-object figure: top 5 above this
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+PROFILES = {
+    "ci": dict(image_size=64, n_train=8, n_val=8, max_objects=4, rpn_variants=["c4", "fpn"],
+               det_variants=["c4", "fpn"], batch_size=2, max_steps=3, n_boot=100, n_boot_ap=20, timing_repeats=1,
+               curve_budgets=[1, 10, 100], eval_batch_size=8),
+    "default": dict(),
+    "gpu": dict(image_size=512, n_train=6000, n_val=500, max_objects=20, backbone="small", norm="gn",
+                fpn_channels=128, anchor_scale=8, representation_size=1024, rpn_post_nms_train=2000,
+                box_batch_size_per_image=512, proposal_budgets=[100, 1000],
+                curve_budgets=[10, 30, 100, 300, 1000], det_variants=["c4", "c5", "fpn"],
+                batch_size=8, rpn_epochs=12, det_epochs=12, num_workers=4, eval_batch_size=8),
+    "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", fpn_channels=256,
+                  anchor_scale=8, representation_size=1024, min_size=800, max_size=1333,
+                  rpn_post_nms_train=2000, box_batch_size_per_image=512,
+                  proposal_budgets=[100, 1000], curve_budgets=[10, 30, 100, 300, 1000],
+                  det_variants=["c4", "c5", "fpn"], batch_size=2, lr=0.02, rpn_epochs=5,
+                  det_epochs=11, warmup_epochs=0.01, num_workers=4, hflip=True),
+}
+
+# execution timeout of the whole notebook per profile, seconds (None = no limit)
+TIMEOUT = {"ci": 300, "default": 1800, "gpu": 6 * 3600, "paper": None}

@@ -1,0 +1,161 @@
+"""Detection stack: every FPN variant builds, trains a few steps and evaluates; Eq. 1; necks; norms."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from paperlib.models.detection import (VARIANTS, AnyNetBody, PyramidNeck, anchor_counts, build_backbone,
+                                       build_detector, convert_norm, fpn_level)
+
+KW = dict(backbone="tiny", num_classes=7, fpn_channels=16, anchor_sizes=(8, 16, 32, 64, 128),
+          canonical_scale=56, representation_size=32, min_size=64, max_size=64,
+          box_batch_size_per_image=32, rpn_batch_size_per_image=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from paperlib.data.coco import coco_detection_dataset
+    from paperlib.data.scenes import generate_scenes
+
+    root = generate_scenes(tmp_path_factory.mktemp("tiny"), n_train=4, n_val=2, image_size=64,
+                           max_objects=4, seed=1)
+    return (coco_detection_dataset("scenes", root, "train", masks=True),
+            coco_detection_dataset("scenes", root, "val"))
+
+
+def _train_eval(model, tiny_data, steps=2, masks=False):
+    from paperlib.data.coco import detection_collate
+    from paperlib.metrics.coco import detections_to_coco, evaluate_coco, proposal_recall, proposals_to_coco
+
+    train, val = tiny_data
+    torch.manual_seed(0)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    model.train()
+    for s in range(steps):
+        imgs, tg = detection_collate([train[2 * s % 4], train[(2 * s + 1) % 4]])
+        if not masks:
+            tg = [{k: v for k, v in t.items() if k != "masks"} for t in tg]
+        losses = model(imgs, tg)
+        loss = sum(losses.values())
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        outs = model([val[i][0] for i in range(len(val))])
+    if "labels" in outs[0]:
+        return evaluate_coco(val.coco, detections_to_coco(outs, val.ids, val.label_to_cat_id))
+    return proposal_recall(val.coco, proposals_to_coco([o["boxes"] for o in outs], val.ids,
+                                                       [o["scores"] for o in outs]), max_dets=(10, 100))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_rpn_and_detector_train_and_evaluate(variant, tiny_data):
+    torch.set_num_threads(1)
+    ar = _train_eval(build_detector(variant, rpn_only=True, norm="gn", **KW), tiny_data)
+    assert set(ar) >= {"AR@10", "AR@100", "AR_s@100"} and all(0 <= v <= 1 for v in ar.values() if v == v)
+    ap = _train_eval(build_detector(variant, norm="bn", **KW), tiny_data)
+    assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+
+def test_mask_rcnn_fpn(tiny_data):
+    ap = _train_eval(build_detector("fpn", mask=True, norm="frozen_bn", **KW), tiny_data, masks=True)
+    assert "AP" in ap
+
+
+def test_variant_structure():
+    m = build_detector("fpn", **KW)
+    x = torch.randn(1, 3, 64, 64)
+    f = m.backbone(x)
+    assert list(f) == ["p2", "p3", "p4", "p5", "p6"]
+    assert [tuple(v.shape[-2:]) for v in f.values()] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    assert all(v.shape[1] == 16 for v in f.values())
+    assert m.roi_heads.box_roi_pool.featmap_names == ["p2", "p3", "p4", "p5"]     # P6: RPN only
+    assert m.rpn.anchor_generator.num_anchors_per_location() == [3] * 5
+    for v in ("c4", "c5", "finest"):
+        assert build_detector(v, **KW).rpn.anchor_generator.num_anchors_per_location() == [15]
+    assert list(build_detector("c4", **KW).backbone(x)) == ["c4"]
+
+
+def test_pyramid_neck_equals_torchvision_fpn():
+    from torchvision.ops import FeaturePyramidNetwork
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    torch.manual_seed(0)
+    widths = [8, 16, 32, 64]
+    tv = FeaturePyramidNetwork(widths, 16, extra_blocks=LastLevelMaxPool())
+    ours = PyramidNeck(widths, 16)
+    ours.load_state_dict(tv.state_dict())
+    feats = {f"c{i + 2}": torch.randn(1, w, 32 // 2 ** i + 1, 32 // 2 ** i + 1) for i, w in enumerate(widths)}
+    a, b = tv(feats), ours(feats)
+    assert list(a) == list(b)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    # ablations: (d) no top-down -> P5 independent of C2..C4; (e) no lateral -> only C5 matters
+    bu = PyramidNeck(widths, 16, top_down=False)
+    nl = PyramidNeck(widths, 16, lateral=False)
+    f2 = dict(feats, c5=torch.randn_like(feats["c5"]))
+    assert torch.equal(bu(feats)["c2"], bu(f2)["c2"])
+    f3 = dict(feats, c2=torch.randn_like(feats["c2"]))
+    assert torch.equal(nl(feats)["c2"], nl(f3)["c2"])
+    assert sum(p.numel() for p in nl.parameters()) < sum(p.numel() for p in bu.parameters())
+
+
+def test_level_rule_eq1_and_torchvision():
+    from torchvision.ops.poolers import _setup_scales
+
+    sides = [224, 223.9, 112, 111.9, 448, 32, 2000, 1e-3]
+    expected = [4, 3, 3, 2, 5, 2, 5, 2]
+    boxes = torch.tensor([[0, 0, s, s] for s in sides], dtype=torch.float64)
+    assert fpn_level(boxes).tolist() == expected
+    feats = [torch.zeros(1, 1, 256 // 2 ** k, 256 // 2 ** k) for k in (2, 3, 4, 5)]
+    _, mapper = _setup_scales(feats, [(256, 256)], 224, 4)
+    assert (mapper([boxes.float()]) + 2).tolist() == expected
+    # scaled canonical size (anchors 4 x stride): boundaries halve
+    assert fpn_level(torch.tensor([[0, 0, 112, 112], [0, 0, 111, 111]]), canonical_scale=112).tolist() == [4, 3]
+    # rectangular boxes use sqrt(w h)
+    assert fpn_level(torch.tensor([[10, 10, 10 + 448, 10 + 112]])).item() == 4
+
+
+def test_anchor_counts_worked_example():
+    c = {v: anchor_counts(800, 1088, v)["total"] for v in ("fpn", "c4", "c5", "finest")}
+    assert c == {"fpn": 217413, "c4": 51000, "c5": 12750, "finest": 816000}
+    assert anchor_counts(800, 1088)["P2"] == 3 * 54400 and anchor_counts(800, 1088)["P6"] == 3 * 221
+    # the model's anchor generator agrees with the formula
+    m = build_detector("fpn", rpn_only=True, **dict(KW, min_size=96, max_size=96))
+    m.eval()
+    from torchvision.models.detection.image_list import ImageList
+    feats = list(m.backbone(torch.zeros(1, 3, 96, 96)).values())
+    anchors = m.rpn.anchor_generator(ImageList(torch.zeros(1, 3, 96, 96), [(96, 96)]), feats)
+    assert anchors[0].shape[0] == anchor_counts(96, 96)["total"]
+
+
+@pytest.mark.parametrize("norm,cls", [("bn", nn.BatchNorm2d), ("gn", nn.GroupNorm), ("frozen_bn", None)])
+def test_norm_choice(norm, cls):
+    from torchvision.ops import FrozenBatchNorm2d
+
+    net = build_backbone("tiny", norm)
+    kinds = {type(m) for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))}
+    assert kinds == {cls or FrozenBatchNorm2d}
+    body = AnyNetBody(net)
+    out = body(torch.randn(2, 3, 64, 64))
+    assert [v.shape[1] for v in out.values()] == [16, 32, 64, 128]
+    assert [v.shape[-1] for v in out.values()] == [16, 8, 4, 2]
+    if norm == "frozen_bn":
+        assert not any(p.requires_grad for m in net.modules() if isinstance(m, FrozenBatchNorm2d)
+                       for p in m.parameters())
+
+
+def test_r50_pyramid_shapes_without_weights():
+    net = build_backbone("resnet50", "frozen_bn").eval()
+    body = AnyNetBody(net)
+    from torchvision.ops import FeaturePyramidNetwork
+    neck = FeaturePyramidNetwork(list(net.cfg.widths), 256)
+    with torch.no_grad():
+        c = body(torch.randn(1, 3, 64, 96))
+        p = neck(c)
+    assert [tuple(v.shape[1:]) for v in c.values()] == [(256, 16, 24), (512, 8, 12), (1024, 4, 6), (2048, 2, 3)]
+    assert all(v.shape[1] == 256 and v.shape[-2:] == c[k].shape[-2:] for k, v in p.items())
+    assert sum(q.numel() for q in neck.parameters()) == 3344384
