@@ -65,7 +65,8 @@ PROFILES = {
     "ci": dict(image_size=64, n_train=8, n_val=8, max_objects=4, rpn_variants=["c4", "fpn"],
                det_variants=["c4", "fpn"], batch_size=2, max_steps=3, n_boot=100, n_boot_ap=20, timing_repeats=1,
                curve_budgets=[1, 10, 100], eval_batch_size=8),
-    "default": dict(),
+    # one thread: stable timings (C4) and no oversubscription when notebooks run side by side
+    "default": dict(threads=1),
     "gpu": dict(image_size=512, n_train=6000, n_val=500, max_objects=20, backbone="small", norm="gn",
                 fpn_channels=128, anchor_scale=8, representation_size=1024, rpn_post_nms_train=2000,
                 box_batch_size_per_image=512, proposal_budgets=[100, 1000],
