@@ -1,0 +1,240 @@
+"""08 RegNet notebook sections (paperlib.experiments.regnet_report) on fake records and small inputs."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paperlib.configs.regnet import PROFILES, Config
+from paperlib.experiments import regnet_report as R
+from paperlib.metrics.stats import Verdict
+from paperlib.models.regnet import REGNET_TABLE
+
+SPACES = ["AnyNetX_A", "AnyNetX_E", "RegNet"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+@pytest.fixture
+def cfg():
+    return replace(Config(**PROFILES["ci"]), n_boot=50, boot_reps=50)
+
+
+def _record(space, i, err, *, status="ok", seconds=1.0):
+    """A finished sweep record of a 3-stage model (shape of regnet.train_one + sweep)."""
+    w0 = 16 + 8 * (i % 3)
+    widths = [w0, 2 * w0, 4 * w0]
+    depths = [1 + i % 2, 2, 2 + i % 3]
+    arch = {"widths": widths, "depths": depths, "group_widths": [8, 8, 8 + 8 * (i % 2)],
+            "bot_widths": list(widths)}
+    sample = {"wm": 2.0 + 0.25 * (i % 4), "w0": float(w0), "wa": 10.0 + i} if space == "RegNet" else {}
+    return {"status": status, "seconds": seconds,
+            "config": {"space": space, "index": i, "arch": arch, "sample": sample},
+            "result": {"err": err} if status == "ok" else None}
+
+
+def _records(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    recs = []
+    for k, sp in enumerate(SPACES):
+        recs += [_record(sp, i, float(0.5 - 0.1 * k + 0.05 * rng.standard_normal()), seconds=1.0 + k)
+                 for i in range(n)]
+    recs.append(_record("RegNet", 99, 0.0, status="error"))
+    return recs
+
+
+def _all24():
+    rows = [{"model": n, **{k: REGNET_TABLE[n][k] for k in ("flops", "params", "acts")}}
+            for n in sorted(REGNET_TABLE, key=lambda n: REGNET_TABLE[n]["flops"])]
+    return pd.DataFrame(rows)
+
+
+def _timing():
+    a = _all24()
+    sub = a[a.model.isin(["regnetx_200mf", "regnetx_400mf", "regnety_200mf", "regnety_400mf"])].copy()
+    sub["seconds"] = sub.acts / 1e8          # runtime exactly proportional to activations
+    return sub.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- section 1
+def test_complexity_checks_flag_a_wrong_row():
+    names = ["regnetx_200mf", "regnety_400mf"]
+    df = pd.DataFrame([{"model": n, "widths": str(REGNET_TABLE[n]["widths"]),
+                        "groups": str(REGNET_TABLE[n]["groups"])} for n in names])
+    R.complexity_checks(df)
+    assert df.rule_depths_ok.all() and df.widths_ok.all() and df.groups_ok.all()
+    df.loc[1, "widths"] = "[1, 2, 3, 4]"
+    R.complexity_checks(df)
+    assert df.widths_ok.tolist() == [True, False] and df.groups_ok.all()
+
+
+def test_space_size_table_and_verdict():
+    from paperlib.design_spaces import PAPER_SPACE_SIZES
+    sizes = R.space_size_table()
+    assert list(sizes.columns) == ["space", "dim", "size (ours)", "size (paper)", "size exact count"]
+    assert sizes.space.tolist() == list(PAPER_SPACE_SIZES)
+    assert R.space_size_verdict(sizes).verdict == "held"
+    bad = sizes.copy()
+    bad.loc[0, "size (paper)"] *= 2
+    assert R.space_size_verdict(bad).verdict != "held"
+
+
+# ----------------------------------------------------------------------------- section 2
+def test_sweep_blocks(cfg, tmp_path):
+    d = R.data_spec(cfg, tmp_path)
+    assert d == dict(name="synthetic", data_root=str(tmp_path), image_size=32, num_classes=10,
+                     n_train=cfg.n_train, n_val=cfg.n_val, seed=cfg.data_seed)
+    assert "n_train" not in R.data_spec(replace(cfg, dataset="cifar10"))
+    assert R.data_spec(cfg)["data_root"] is None
+    t = R.train_config(cfg)
+    assert t["max_steps"] == 2 and t["schedule"] == "cosine" and t["amp"] is False
+    assert R.default_sweep_dir(replace(cfg, sweep_dir=str(tmp_path)), "ci") == tmp_path
+    assert R.default_sweep_dir(cfg, "ci").parts[-3:] == ("sweeps", "08_regnet", "ci")
+
+
+def test_population_summary():
+    pops = {"RegNet": [{"flops": 3.5e6, "draws": 1, "cfg": {"depths": [1, 2, 3], "widths": [8, 16, 32]}},
+                       {"flops": 4.5e6, "draws": 7, "cfg": {"depths": [1], "widths": [8]}}]}
+    (line,) = R.population_summary(pops)
+    assert "n=2" in line and "3.50-4.50 M" in line and "draws until n: 7" in line and "d=[1, 2, 3]" in line
+
+
+def test_population_table_and_metrics():
+    recs = _records(4)
+    errs = R.space_errors(recs, SPACES + ["AnyNetX_C"])
+    assert [len(errs[s]) for s in SPACES] == [4, 4, 4] and len(errs["AnyNetX_C"]) == 0
+    df = R.population_table(recs, errs)
+    assert df.space.tolist() == SPACES          # the empty space has no row
+    assert list(df.columns) == ["space", "n", "mean_err_%", "min_err_%", "median_err_%", "job_seconds_mean"]
+    assert df.job_seconds_mean.tolist() == [1.0, 2.0, 3.0]
+    assert np.isclose(df["mean_err_%"][0], 100 * errs["AnyNetX_A"].mean())
+    m = R.population_metrics(errs)
+    assert list(m)[:3] == ["AnyNetX_A_n", "AnyNetX_A_mean_err", "AnyNetX_A_min_err"]
+    assert m["AnyNetX_C_n"] == 0 and m["AnyNetX_C_mean_err"] is None and m["AnyNetX_C_min_err"] is None
+    assert m["RegNet_min_err"] == float(errs["RegNet"].min())
+
+
+def test_space_comparisons(cfg):
+    assert R.comparison_pairs(["AnyNetX_A", "AnyNetX_C", "AnyNetX_E", "RegNet"])[-1] == ("AnyNetX_A", "AnyNetX_C")
+    errs = R.space_errors(_records(6), SPACES)
+    errs["AnyNetX_E"] = errs["AnyNetX_E"][:1]                # one model: pairs with E are skipped
+    cmps = R.space_comparisons(errs, cfg, seed=0)
+    assert list(cmps) == ["AnyNetX_A -> RegNet"]
+    assert cmps["AnyNetX_A -> RegNet"]["mean_diff"][0] < 0  # RegNet errors are lower by construction
+    v = R.comparison_verdicts(cmps)
+    assert isinstance(v["AnyNetX_A -> RegNet"], Verdict)
+    assert "eps = 0.02" in R.comparison_caption(cfg)
+
+
+def test_edf_figure(cfg):
+    fig = R.edf_figure(R.space_errors(_records(3), SPACES), cfg)
+    assert "3-5 M MACs" in fig.axes[0].get_title()
+
+
+# ----------------------------------------------------------------------------- sections 3, 4
+def test_efit_section(cfg):
+    recs = _records(4)
+    ef = R.efit_section(recs, cfg)
+    assert ef.fit_space == "AnyNetX_E" and "AnyNetX_E" in ef.caption
+    assert ef.fits.group.tolist() == ["best", "worst"] and set(ef.fits.space) == {"AnyNetX_E"}
+    assert len(ef.all_fit) == 12 and math.isfinite(ef.r_fit)
+    assert len(ef.fig.axes) == 3
+    # without AnyNetX_E the first space is fitted; no trained model at all still draws the figure
+    other = R.efit_section(recs, replace(cfg, spaces=["RegNet"]))
+    assert other.fit_space == "RegNet"
+    empty = R.efit_section([], cfg)
+    assert len(empty.fits) == 0 and math.isnan(empty.r_fit)
+
+
+def test_random_search_figure():
+    errs = R.space_errors(_records(5), SPACES)
+    errs["AnyNetX_C"] = np.array([])
+    bom, fig = R.random_search_figure(errs, seed=0)
+    assert list(bom) == SPACES
+    assert bom["RegNet"]["m"].tolist() == [1, 2, 4, 8, 16, 32]
+    assert np.all(np.diff(bom["RegNet"]["median"]) <= 1e-12)   # best of more models is no worse
+
+
+def test_trends_section(cfg):
+    tr = R.trends_section(_records(10), cfg, seed=0)
+    assert tr.trend_space == "RegNet" and len(tr.trend_recs) == 10
+    assert set(tr.trends) == {"d", "wm", "w0", "wa", "g"}
+    assert "median" in tr.trends["wm"] and "samples" not in tr.trends["wm"]
+    assert tr.table().param.tolist() == list(tr.trends)
+    assert R.trends_section(_records(2), replace(cfg, spaces=["AnyNetX_A"]), seed=0).trend_space == "AnyNetX_A"
+
+
+# ----------------------------------------------------------------------------- section 5
+def test_timing_analysis_slopes():
+    rs, slopes = R.timing_analysis(_timing(), _all24(), seed=0)
+    assert set(rs) == {"flops", "params", "acts"} and rs["acts"] > 0.99
+    for fam in R.FAMILIES:
+        s_acts, lo, hi = slopes[fam]["acts"]
+        assert lo <= s_acts <= hi and 0.4 < s_acts < 0.8
+        assert 0.6 < slopes[fam]["params"][0] < 0.9 and slopes[fam]["params"][1] > hi  # params grow faster
+
+
+def test_timing_section_with_given_timings(cfg):
+    t = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_timing())
+    assert np.allclose(t.table.ms, 1000 * t.table.seconds)
+    assert t.threads == cfg.timing_threads
+    assert t.caption.startswith("Forward time (cpu, batch 2, 64 px, 1 thread(s)); Pearson r with time: flops ")
+    assert len(t.fig.axes) == 4
+
+
+# ----------------------------------------------------------------------------- section 6
+def _claims(cfg, recs):
+    errs = R.space_errors(recs, cfg.spaces)
+    cmps = R.space_comparisons(errs, cfg, seed=0)
+    bom, _ = R.random_search_figure(errs, seed=0)
+    timing = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_timing())
+    return R.claims(errs=errs, cmps=cmps, verdict_cmp=R.comparison_verdicts(cmps),
+                    v_sizes=R.space_size_verdict(R.space_size_table()), bom=bom,
+                    r_fit=R.efit_section(recs, cfg).r_fit, timing=timing,
+                    trends=R.trends_section(recs, cfg, seed=0), all24=_all24(), n_boot=cfg.n_boot,
+                    seed=0, device_type="cpu")
+
+
+def test_claims_shape_and_verdicts(cfg):
+    cs = _claims(cfg, _records(6))
+    assert [c["claim_id"] for c in cs] == ["C1", "C2", "C3", "C4", "C5"]
+    assert [c["trained"] for c in cs] == [True, True, False, True, False]
+    assert all(isinstance(c["verdict"], Verdict) for c in cs)
+    by = {c["claim_id"]: c for c in cs}
+    assert by["C1"]["evidence"]["n"] == {"AnyNetX_A": 6, "AnyNetX_E": 6, "RegNet": 6}
+    assert set(by["C2"]["evidence"]["comparisons"]) == {"AnyNetX_E -> RegNet", "AnyNetX_A -> RegNet"}
+    assert list(by["C2"]["evidence"]["best_of_m_median"]["RegNet"]) == ["1", "2", "4", "8", "16", "32"]
+    assert by["C3"]["evidence"]["timing_models"] == 4
+    assert by["C4"]["evidence"] == {"trend_space": "RegNet", "n": 6}
+    # C4's SE part is never trained here; C5's ImageNet accuracy neither
+    assert by["C4"]["verdict"].verdict != "held" and by["C5"]["verdict"].verdict != "held"
+
+
+def test_claims_missing_space_is_not_tested(cfg):
+    recs = [r for r in _records(4) if r["config"]["space"] != "AnyNetX_E"]
+    cs = {c["claim_id"]: c for c in _claims(cfg, recs)}
+    parts = cs["C1"]["verdict"].evidence["parts"]
+    assert parts[0]["verdict"] == "held"                                      # Table 1 sizes
+    assert parts[1] == {"verdict": "inconclusive", "reason": "AnyNetX_A -> AnyNetX_E: not run"}
+    assert cs["C1"]["evidence"]["comparison"] is None
+
+
+def test_claims_record_through_run(cfg, tmp_path):
+    from paperlib.record import Run
+    run = Run("08_regnet", profile="ci", device="cpu", out_dir=str(tmp_path))
+    for c in _claims(cfg, _records(4)):
+        run.claim(**c)
+    assert [c["id"] for c in run.claims] == ["C1", "C2", "C3", "C4", "C5"]
+    assert run.claims[0]["verdict"] == "inconclusive"      # trained claim at ci
+    for note in R.run_notes(cfg, R.space_errors(_records(4), cfg.spaces), "cpu"):
+        run.note(note)
+    assert run.notes[0].startswith("Populations: AnyNetX_A n=4, AnyNetX_E n=4, RegNet n=4; 3-5 M MACs at 32 px")
+    assert "measured on cpu" in run.notes[1]
