@@ -35,11 +35,14 @@ in ascending (gt_id, pred_id) order), so the numbers are bit-identical to single
 for any number of workers.
 
 Speed: per image, one pass run-length encodes the joint (gt, pred) sequence (segment maps are
-piecewise constant: far fewer runs than pixels); run values are mapped to segment-table rows through
-a per-process 2**24-entry lookup table and counted into a small dense (GT x prediction) matrix with
-one ``bincount`` - no per-pixel sort (panopticapi sorts every pixel twice with ``np.unique``). PNGs
-are decoded straight into 32-bit words (no per-pixel id arithmetic). Matching, FN and FP are
-vectorised over that matrix. ``pq_compute`` spreads images over processes for large sets.
+piecewise constant: far fewer runs than pixels; the change mask is padded so that numpy extracts
+the run ends on its branch-free path, see :func:`_run_ends`); run values are mapped to
+segment-table rows through a per-process 2**24-entry lookup table and counted into a small dense
+(GT x prediction) matrix with one ``bincount`` - no per-pixel sort (panopticapi sorts every pixel
+twice with ``np.unique``). PNGs are decoded straight into 32-bit words (no per-pixel id
+arithmetic). Matching, FN and FP are vectorised over that matrix; per-segment bookkeeping uses
+Python lists (a few dozen segments). PNG decoding (zlib) is most of the end-to-end time.
+``pq_compute`` spreads images over processes for large sets.
 """
 from __future__ import annotations
 
@@ -252,6 +255,63 @@ def _rows_of(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         lut[VOID] = 0
 
 
+def _seg_lists(segments, image_id, which: str):
+    """(ids, category ids) of a segments_info list as Python ints, validated like
+    :func:`_seg_table` (same errors). Python lists: cheaper than numpy for a few dozen segments."""
+    ids = [int(s["id"]) for s in segments]
+    cats = [int(s["category_id"]) for s in segments]
+    if ids:
+        if min(ids) <= 0 or max(ids) >= OFFSET:
+            bad = next(i for i in ids if i <= 0 or i >= OFFSET)
+            if bad == VOID:
+                raise PanopticFormatError(
+                    f"In the image with ID {image_id} the {which} segments_info lists segment ID 0, "
+                    "which is reserved for VOID.")
+            raise PanopticFormatError(
+                f"In the image with ID {image_id} the {which} segment with ID {bad} is outside "
+                f"[1, {OFFSET - 1}].")
+        if len(set(ids)) != len(ids):
+            seen, dup = set(), set()
+            for i in ids:
+                (dup if i in seen else seen).add(i)
+            raise PanopticFormatError(
+                f"In the image with ID {image_id} the {which} segments_info has duplicate segment "
+                f"IDs {sorted(dup)}.")
+    return ids, cats
+
+
+_EMPTY_I64 = np.empty(0, np.int64)
+_ROWS = np.arange(2, 2 + 4096, dtype=np.int32)
+
+
+def _row_numbers(n: int) -> np.ndarray:
+    global _ROWS
+    if n > _ROWS.size:
+        _ROWS = np.arange(2, 2 + 2 * n, dtype=np.int32)
+    return _ROWS[:n]
+
+
+def _run_ends(gf: np.ndarray, pf: np.ndarray) -> np.ndarray:
+    """Last index of every run of the joint (gt, pred) sequence (n >= 1 pixels), ascending.
+
+    The change mask is written into a buffer followed by True padding: the first pad element marks
+    the end of the last run, and enough further pad makes the mask at least ~11% dense, which puts
+    ``np.flatnonzero`` on numpy's branch-free path for dense boolean masks (its sparse path
+    mispredicts on every change of a moderately sparse mask: about 2x slower here). Only the first
+    k + 1 indices are kept, so the padding never changes the result."""
+    m = gf.size - 1
+    buf = np.empty(m + m // 7 + 4, dtype=bool)
+    chg = buf[:m]
+    np.not_equal(gf[1:], gf[:-1], out=chg)
+    chg |= pf[1:] != pf[:-1]
+    k = int(np.count_nonzero(chg))
+    pad = 1
+    if 0.005 * m < k < 0.11 * m:
+        pad = int((0.11 * m - k) / 0.89) + 2
+    buf[m:m + pad] = True
+    return np.flatnonzero(buf[:m + pad])[:k + 1]
+
+
 def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=None,
              _mask24: bool = False) -> ImageResult:
     """TP/FP/FN events of one image. ``*_ids``: (H, W) integer id maps (decoded PNGs);
@@ -261,7 +321,8 @@ def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=
     Implementation: run-length encode the joint map, map run values to rows of the (sorted)
     segment tables, and count intersections into a small dense (GT x prediction) matrix with one
     ``bincount`` - no per-pixel sort. Row-major order of that matrix is ascending
-    (gt_id, pred_id), panopticapi's pair order."""
+    (gt_id, pred_id), panopticapi's pair order. Per-segment bookkeeping uses Python lists (a few
+    dozen segments: cheaper than numpy calls)."""
     gt_ids = np.asarray(gt_ids)
     pred_ids = np.asarray(pred_ids)
     if gt_ids.shape != pred_ids.shape:
@@ -273,33 +334,72 @@ def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=
                                   f"got shape {gt_ids.shape}.")
     known = _category_set(categories)
 
-    g_id, g_cat = _seg_table(gt_segments, image_id, "ground truth")
-    p_id, p_cat = _seg_table(pred_segments, image_id, "prediction")
-    g_area = np.array([s["area"] for s in gt_segments], dtype=np.int64)
-    g_crowd = np.array([s.get("iscrowd", 0) == 1 for s in gt_segments], dtype=bool)
-    go = np.argsort(g_id, kind="stable")
-    po = np.argsort(p_id, kind="stable")
-    g_id, g_cat, g_area, g_crowd_s = g_id[go], g_cat[go], g_area[go], g_crowd[go]
-    p_id, p_cat = p_id[po], p_cat[po]
-    ng, npr = g_id.size, p_id.size
+    g_ids, g_cats = _seg_lists(gt_segments, image_id, "ground truth")
+    p_ids, p_cats = _seg_lists(pred_segments, image_id, "prediction")
+    ng, npr = len(g_ids), len(p_ids)
+    go = sorted(range(ng), key=g_ids.__getitem__)         # rows: ascending ids
+    po = sorted(range(npr), key=p_ids.__getitem__)
+    g_id_l = [g_ids[k] for k in go]
+    g_cat_l = [g_cats[k] for k in go]
+    p_id_l = [p_ids[k] for k in po]
+    p_cat_l = [p_cats[k] for k in po]
+    g_area = np.array([gt_segments[k]["area"] for k in go], dtype=np.int64)
+    g_crowd_l = [gt_segments[k].get("iscrowd", 0) == 1 for k in go]
 
-    rg, rp, rl = _runs(gt_ids.reshape(-1), pred_ids.reshape(-1))
+    # --- joint run-length encoding (runs end where gt or pred changes)
+    gf = gt_ids.reshape(-1)
+    pf = pred_ids.reshape(-1)
+    n = gf.size
+    if n:
+        ends = _run_ends(gf, pf)
+        rg = gf[ends]
+        rp = pf[ends]
+        rl = ends.copy()
+        rl[1:] -= ends[:-1]
+        rl[0] += 1
+    else:
+        rg = rp = rl = _EMPTY_I64
+    if rg.dtype.kind not in "ui" or rp.dtype.kind not in "ui":   # e.g. bool or float maps
+        rg = rg.astype(np.int64)
+        rp = rp.astype(np.int64)
     if _mask24:            # decoded RGBX/RGBA words: drop the 4th byte
         rg &= OFFSET - 1
         rp &= OFFSET - 1
-    elif rg.size and (min(rg.min(), rp.min()) < 0 or max(rg.max(), rp.max()) >= OFFSET):
+    elif rg.size and ((rg.dtype.kind == "i" or rp.dtype.kind == "i") and min(rg.min(), rp.min()) < 0
+                      or max(rg.max(), rp.max()) >= OFFSET):
         raise PanopticFormatError(f"In the image with ID {image_id} the id maps hold values outside "
                                   f"[0, {OFFSET - 1}].")
 
     # rows: 0 = GT id absent from the JSON (ignored), 1 = VOID, 2.. = GT segments (sorted ids)
-    grow = _rows_of(g_id, rg)
     # cols: 0 = id absent from the JSON (an error), 1 = VOID, 2.. = predicted segments
-    pcol = _rows_of(p_id, rp)
-    bad = pcol == 0
+    g_id = np.array(g_id_l, dtype=np.int64)
+    p_id = np.array(p_id_l, dtype=np.int64)
+    lut = _lut()
+    lut[VOID] = 1
+    w = npr + 2
+    try:
+        lut[g_id] = _row_numbers(ng)
+        grow = lut[rg]
+        lut[g_id] = 0
+        lut[p_id] = _row_numbers(npr)
+        pcol = lut[rp]
+        lut[p_id] = 0
+        lut[VOID] = 0
+    except BaseException:
+        lut[g_id] = 0
+        lut[p_id] = 0
+        lut[VOID] = 0
+        raise
+    grow *= w
+    grow += pcol
+    M = np.bincount(grow, weights=rl, minlength=(ng + 2) * w).astype(np.int64)
+    M = M.reshape(ng + 2, w)
+
     # --- prediction sanity checks, in panopticapi's order (ascending PNG ids)
-    first_missing = int(rp[bad].min()) if bad.any() else None
-    unknown = [int(p_id[k]) for k in range(npr) if int(p_cat[k]) not in known]
-    if first_missing is not None or unknown:
+    unknown = [p_id_l[j] for j in range(npr) if p_cat_l[j] not in known]
+    if unknown or M[:, 0].any():
+        bad = pcol == 0
+        first_missing = int(rp[bad].min()) if bad.any() else None
         present = set(np.unique(rp[pcol >= 2]).tolist()) if unknown else set()
         unk_present = [i for i in unknown if i in present]
         cand = [(first_missing, "missing")] if first_missing is not None else []
@@ -311,61 +411,65 @@ def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=
                 raise PanopticFormatError(
                     f"In the image with ID {image_id} segment with ID {lab} is presented in PNG "
                     "and not presented in JSON.")
-            c = int(p_cat[np.searchsorted(p_id, lab)])
+            c = p_cat_l[p_id_l.index(lab)]
             raise PanopticFormatError(
                 f"In the image with ID {image_id} segment with ID {lab} has unknown category_id {c}.")
-    w = npr + 2
-    M = np.bincount(grow * w + pcol, weights=rl, minlength=(ng + 2) * w).astype(np.int64)
-    M = M.reshape(ng + 2, w)
     p_area = M[:, 2:].sum(axis=0)
     if npr and not p_area.all():
-        missing = p_id[p_area == 0].tolist()
+        missing = [p_id_l[j] for j in np.flatnonzero(p_area == 0).tolist()]
         raise PanopticFormatError(
             f"In the image with ID {image_id} the following segment IDs {missing} are presented "
             "in JSON and not presented in PNG.")
     void = M[1, 2:]
     sub = M[2:, 2:]
 
+    g_cat = np.array(g_cat_l, dtype=np.int64)
+    p_cat = np.array(p_cat_l, dtype=np.int64)
     # --- matches: non-crowd GT, same category, IoU > 0.5 with VOID removed from the union
     cand = sub > 0
-    cand &= ~g_crowd_s[:, None]
-    cand &= g_cat[:, None] == p_cat[None, :]
+    cand &= g_cat[:, None] == p_cat
+    if True in g_crowd_l:
+        cand[g_crowd_l] = False
     r, c = np.nonzero(cand)
     inter = sub[r, c]
-    union = p_area[c] + g_area[r] - inter - void[c]
+    pa = p_area[c]
+    union = pa + g_area[r] - inter - void[c]
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = inter / union
     m = iou > 0.5
     mr, mc = r[m], c[m]
-    g_matched = np.zeros(ng, dtype=bool)
-    g_matched[mr] = True
-    p_matched = np.zeros(npr, dtype=bool)
-    p_matched[mc] = True
+    mr_l = mr.tolist()
+    mc_l = mc.tolist()
 
-    # --- FN; crowd region per category = the last crowd segment of the category in JSON order
-    fn_sel = ~g_matched & ~g_crowd_s
-    inv_go = np.empty_like(go)
-    inv_go[go] = np.arange(go.size)
-    crowd_row = {}
-    for k in np.flatnonzero(g_crowd).tolist():      # JSON order
-        row = int(inv_go[k])
-        if not g_matched[row]:
-            crowd_row[int(g_cat[row])] = row
+    # --- FN: unmatched non-crowd GT segments
+    fn_sel = [not x for x in g_crowd_l]
+    for i in mr_l:
+        fn_sel[i] = False
 
-    # --- FP: unmatched predictions unless > half of them lies on VOID + own-category crowd
-    ign = void.copy()
-    if crowd_row:
-        for j in range(npr):
-            row = crowd_row.get(int(p_cat[j]))
-            if row is not None:
-                ign[j] += sub[row, j]
-    fp_sel = ~p_matched
-    if npr:
-        fp_sel &= ~(ign / p_area > 0.5)
+    # --- FP: unmatched predictions unless > half of them lies on VOID + own-category crowd;
+    # crowd region per category = the last crowd segment of the category in JSON order
+    # (crowd segments are never matched)
+    ign = void
+    if True in g_crowd_l:
+        inv_go = [0] * ng
+        for row, kk in enumerate(go):
+            inv_go[kk] = row
+        crowd_row = {}
+        for kk, s in enumerate(gt_segments):                # JSON order
+            if s.get("iscrowd", 0) == 1:
+                crowd_row[g_cats[kk]] = inv_go[kk]
+        cols = [j for j in range(npr) if p_cat_l[j] in crowd_row]
+        if cols:
+            ign = void.copy()
+            ign[cols] += sub[[crowd_row[p_cat_l[j]] for j in cols], cols]
+    fp_sel = ign / p_area <= 0.5 if npr else np.zeros(0, dtype=bool)
+    if mc_l:
+        fp_sel[mc] = False
+    fn_sel = np.array(fn_sel, dtype=bool) if ng else np.zeros(0, dtype=bool)
 
     return ImageResult(
         image_id=image_id,
-        tp_cat=g_cat[mr], tp_iou=iou[m], tp_gt_area=g_area[mr], tp_pred_area=p_area[mc],
+        tp_cat=g_cat[mr], tp_iou=iou[m], tp_gt_area=g_area[mr], tp_pred_area=pa[m],
         tp_gt_id=g_id[mr], tp_pred_id=p_id[mc],
         fp_cat=p_cat[fp_sel], fp_area=p_area[fp_sel],
         fn_cat=g_cat[fn_sel], fn_area=g_area[fn_sel],
