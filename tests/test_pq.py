@@ -492,7 +492,7 @@ def test_a6_paper_arithmetic():
 
 def test_a7_torchmetrics_on_void_and_crowd_free_inputs():
     """torchmetrics differs on VOID and crowd; on void-free, crowd-free maps with one segment per
-    stuff class it must agree. Skipped when torchmetrics is not installed (it is not a dependency)."""
+    stuff class it must agree. torchmetrics comes with the dev extra (skipped only where it is absent)."""
     tm = pytest.importorskip("torchmetrics.functional.detection")
     import torch
     rng = np.random.default_rng(5)
