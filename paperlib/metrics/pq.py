@@ -185,30 +185,6 @@ class PQStat:
 
 
 # ----------------------------------------------------------------------------- one image
-def _seg_table(segments: Sequence[dict], image_id, which: str):
-    """(ids, category ids) of a segments_info list, validated: no id 0, ids in range, no duplicates."""
-    n = len(segments)
-    ids = np.fromiter((s["id"] for s in segments), dtype=np.int64, count=n)
-    cats = np.fromiter((s["category_id"] for s in segments), dtype=np.int64, count=n)
-    if n:
-        if (ids <= 0).any() or (ids >= OFFSET).any():
-            bad = int(ids[(ids <= 0) | (ids >= OFFSET)][0])
-            if bad == VOID:
-                raise PanopticFormatError(
-                    f"In the image with ID {image_id} the {which} segments_info lists segment ID 0, "
-                    "which is reserved for VOID.")
-            raise PanopticFormatError(
-                f"In the image with ID {image_id} the {which} segment with ID {bad} is outside "
-                f"[1, {OFFSET - 1}].")
-        srt = np.sort(ids)
-        dup = srt[1:][srt[1:] == srt[:-1]]
-        if dup.size:
-            raise PanopticFormatError(
-                f"In the image with ID {image_id} the {which} segments_info has duplicate segment "
-                f"IDs {np.unique(dup).tolist()}.")
-    return ids, cats
-
-
 def _runs(gf: np.ndarray, pf: np.ndarray):
     """Run-length encoding of the joint (gt, pred) sequence of a flattened image pair.
 
@@ -256,8 +232,9 @@ def _rows_of(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _seg_lists(segments, image_id, which: str):
-    """(ids, category ids) of a segments_info list as Python ints, validated like
-    :func:`_seg_table` (same errors). Python lists: cheaper than numpy for a few dozen segments."""
+    """(ids, category ids) of a segments_info list as Python ints, validated as panopticapi
+    validates them (ids in [1, OFFSET), no duplicates). Python lists: cheaper than numpy for a few
+    dozen segments."""
     ids = [int(s["id"]) for s in segments]
     cats = [int(s["category_id"]) for s in segments]
     if ids:
@@ -674,8 +651,8 @@ def pair_iou_matrix(gt_ids, gt_segments, pred_ids, pred_segments):
     """IoU of every (GT, prediction) segment pair with PQ's union rule (VOID removed from the
     union; GT areas from the JSON). Returns (gt segment rows, pred segment rows, iou (G, P)),
     rows in ascending id order. For IoU histograms and matching-uniqueness checks."""
-    g_id, g_cat = _seg_table(gt_segments, None, "ground truth")
-    p_id, p_cat = _seg_table(pred_segments, None, "prediction")
+    g_id = np.asarray(_seg_lists(gt_segments, None, "ground truth")[0], dtype=np.int64)
+    p_id = np.asarray(_seg_lists(pred_segments, None, "prediction")[0], dtype=np.int64)
     g_area = {s["id"]: s["area"] for s in gt_segments}
     go, po = np.argsort(g_id), np.argsort(p_id)
     g_id, p_id = g_id[go], p_id[po]
