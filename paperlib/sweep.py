@@ -43,6 +43,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+from .metrics.stats import json_default as _json_default
+
 __all__ = ["run_sweep", "job_key", "code_version", "load_records", "fn_path", "summarize",
            "example_job", "BACKENDS"]
 
@@ -106,27 +108,6 @@ def _resolve(path: str) -> Callable:
 
 def _canon(x: Any) -> str:
     return json.dumps(x, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(o):
-    try:
-        import numpy as np
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "__dataclass_fields__"):
-        import dataclasses
-        return dataclasses.asdict(o)
-    raise TypeError(f"not JSON-serialisable in a sweep config/result: {type(o).__name__}")
 
 
 def job_key(fn: Union[str, Callable], config: dict, data_hash: str = "", code: str = "") -> str:

@@ -19,6 +19,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from ..metrics.stats import json_default
+
 VOID = 0
 OFFSET = 256 * 256 * 256  # max id + 1
 MAX_ID = OFFSET - 1
@@ -115,19 +117,9 @@ def segments_info_from_ids(id_map: np.ndarray, categories_of: Mapping[int, int],
     return out
 
 
-def _to_builtin(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
 def save_json(obj, path) -> None:
     with open(path, "w") as f:
-        json.dump(obj, f, default=_to_builtin, sort_keys=False)
+        json.dump(obj, f, default=json_default, sort_keys=False)
 
 
 def load_json(path):

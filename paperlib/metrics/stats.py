@@ -71,6 +71,27 @@ def to_jsonable(x):
 _clean = to_jsonable
 
 
+def json_default(o):
+    """`default=` hook for json.dump: numpy scalars/arrays, sets (sorted), paths, dataclasses;
+    anything else raises TypeError naming the type."""
+    import dataclasses
+    from pathlib import Path
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if isinstance(o, Path):
+        return str(o)
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
 # ----------------------------------------------------------------------------- summaries
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample std (ddof=1; 0.0 for a single value)."""
