@@ -369,7 +369,7 @@ DDP_SCRIPT = textwrap.dedent("""
     from torch import nn
     from torch.utils.data import TensorDataset
     torch.set_num_threads(1)
-    from paperlib.engine import TrainConfig, train, make_loader
+    from paperlib.engine import TrainConfig, train, make_loader, shutdown_distributed
     g = torch.Generator().manual_seed(0)
     X, Y = torch.randn(64, 12, generator=g), torch.randint(0, 4, (64,), generator=g)
     torch.manual_seed(0)
@@ -385,7 +385,8 @@ DDP_SCRIPT = textwrap.dedent("""
     torch.save({"state": model.state_dict(), "hist": h, "world": dist.get_world_size(),
                 "type": type(model).__name__, "bn": bn.state_dict()},
                sys.argv[1] + f"/rank{dist.get_rank()}.pt")
-    dist.destroy_process_group()
+    shutdown_distributed()
+    assert not dist.is_initialized()
 """)
 
 

@@ -10,7 +10,7 @@ atomic resumable checkpoints, DistributedDataParallel under torchrun, seeded loa
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
 from .data import make_loader, seed_everything, seed_worker
-from .distributed import init_distributed, is_distributed_env, is_main_process
+from .distributed import init_distributed, is_distributed_env, is_main_process, shutdown_distributed
 from .loop import classification_step, evaluate_classification, resolve_device, to_device, train
 from .optim import LARS, build_optimizer, param_groups_weight_decay
 from .progress import is_headless, progress_mode
@@ -20,6 +20,6 @@ __all__ = [
     "TrainConfig", "train", "build_optimizer", "build_scheduler", "seed_everything", "make_loader",
     "seed_worker", "lr_at", "IterScheduler", "LARS", "param_groups_weight_decay",
     "classification_step", "evaluate_classification", "resolve_device", "to_device",
-    "save_atomic", "load_checkpoint", "init_distributed", "is_distributed_env", "is_main_process",
+    "save_atomic", "load_checkpoint", "init_distributed", "is_distributed_env", "is_main_process", "shutdown_distributed",
     "is_headless", "progress_mode",
 ]

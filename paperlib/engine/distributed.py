@@ -1,6 +1,8 @@
 """DistributedDataParallel plumbing: detect torchrun, init the process group, reduce metrics."""
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 
 import torch
@@ -40,7 +42,34 @@ def init_distributed(device) -> tuple[int, int, torch.device]:
         os.environ.setdefault("MASTER_PORT", "29500")
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        atexit.register(_destroy_at_exit)
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def _release_and_destroy():
+    # DDP's reducer sits in reference cycles that hold the process group; when they are only freed
+    # during interpreter teardown, gloo's worker threads are destroyed while joinable and the
+    # process aborts ("terminate called without an active exception", ~4% of 2-rank CPU runs here).
+    # Collecting first lets destroy_process_group release the group while Python is fully alive.
+    gc.collect()
+    dist.destroy_process_group()
+
+
+def _destroy_at_exit():
+    if dist.is_available() and dist.is_initialized():
+        _release_and_destroy()
+
+
+def shutdown_distributed():
+    """End a torchrun job cleanly: wait for every rank, then free and destroy the default group.
+
+    Call it last in a script that trained with `train` under torchrun (no-op otherwise); a group
+    that `init_distributed` created is also destroyed at exit if the script forgets."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_world_size() > 1:
+        dist.barrier()
+    _release_and_destroy()
 
 
 def is_main_process() -> bool:
