@@ -1,8 +1,30 @@
-"""10 MAE: Masked Autoencoders Are Scalable Vision Learners (spec: papers/mae.md)."""
+"""10 MAE: Masked Autoencoders Are Scalable Vision Learners (spec: papers/mae.md).
+
+Fine-tuning recipe (Table 9) per profile -- the ``ft_*`` fields:
+
+- ``paper``: Table 9 exactly: AdamW (0.9, 0.999), base lr 1e-3, wd 0.05, layer decay 0.75, effective batch
+  1024 (32 per GPU x 4 accumulation x 8 GPUs, like the pre-training's 64 x 8 x 8 = 4096), 5 warm-up epochs,
+  cosine to min lr 1e-6, RandAug "rand-m9-mstd0.5-inc1", random erasing 0.25 (pixel, 1 box), mixup 0.8,
+  CutMix 1.0 (switch prob 0.5, per batch) with label smoothing 0.1 folded into the soft targets and
+  SoftTargetCrossEntropy, drop path 0.1 (ViT-L), official eval transform (resize size/0.875, centre crop).
+- ``gpu``: the same recipe on CIFAR-10 at one GPU's batch (256; the lr follows the batch by the recipe's rule).
+- ``ci``: the whole Table 9 recipe is switched on, so the notebook test proves that path, for the few
+  optimizer steps ci takes (cheap; deterministic: the engine seeds python/numpy/torch, which RandAugment and
+  timm's Mixup draw from).
+- ``default``: recipe off -- the dataset's standard augmentation (pad-crop + flip at 32 px) and label-smoothing
+  CE, as before. Its only fine-tuning is 1 epoch of partial fine-tuning, too short for mixup/CutMix/RandAug
+  regularisation to pay off, and the committed default figures stay comparable.
+
+Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
+value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
+
+from ..config import ConfigError
 
 SLUG = "10_mae"
 TITLE = "Masked Autoencoders Are Scalable Vision Learners (He et al.; CVPR 2022)"
@@ -56,6 +78,23 @@ class Config:
     ft_drop_path: float = 0.1
     partial_ft_blocks: list[int] = field(default_factory=lambda: [1])   # Fig 9 / C6 (cheap: 1 block)
     partial_ft_epochs: int = 1
+    # Table 9 recipe details (off here = default profile; see the module docstring per profile)
+    ft_batch_size: int = 0              # per-process batch (0 = batch_size); lr = ft_base_lr * effective / 256
+    ft_grad_accum: int = 1              # effective batch = ft_batch_size * ft_grad_accum * GPUs (paper 1024)
+    ft_transform: Literal["standard", "table9"] = "standard"
+                                        # "standard": the dataset's training augmentation (pad-crop + flip at
+                                        # <= 64 px) and its eval transform; "table9": timm create_transform
+                                        # (RandomResizedCrop bicubic + flip + RandAug + erasing) and the official
+                                        # eval transform (resize to size/0.875 for size <= 224, centre crop)
+    ft_randaug: str = ""                # timm RandAugment string ("" = off); paper "rand-m9-mstd0.5-inc1"
+    ft_reprob: float = 0.0              # random erasing probability (mode pixel, 1 box); paper 0.25
+    ft_mixup: float = 0.0               # mixup alpha (0 = off); paper 0.8
+    ft_cutmix: float = 0.0              # CutMix alpha (0 = off); paper 1.0
+    ft_mixup_prob: float = 1.0          # probability of mixing a batch at all
+    ft_mixup_switch_prob: float = 0.5   # probability of CutMix instead of mixup when both are on
+    ft_mixup_mode: Literal["batch", "pair", "elem"] = "batch"
+    ft_smoothing: float = 0.1           # label smoothing (folded into mixup's soft targets when mixing)
+    ft_min_lr: float = 1e-6             # end of the cosine schedule
     # Table 2 timing (same process, interleaved reps)
     timing_model: str = ""              # "" = `model`
     timing_img_size: int = 0            # 0 = image_size
@@ -73,12 +112,62 @@ class Config:
     n_boot: int = 1000
     seeds: list[int] = field(default_factory=lambda: [0])
 
+    def __post_init__(self):
+        check_ft_recipe(self)
+
+
+# timm RandAugment strings: "rand" then "-"-separated sections (m: magnitude, n: ops per image, mstd: magnitude
+# std, mmax: magnitude cap, inc: increasing ops, p: op probability, t...: op set); timm's own parser silently
+# skips sections it cannot read, so a typo would go unnoticed without this check.
+_RANDAUG_RE = re.compile(r"rand(-(m\d+|n\d+|mstd\d+(\.\d+)?|mmax\d+|inc[01]|p\d*\.?\d+|t[A-Za-z]\w*))*")
+PAPER_RANDAUG = "rand-m9-mstd0.5-inc1"
+
+
+def check_ft_recipe(cfg) -> None:
+    """Value checks of the fine-tuning recipe fields (types are checked by paperlib.config)."""
+    def bad(name, why):
+        raise ConfigError(f"10_mae: {name} = {getattr(cfg, name)!r} {why}")
+
+    if cfg.ft_batch_size < 0:
+        bad("ft_batch_size", "must be >= 0 (0 = batch_size)")
+    if cfg.ft_grad_accum < 1:
+        bad("ft_grad_accum", "must be >= 1")
+    if cfg.ft_transform not in ("standard", "table9"):
+        bad("ft_transform", "must be 'standard' or 'table9'")
+    if cfg.ft_randaug and not _RANDAUG_RE.fullmatch(cfg.ft_randaug):
+        bad("ft_randaug", f"is not a timm RandAugment string like {PAPER_RANDAUG!r} ('' = off)")
+    if not 0.0 <= cfg.ft_reprob <= 1.0:
+        bad("ft_reprob", "must be a probability in [0, 1]")
+    if (cfg.ft_randaug or cfg.ft_reprob > 0) and cfg.ft_transform != "table9":
+        bad("ft_randaug" if cfg.ft_randaug else "ft_reprob",
+            "needs ft_transform='table9' (the 'standard' transform has no RandAugment / random erasing)")
+    for name in ("ft_mixup", "ft_cutmix"):
+        if getattr(cfg, name) < 0:
+            bad(name, "must be a Beta-distribution alpha >= 0 (0 = off)")
+    for name in ("ft_mixup_prob", "ft_mixup_switch_prob"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            bad(name, "must be a probability in [0, 1]")
+    if cfg.ft_mixup_mode not in ("batch", "pair", "elem"):
+        bad("ft_mixup_mode", "must be 'batch', 'pair' or 'elem'")
+    if not 0.0 <= cfg.ft_smoothing < 1.0:
+        bad("ft_smoothing", "must be in [0, 1)")
+    if not 0.0 <= cfg.ft_min_lr < cfg.ft_base_lr:
+        bad("ft_min_lr", f"must be >= 0 and below ft_base_lr ({cfg.ft_base_lr})")
+    if (cfg.ft_mixup > 0 or cfg.ft_cutmix > 0) and (cfg.ft_batch_size or cfg.batch_size) % 2:
+        bad("ft_batch_size" if cfg.ft_batch_size else "batch_size",
+            "must be even when ft_mixup / ft_cutmix are on (timm Mixup mixes a batch with its reverse)")
+
+
+_TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, ft_mixup=0.8, ft_cutmix=1.0,
+               ft_mixup_prob=1.0, ft_mixup_switch_prob=0.5, ft_mixup_mode="batch", ft_smoothing=0.1,
+               ft_min_lr=1e-6, layer_decay=0.75)
+
 
 PROFILES = {
     "ci": dict(n_train=256, n_val=128, n_pretrain=0, n_lp_train=0, batch_size=64, epochs=1, max_steps=4,
                ratios=[0.5, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=True,
                lp_epochs=1, partial_ft_epochs=1, timing_batch=8, timing_reps=3, recon_ratios=[0.75, 0.9], n_recon=2,
-               eval_batch_size=128, n_boot=200),
+               eval_batch_size=128, n_boot=200, **_TABLE9),
     "default": dict(),
     "gpu": dict(dataset="cifar10", n_pretrain=0, n_lp_train=0, threads=None, model="mae_vit_t_p4_32_dec128d4b", decoder_dim=128,
                 decoder_depth=4, epochs=200, batch_size=256, base_lr=1.5e-4 * 16, warmup_epochs=10,
@@ -87,14 +176,15 @@ PROFILES = {
                 lp_epochs=90, lp_batch_size=1024, lp_warmup_epochs=10, lp_lr=1e-3,
                 ft_epochs=50, ft_warmup_epochs=5, partial_ft_blocks=[0, 1, 2, 4], partial_ft_epochs=50,
                 timing_model="mae_vit_large_patch16_dec512d8b", timing_img_size=224, timing_batch=32,
-                num_workers=8, log_every=100, progress=False),
+                num_workers=8, log_every=100, progress=False, ft_batch_size=256, **_TABLE9),
     "paper": dict(dataset="imagenet", image_size=224, n_pretrain=0, n_lp_train=0, threads=None, model="mae_vit_large_patch16_dec512d8b",
                   decoder_dim=512, decoder_depth=8, epochs=800, batch_size=64, grad_accum=8,  # x 8 GPUs = 4096
                   base_lr=1.5e-4, warmup_epochs=40, ratios=[0.75], sampling_arms=[], decoder_depth_arms=[],
                   norm_pix_arm=False, lp_epochs=90, lp_batch_size=16384, lp_optimizer="lars",
                   lp_warmup_epochs=10, ft_epochs=50, ft_warmup_epochs=5, ft_drop_path=0.1,
                   partial_ft_blocks=[1], partial_ft_epochs=50,
-                  timing_batch=64, num_workers=10, eval_batch_size=256, progress=False),
+                  timing_batch=64, num_workers=10, eval_batch_size=256, progress=False,
+                  ft_base_lr=1e-3, ft_batch_size=32, ft_grad_accum=4, **_TABLE9),   # x 8 GPUs = 1024
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)
