@@ -191,7 +191,12 @@ def get_config(slug: str, profile: str = "default", overrides: dict | None = Non
     overrides = dict(overrides or {})
     validate_values(spec, overrides)
     values = {**spec.profiles[profile], **overrides}
-    cfg = spec.config_cls(**values)
+    try:
+        cfg = spec.config_cls(**values)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:      # a Config's own __post_init__ checks
+        raise ConfigError(f"{slug} ({profile}): {e}") from e
     return cfg
 
 

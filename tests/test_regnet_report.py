@@ -123,7 +123,12 @@ def test_population_table_and_metrics():
 
 
 def test_space_comparisons(cfg):
-    assert R.comparison_pairs(["AnyNetX_A", "AnyNetX_C", "AnyNetX_E", "RegNet"])[-1] == ("AnyNetX_A", "AnyNetX_C")
+    A, B, C, D, E = (f"AnyNetX_{c}" for c in "ABCDE")
+    head = [(A, E), (E, "RegNet"), (A, "RegNet")]
+    # the refinement steps between the AnyNetX spaces present, in the paper's order
+    assert R.comparison_pairs([A, C, E, "RegNet"]) == head + [(A, C), (C, E)]
+    assert R.comparison_pairs([A, B, C, D, E, "RegNet"]) == head + [(A, B), (B, C), (C, D), (D, E)]
+    assert R.comparison_pairs([A, E, "RegNet", "RegNet_wm2"]) == head + [(A, "RegNet_wm2")]
     errs = R.space_errors(_records(6), SPACES)
     errs["AnyNetX_E"] = errs["AnyNetX_E"][:1]                # one model: pairs with E are skipped
     cmps = R.space_comparisons(errs, cfg, seed=0)
@@ -238,3 +243,16 @@ def test_claims_record_through_run(cfg, tmp_path):
         run.note(note)
     assert run.notes[0].startswith("Populations: AnyNetX_A n=4, AnyNetX_E n=4, RegNet n=4; 3-5 M MACs at 32 px")
     assert "measured on cpu" in run.notes[1]
+
+
+def test_population_sizes_per_space_and_checks():
+    from paperlib.config import ConfigError, get_config
+    c = get_config("08_regnet", "default")
+    assert c.spaces == ["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"]
+    assert [c.n_models(s) for s in c.spaces] == [12, 6, 6, 6, 12, 12]
+    assert get_config("08_regnet", "paper").n_models("AnyNetX_B") == 500     # every space n = 500
+    for bad, msg in [({"n_by_space": {"AnyNetX_Q": 3}}, "unknown space 'AnyNetX_Q'"),
+                     ({"spaces": ["Foo"]}, "unknown ['Foo']"),
+                     ({"n_by_space": {"AnyNetX_B": 0}}, "need an integer >= 1")]:
+        with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+            get_config("08_regnet", "default", bad)

@@ -5,11 +5,12 @@ Spec: papers/regnet.md.  Profiles:
            AnyNetX_A / AnyNetX_E / RegNet in the 32-px 3-5 M MACs band trained for a few optimizer steps
            through the sweep machinery (serial); every figure and table drawn; CPU timing of 2 models.
 - default: 32-px synthetic 10-class data (3k train / 1k val); CIFAR-style nets (3x3 stride-1 16-ch
-           stem, 3 stages of stride 2) in a 3-5 M MACs band; AnyNetX_A, AnyNetX_E, RegNet with
-           n_per_space models each, every model trained identically (epochs, SGD Nesterov, cosine,
-           wd 5e-5 incl. BN) in a 2-process pool; CPU forward timing of RegNetX/Y 200MF-1.6GF.
-           Sized from measured cost: 36 jobs x 9k training images, ~2 ms per image on one idle
-           thread (batch 32) -> ~6 min on 2 idle cores; ~20 min when the 2 cores are shared.
+           stem, 3 stages of stride 2) in a 3-5 M MACs band; AnyNetX_A, AnyNetX_E, RegNet with 12
+           models each and the intermediate refinements AnyNetX_B, _C, _D with 6 each (54 jobs), every
+           model trained identically (epochs, SGD Nesterov, cosine, wd 5e-5 incl. BN) in a 2-process
+           pool; CPU forward timing of RegNetX/Y 200MF-1.6GF. Sized from measured cost: ~2 ms per
+           training image on one idle thread (batch 32), 9k images per job -> ~9 min of sweep on 2
+           idle cores (about twice that when the cores are shared).
 - gpu:     CIFAR-10 from data_root; AnyNetX_A, _C, _E and RegNet, 48 models each at 30-120 M MACs
            (32 px), 10 epochs, batch 128, lr 0.1; GPU inference timing of the 24 ImageNet RegNets.
 - paper:   ImageNet from data_root: the paper's design-space recipe (n = 500 per space at
@@ -37,8 +38,11 @@ class Config:
     n_val: int = 1000                       # synthetic only
     data_seed: int = 0
     # ---- design-space populations (spec: AnyNet skeleton; small profiles = CIFAR stem, 3 stages)
-    spaces: list[str] = field(default_factory=lambda: ["AnyNetX_A", "AnyNetX_E", "RegNet"])
+    spaces: list[str] = field(default_factory=lambda: ["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D",
+                                                       "AnyNetX_E", "RegNet"])
     n_per_space: int = 12
+    n_by_space: dict = field(default_factory=lambda: {"AnyNetX_B": 6, "AnyNetX_C": 6, "AnyNetX_D": 6})
+                                            # per-space n overriding n_per_space (spaces absent: n_per_space)
     flop_window: list[float] = field(default_factory=lambda: [3e6, 5e6])   # MACs, inclusive
     num_stages: int = 3
     stem: str = "cifar"                     # cifar (3x3 s1) | simple (3x3 s2, RegNet ImageNet stem)
@@ -70,20 +74,37 @@ class Config:
     timing_threads: int = 1
     timing_reps: int = 2
 
+    def __post_init__(self):
+        from ..design_spaces import SPACES
+        bad = [s for s in self.spaces if s not in SPACES]
+        if bad or not self.spaces:
+            raise ValueError(f"spaces: unknown {bad or 'empty list'}; choose from {sorted(SPACES)}")
+        for sp, n in self.n_by_space.items():
+            if sp not in SPACES:
+                raise ValueError(f"n_by_space: unknown space {sp!r}; choose from {sorted(SPACES)}")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"n_by_space[{sp!r}] = {n!r}: need an integer >= 1")
+        if self.n_per_space < 1:
+            raise ValueError(f"n_per_space = {self.n_per_space}: need an integer >= 1")
+
+    def n_models(self, space: str) -> int:
+        """Population size of ``space``: n_by_space[space] if given, else n_per_space."""
+        return int(self.n_by_space.get(space, self.n_per_space))
+
 
 PROFILES = {
-    "ci": dict(n_train=256, n_val=64, n_per_space=3, epochs=1, max_steps=2, batch_size=16,
+    "ci": dict(n_train=256, n_val=64, spaces=["AnyNetX_A", "AnyNetX_E", "RegNet"], n_per_space=3, epochs=1, max_steps=2, batch_size=16,
                backend="serial", n_boot=200, boot_reps=1000, fit_top=1,
                timing_models=["regnetx_200mf", "regnety_200mf"], timing_batch=2, timing_image_size=64,
                timing_reps=1),
     "default": dict(),
-    "gpu": dict(dataset="cifar10", n_per_space=48, spaces=["AnyNetX_A", "AnyNetX_C", "AnyNetX_E", "RegNet"],
+    "gpu": dict(dataset="cifar10", n_per_space=48, n_by_space={}, spaces=["AnyNetX_A", "AnyNetX_C", "AnyNetX_E", "RegNet"],
                 flop_window=[30e6, 120e6], epochs=10, batch_size=128, lr=0.1, warmup_epochs=0.0,
                 workers=1, timing_models=[f"regnet{f}_{t}" for f in "xy" for t in
                                           ("200mf", "400mf", "600mf", "800mf", "1_6gf", "3_2gf", "4_0gf",
                                            "6_4gf", "8_0gf", "12gf", "16gf", "32gf")],
                 timing_batch=64, timing_reps=10, timing_threads=0),
-    "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, n_per_space=500,
+    "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, n_per_space=500, n_by_space={},
                   spaces=["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"],
                   flop_window=[360e6, 400e6], num_stages=4, stem="simple", stem_width=32,
                   epochs=10, batch_size=128, lr=0.05, nesterov=True, warmup_epochs=0.0,
