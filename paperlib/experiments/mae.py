@@ -7,7 +7,9 @@ reconstructions and the mask-token wall-clock ratio. All training goes through p
     feats = X.extract_features(model, loader, device)         # frozen cls features
     lp = X.linear_probe(train_feats, val_feats, num_classes)  # BN(affine=False) -> Linear
     vit = X.vit_from_mae(model, num_classes, global_pool=True)
-    hist = X.finetune(vit, loader, X.finetune_config(...), device, layer_decay=0.75)
+    hist = X.finetune(vit, loader, X.finetune_config(...), device, layer_decay=0.75,
+                      mixup=0.8, cutmix=1.0)                   # Table 9 (timm Mixup + SoftTargetCE)
+    tr, ev = X.finetune_transforms(224, randaug="rand-m9-mstd0.5-inc1", reprob=0.25)
 """
 from __future__ import annotations
 
@@ -196,11 +198,31 @@ def param_groups_lrd(model: VisionTransformer, weight_decay: float = 0.05, layer
 
 
 def finetune_config(epochs: int, batch_size: int, *, base_lr: float = 1e-3, warmup_epochs: float = 5,
-                    weight_decay: float = 0.05, min_lr: float = 1e-6, **kw) -> TrainConfig:
-    """Table 9: AdamW (0.9, 0.999), lr = base_lr * batch / 256, wd 0.05, warm-up + cosine to 1e-6."""
-    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=base_lr * batch_size / 256,
+                    weight_decay: float = 0.05, min_lr: float = 1e-6, grad_accum: int = 1, world_size: int = 1,
+                    **kw) -> TrainConfig:
+    """Table 9: AdamW (0.9, 0.999), lr = base_lr * effective batch / 256 (effective = batch_size * grad_accum
+    * world_size, as main_finetune.py), wd 0.05, per-iteration warm-up + cosine down to ``min_lr`` (1e-6)."""
+    eff = batch_size * grad_accum * world_size
+    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=base_lr * eff / 256,
                        betas=(0.9, 0.999), weight_decay=weight_decay, schedule="cosine",
-                       warmup_epochs=warmup_epochs, min_lr=min_lr, **kw)
+                       warmup_epochs=warmup_epochs, min_lr=min_lr, grad_accum=grad_accum, **kw)
+
+
+# Table 11 (Appendix A.2): the paper's supervised ViT-from-scratch recipe (its 82.3/82.6/83.1 for B/L/H).
+# EMA 0.9999 is recorded here but not implemented by paperlib.engine.
+SCRATCH_RECIPE = dict(optimizer="adamw", base_lr=1e-4, weight_decay=0.3, betas=(0.9, 0.95), batch_size=4096,
+                      warmup_epochs=20, epochs={"B": 300, "L": 200, "H": 200}, randaug="rand-m9-mstd0.5-inc1",
+                      smoothing=0.1, mixup=0.8, cutmix=1.0, drop_path={"B": 0.1, "L": 0.2, "H": 0.2}, ema=0.9999)
+
+
+def scratch_config(epochs: int, batch_size: int, *, base_lr: float = 1e-4, warmup_epochs: float = 20,
+                   weight_decay: float = 0.3, grad_accum: int = 1, world_size: int = 1, **kw) -> TrainConfig:
+    """Table 11 optimiser/schedule: AdamW (0.9, 0.95), lr = 1e-4 * effective batch / 256, wd 0.3, 20 warm-up
+    epochs then cosine; augmentation as fine-tuning (RandAug, LS 0.1, mixup 0.8, CutMix 1.0); no layer decay."""
+    eff = batch_size * grad_accum * world_size
+    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=base_lr * eff / 256,
+                       betas=(0.9, 0.95), weight_decay=weight_decay, schedule="cosine",
+                       warmup_epochs=warmup_epochs, grad_accum=grad_accum, **kw)
 
 
 def label_smoothing_step(smoothing: float = 0.1) -> Callable:
@@ -212,11 +234,63 @@ def label_smoothing_step(smoothing: float = 0.1) -> Callable:
     return step
 
 
+def make_mixup(num_classes: int, *, mixup: float = 0.8, cutmix: float = 1.0, prob: float = 1.0,
+               switch_prob: float = 0.5, mode: str = "batch", smoothing: float = 0.1):
+    """timm's Mixup/CutMix as main_finetune.py builds it (cutmix_minmax None, label smoothing folded into the
+    soft targets); None when both alphas are 0."""
+    if mixup <= 0 and cutmix <= 0:
+        return None
+    from timm.data import Mixup
+
+    return Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, cutmix_minmax=None, prob=prob, switch_prob=switch_prob,
+                 mode=mode, label_smoothing=smoothing, num_classes=num_classes)
+
+
+def mixup_step(mixup_fn) -> Callable:
+    """engine step_fn: mix the batch with ``mixup_fn`` (timm Mixup) and take SoftTargetCrossEntropy on the
+    soft targets. timm mixes a batch with its reverse and needs an even batch: an odd batch (a loader without
+    drop_last) loses its last sample. Train error counts a prediction correct when it is the soft target's
+    largest class (the dominant label of the mix), as paperlib.engine's default step does."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    crit = SoftTargetCrossEntropy()
+
+    def step(model, batch, device):
+        x, y = batch[0].to(device), batch[1].to(device)
+        if x.shape[0] % 2:
+            if x.shape[0] < 2:
+                raise ValueError("mixup/CutMix needs at least 2 images per batch (got 1)")
+            x, y = x[:-1], y[:-1]
+        x, target = mixup_fn(x, y)
+        out = model(x)
+        loss = crit(out, target)
+        with torch.no_grad():
+            correct = (out.argmax(1) == target.argmax(1)).sum()
+        return loss, {"correct": correct, "n": int(target.shape[0])}
+
+    step.mixup_fn, step.criterion = mixup_fn, crit
+    return step
+
+
+def finetune_step(num_classes: int, *, smoothing: float = 0.1, mixup: float = 0.0, cutmix: float = 0.0,
+                  mixup_prob: float = 1.0, mixup_switch_prob: float = 0.5, mixup_mode: str = "batch") -> Callable:
+    """Table 9 loss: mixup/CutMix + SoftTargetCrossEntropy when either alpha is > 0, else label-smoothing CE."""
+    fn = make_mixup(num_classes, mixup=mixup, cutmix=cutmix, prob=mixup_prob, switch_prob=mixup_switch_prob,
+                    mode=mixup_mode, smoothing=smoothing)
+    return label_smoothing_step(smoothing) if fn is None else mixup_step(fn)
+
+
 def finetune(vit: VisionTransformer, loader, cfg: TrainConfig, device="cpu", *, val_loader=None,
-             layer_decay: float = 0.75, label_smoothing: float = 0.1, progress=None, desc="finetune") -> dict:
+             layer_decay: float = 0.75, label_smoothing: float = 0.1, mixup: float = 0.0, cutmix: float = 0.0,
+             mixup_prob: float = 1.0, mixup_switch_prob: float = 0.5, mixup_mode: str = "batch",
+             progress=None, desc="finetune") -> dict:
+    """Layer-wise lr decay groups + :func:`finetune_step` through paperlib.engine. With mixup or CutMix on,
+    the loader must give even batches (use drop_last=True)."""
     groups = param_groups_lrd(vit, cfg.weight_decay, layer_decay)
+    step = finetune_step(vit.num_classes, smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
+                         mixup_prob=mixup_prob, mixup_switch_prob=mixup_switch_prob, mixup_mode=mixup_mode)
     return train(vit, loader, cfg, device=device, val_loader=val_loader, param_groups=groups,
-                 step_fn=label_smoothing_step(label_smoothing), progress=progress, desc=desc)
+                 step_fn=step, progress=progress, desc=desc)
 
 
 def freeze_for_partial_ft(vit: VisionTransformer, n_blocks: int) -> VisionTransformer:
@@ -486,10 +560,155 @@ def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp:
     return res
 
 
+class ToPIL:
+    """PIL passthrough; uint8 / float-in-[0, 1] CHW tensors (the in-memory synthetic set) and HWC uint8 arrays
+    become PIL images, which timm's RandAugment and the official PIL-bicubic transforms need."""
+
+    def __call__(self, x):
+        from PIL import Image
+
+        if torch.is_tensor(x):
+            from torchvision.transforms.functional import to_pil_image
+
+            return to_pil_image(x)
+        if isinstance(x, np.ndarray):
+            return Image.fromarray(x)
+        return x
+
+    def __repr__(self):
+        return "ToPIL()"
+
+
+def posterize_compat(img, bits_to_keep, **kw):
+    """timm's RandAugment posterize, also at 0 bits kept. timm's PosterizeIncreasing keeps 4 - int(4 m / 10)
+    bits, i.e. 0 at magnitude 10 (reached by m9 + mstd 0.5 about 2 % of the times the op is drawn); older
+    Pillow turned that into an all-black image, newer Pillow (13 here) raises ValueError. Keep the old result (the
+    recipe the paper ran); every other case is timm's own function."""
+    from timm.data import auto_augment
+
+    if bits_to_keep <= 0:
+        from PIL import Image
+
+        return Image.new(img.mode, img.size)
+    return auto_augment.posterize(img, bits_to_keep, **kw)
+
+
+def _patch_randaug_posterize(transform):
+    from timm.data import auto_augment
+
+    for t in getattr(transform, "transforms", []):
+        if isinstance(t, auto_augment.RandAugment):
+            for op in t.ops:
+                if op.aug_fn is auto_augment.posterize:
+                    op.aug_fn = posterize_compat
+    return transform
+
+
+def finetune_transforms(image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, randaug: str = "",
+                        reprob: float = 0.0, interpolation: str = "bicubic"):
+    """(train, eval) transforms of the official main_finetune.build_transform.
+
+    train: timm ``create_transform(is_training=True, color_jitter=None, auto_augment=randaug,
+    interpolation='bicubic', re_prob=reprob, re_mode='pixel', re_count=1)`` = RandomResizedCrop (bicubic) +
+    flip + RandAugment + ToTensor + Normalize + RandomErasing. eval: resize to int(size / crop_pct) (crop_pct
+    224/256 for size <= 224, else 1) with bicubic, centre crop, ToTensor, Normalize. Both accept tensors too."""
+    from timm.data import create_transform
+    from torchvision import transforms as T
+
+    train = create_transform(image_size, is_training=True, color_jitter=None, auto_augment=randaug or None,
+                             interpolation=interpolation, re_prob=reprob, re_mode="pixel", re_count=1,
+                             mean=tuple(mean), std=tuple(std))
+    _patch_randaug_posterize(train)
+    crop_pct = 224 / 256 if image_size <= 224 else 1.0
+    evt = T.Compose([T.Resize(int(image_size / crop_pct), interpolation=T.InterpolationMode.BICUBIC),
+                     T.CenterCrop(image_size), T.ToTensor(), T.Normalize(mean, std)])
+    return T.Compose([ToPIL(), *train.transforms]), T.Compose([ToPIL(), *evt.transforms])
+
+
+class TransformedDataset(torch.utils.data.Dataset):
+    """(transform(x), y) over a dataset without a ``transform`` attribute (e.g. a TensorDataset of images)."""
+
+    def __init__(self, dataset, transform):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        x, y = self.dataset[i][:2]
+        return self.transform(x), y
+
+
+def with_transform(dataset, transform):
+    """The same images with ``transform``: a shallow copy with the transform replaced (ImageFolder, CIFAR,
+    the in-memory synthetic set; storage shared), Subsets keep their indices, anything else is wrapped."""
+    import copy
+
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        return Subset(with_transform(dataset.dataset, transform), dataset.indices)
+    if hasattr(dataset, "transform"):
+        ds = copy.copy(dataset)
+        ds.transform = transform
+        if hasattr(ds, "transforms") and hasattr(ds, "target_transform"):   # torchvision VisionDataset
+            from torchvision.datasets.vision import StandardTransform
+
+            ds.transforms = StandardTransform(transform, ds.target_transform)
+        return ds
+    return TransformedDataset(dataset, transform)
+
+
+def ft_batch(cfg) -> int:
+    return cfg.ft_batch_size or cfg.batch_size
+
+
+def ft_effective_batch(cfg, world_size: Optional[int] = None) -> int:
+    """ft_batch_size * ft_grad_accum * GPUs (WORLD_SIZE under torchrun): the batch that sets the lr."""
+    ws = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
+    return ft_batch(cfg) * cfg.ft_grad_accum * ws
+
+
+def ft_train_config(cfg, epochs: int, *, seed: int = 0, world_size: Optional[int] = None) -> TrainConfig:
+    """The notebook's fine-tuning TrainConfig from the cfg.ft_* fields (Table 9 at the paper profile):
+    lr = ft_base_lr * :func:`ft_effective_batch` / 256, cosine down to ft_min_lr."""
+    ws = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
+    return finetune_config(epochs, ft_batch(cfg), base_lr=cfg.ft_base_lr,
+                           warmup_epochs=min(cfg.ft_warmup_epochs, epochs / 2), min_lr=cfg.ft_min_lr,
+                           grad_accum=cfg.ft_grad_accum, world_size=ws, max_steps=cfg.max_steps, seed=seed,
+                           log_every=cfg.log_every, ckpt_every_epochs=10**9)
+
+
+def finetune_data(cfg, data: Dict, seed: int = 0) -> Dict:
+    """Fine-tuning loaders over the pre-training images (``data["pre"].dataset``, a Subset of
+    ``data["pre_ds"]`` or the set itself) with the fine-tuning train transform; ``train`` drops the last
+    partial batch (mixup needs even batches). ``cfg.ft_transform``: "table9" -> :func:`finetune_transforms`
+    (and the official eval transform for ``val``); "standard" -> the dataset's training augmentation and the
+    shared ``data["val"]`` loader."""
+    from ..data.classification import default_transforms
+    from ..engine import make_loader
+
+    meta = data["meta"]
+    nw = cfg.num_workers
+    if getattr(cfg, "ft_transform", "standard") == "table9":
+        ttf, evt = finetune_transforms(cfg.image_size, meta["mean"], meta["std"], randaug=cfg.ft_randaug,
+                                       reprob=cfg.ft_reprob)
+        val = make_loader(with_transform(data["val_ds"], evt), cfg.eval_batch_size, num_workers=nw)
+    else:
+        ttf = default_transforms(cfg.image_size, meta["mean"], meta["std"], train=True,
+                                 crop="padcrop" if cfg.image_size <= 64 else "rrc")
+        val = data["val"]
+    train_ds = with_transform(data["pre"].dataset, ttf)
+    return {"train": make_loader(train_ds, ft_batch(cfg), shuffle=True, seed=seed, num_workers=nw, drop_last=True),
+            "val": val, "train_transform": ttf}
+
+
 def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device="cpu", *, seed: int = 0,
                  n_blocks: Optional[int] = None, scratch_build: Optional[Callable] = None, name="ft") -> Dict:
     """End-to-end (n_blocks None) or partial fine-tuning of a pre-trained MAE encoder, or a
-    from-scratch ViT (``scratch_build``) with the same budget. Returns val acc + per-image correctness."""
+    from-scratch ViT (``scratch_build``) with the same budget and augmentation (no layer decay: Table 11
+    has none). The Table 9 recipe comes from cfg.ft_* (:func:`finetune_data`, :func:`finetune_step`).
+    Returns val acc + per-image correctness."""
     torch.manual_seed(seed)
     nc = data["meta"]["num_classes"]
     if scratch_build is not None:
@@ -498,29 +717,17 @@ def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device=
         vit = vit_from_mae(model, nc, global_pool=n_blocks is None, drop_path_rate=cfg.ft_drop_path)
     if n_blocks is not None:
         freeze_for_partial_ft(vit, n_blocks)
-    from ..data.classification import default_transforms
-    from ..engine import make_loader
-
     epochs = cfg.ft_epochs if n_blocks is None or scratch_build is not None else cfg.partial_ft_epochs
-    fcfg = finetune_config(epochs, cfg.batch_size, base_lr=cfg.ft_base_lr, warmup_epochs=min(cfg.ft_warmup_epochs, epochs / 2),
-                           max_steps=cfg.max_steps, seed=seed, log_every=cfg.log_every, ckpt_every_epochs=10**9)
-    # fine-tuning uses the dataset's standard training augmentation (pad-crop + flip at 32 px), on the
-    # pre-training images (the loader's dataset may be a Subset of data["pre_ds"], which it shares)
-    meta = data["meta"]
-    ds = data["pre_ds"]
-    old = ds.transform
-    ds.transform = default_transforms(cfg.image_size, meta["mean"], meta["std"], train=True,
-                                      crop="padcrop" if cfg.image_size <= 64 else "rrc")
-    try:
-        t0 = time.perf_counter()
-        loader = make_loader(data["pre"].dataset, cfg.batch_size, shuffle=True, seed=seed,
-                             num_workers=cfg.num_workers, drop_last=True)
-        finetune(vit, loader, fcfg, device, layer_decay=cfg.layer_decay, progress=cfg.progress, desc=name)
-    finally:
-        ds.transform = old
-    correct = per_item_correct(vit, data["val"], device)
+    fcfg = ft_train_config(cfg, epochs, seed=seed)
+    loaders = finetune_data(cfg, data, seed=seed)
+    t0 = time.perf_counter()
+    hist = finetune(vit, loaders["train"], fcfg, device, layer_decay=1.0 if scratch_build is not None else cfg.layer_decay,
+             label_smoothing=cfg.ft_smoothing, mixup=cfg.ft_mixup, cutmix=cfg.ft_cutmix, mixup_prob=cfg.ft_mixup_prob,
+             mixup_switch_prob=cfg.ft_mixup_switch_prob, mixup_mode=cfg.ft_mixup_mode, progress=cfg.progress,
+             desc=name)
+    correct = per_item_correct(vit, loaders["val"], device)
     return {"name": name, "acc": float(correct.mean()), "correct": correct, "ft_s": time.perf_counter() - t0,
-            "n_blocks": n_blocks, "epochs": epochs}
+            "n_blocks": n_blocks, "epochs": epochs, "history": hist}
 
 
 def arm_specs(cfg) -> List[tuple]:
