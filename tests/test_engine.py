@@ -140,6 +140,90 @@ def test_same_seed_same_result_and_max_steps():
     assert ha["steps"][-1][0] == 8
 
 
+# ----------------------------------------------------------------------------- EMA of weights
+def _float_state(m):
+    return {k: v.clone() for k, v in m.state_dict().items()}
+
+
+def test_ema_after_one_step_is_the_lerp_of_init_and_params():
+    d = 0.9
+    m = mlp(dropout=0.0)
+    init = _float_state(m)
+    h = train(m, make_loader(NoisyDataset(), 16), TrainConfig(epochs=1, max_steps=1, lr=0.5, ema_decay=d),
+              progress=False)
+    assert h.ema is not None and h.ema is not m and type(h.ema) is type(m) and not h.ema.training
+    ema, now = h.ema.state_dict(), m.state_dict()
+    assert ema.keys() == now.keys()
+    for k in now:
+        if now[k].is_floating_point():     # parameters and BatchNorm running stats: d * init + (1 - d) * params
+            assert not torch.equal(now[k], init[k]), k
+            torch.testing.assert_close(ema[k], d * init[k] + (1 - d) * now[k], rtol=0, atol=1e-6)
+        else:                              # num_batches_tracked: copied
+            assert torch.equal(ema[k], now[k]), k
+    # and after a second step: d * ema_1 + (1 - d) * params_2 (a constant decay: no timm warm-up)
+    ema1 = {k: v.clone() for k, v in ema.items()}
+    m2 = mlp(dropout=0.0)
+    h2 = train(m2, make_loader(NoisyDataset(), 16), TrainConfig(epochs=1, max_steps=2, lr=0.5, ema_decay=d),
+               progress=False)
+    w = m2.state_dict()["4.weight"]
+    torch.testing.assert_close(h2.ema.state_dict()["4.weight"], d * ema1["4.weight"] + (1 - d) * w, rtol=0, atol=1e-6)
+
+
+def test_ema_off_by_default_changes_nothing(tmp_path):
+    assert TrainConfig().ema_decay == 0.0
+    ds, val = NoisyDataset(), NoisyDataset(n=32, seed=1)
+    a, b = mlp(), mlp()
+    ha = train(a, make_loader(ds, 16, shuffle=True, seed=3), TrainConfig(epochs=2, **CFG),
+               val_loader=make_loader(val, 16), ckpt_path=tmp_path / "a.pt", progress=False)
+    hb = train(b, make_loader(ds, 16, shuffle=True, seed=3), TrainConfig(epochs=2, ema_decay=0.99, **CFG),
+               val_loader=make_loader(val, 16), progress=False)
+    assert ha.ema is None and load_checkpoint(tmp_path / "a.pt")["ema"] is None
+    assert not [k for k in ha if k.endswith("_ema")]
+    assert_same_weights(a, b)                          # the EMA never touches the training trajectory
+    assert ha["train_loss"] == hb["train_loss"] and ha["val_err"] == hb["val_err"]
+    assert {"val_err_ema", "val_loss_ema"} <= set(hb) and len(hb["val_err_ema"]) == 2
+    import json
+    import pickle
+    json.dumps(hb)                                     # the history stays JSON-friendly
+    assert type(pickle.loads(pickle.dumps(hb))) is dict
+    for bad in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="ema_decay"):
+            TrainConfig(ema_decay=bad)
+
+
+def test_ema_resume_equality_epoch_boundary_and_mid_epoch(tmp_path):
+    ds, val = NoisyDataset(), NoisyDataset(n=32, seed=1)
+    cfg = TrainConfig(epochs=3, ema_decay=0.8, ckpt_every_steps=4, **CFG)
+    run = lambda m, **kw: train(m, make_loader(ds, 16, shuffle=True, seed=3), cfg,
+                                val_loader=make_loader(val, 16), progress=False, **kw)
+    h1 = run(mlp())
+    for crash, at in ((6 * 2 + 3, (2, 12, 0)), (6 + 5, (1, 8, 2))):   # epoch boundary; mid-epoch (step 8)
+        ck = tmp_path / f"ema{crash}.pt"
+        with pytest.raises(Interrupt):
+            run(mlp(), ckpt_path=ck, step_fn=interrupting_step(crash))
+        state = load_checkpoint(ck)
+        assert (state["epoch"], state["global_step"], state["iter_in_epoch"]) == at
+        assert state["ema"] is not None
+        h3 = run(mlp(seed=123), ckpt_path=ck)
+        assert_same_weights(h1.ema, h3.ema)
+        assert h1["val_err_ema"] == h3["val_err_ema"] and h1["val_loss_ema"] == h3["val_loss_ema"]
+        assert h1["train_loss"] == h3["train_loss"]
+    h4 = run(mlp(seed=7), ckpt_path=ck)               # a finished run resumed: the same EMA comes back
+    assert_same_weights(h1.ema, h4.ema)
+
+
+def test_ema_resume_from_a_checkpoint_without_ema_warns(tmp_path):
+    ds = NoisyDataset()
+    ck = tmp_path / "plain.pt"
+    train(mlp(), make_loader(ds, 16), TrainConfig(epochs=1, **CFG), ckpt_path=ck, progress=False)
+    m = mlp()
+    with pytest.warns(UserWarning) as rec:
+        h = train(m, make_loader(ds, 16), TrainConfig(epochs=2, ema_decay=0.5, **CFG), ckpt_path=ck, progress=False)
+    msgs = [str(w.message) for w in rec]
+    assert any("no EMA state" in x for x in msgs) and any("differs in ['ema_decay']" in x for x in msgs)
+    assert h.ema is not None and not torch.equal(h.ema.state_dict()["0.weight"], m.state_dict()["0.weight"])
+
+
 # ----------------------------------------------------------------------------- NaN guard
 class NaNAt(nn.Module):
     def __init__(self, at_call: int):
@@ -380,10 +464,12 @@ DDP_SCRIPT = textwrap.dedent("""
     # a BatchNorm model, shuffled: ranks must still end identical (buffers included)
     torch.manual_seed(1)
     bn = nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
-    train(bn, make_loader(ds, 8, shuffle=True, seed=2), TrainConfig(epochs=1, lr=0.1), progress=False)
+    hb = train(bn, make_loader(ds, 8, shuffle=True, seed=2), TrainConfig(epochs=1, lr=0.1, ema_decay=0.5),
+               progress=False)
     import torch.distributed as dist
-    torch.save({"state": model.state_dict(), "hist": h, "world": dist.get_world_size(),
-                "type": type(model).__name__, "bn": bn.state_dict()},
+    torch.save({"state": model.state_dict(), "hist": dict(h), "world": dist.get_world_size(),
+                "type": type(model).__name__, "bn": bn.state_dict(), "ema": hb.ema.state_dict(),
+                "ema_type": type(hb.ema).__name__},
                sys.argv[1] + f"/rank{dist.get_rank()}.pt")
     shutdown_distributed()
     assert not dist.is_initialized()
@@ -406,7 +492,8 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"rank{i}.pt", weights_only=False) for i in (0, 1))
     assert r0["world"] == 2 and r0["type"] == "Sequential"   # unwrapped from DDP
-    for key in ("state", "bn"):
+    assert r0["ema_type"] == "Sequential"                    # EMA of the unwrapped model
+    for key in ("state", "bn", "ema"):
         for k in r0[key]:
             assert torch.equal(r0[key][k], r1[key][k]), (key, k)
     assert r0["hist"]["train_loss"] == r1["hist"]["train_loss"]

@@ -34,6 +34,9 @@ class TrainConfig:
                                              # False, "bf16", "fp16"
     grad_accum: int = 1
     sync_bn: bool = False                    # convert BatchNorm to SyncBatchNorm under DDP
+    ema_decay: float = 0.0                   # > 0: keep an EMA of the weights (parameters and buffers),
+                                             # updated after every optimizer step with this constant
+                                             # decay (timm ModelEmaV3, no warm-up); 0 = off
     find_unused_parameters: bool = False     # passed to DistributedDataParallel
     # bookkeeping
     log_every: int = 50
@@ -59,4 +62,6 @@ class TrainConfig:
             raise ValueError("TrainConfig.epochs must be >= 0")
         if self.amp not in (True, False, "auto", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.amp must be True, False, 'auto', 'bf16' or 'fp16', got {self.amp!r}")
+        if not 0.0 <= float(self.ema_decay) < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay!r}")
         self.milestones = list(self.milestones)

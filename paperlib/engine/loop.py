@@ -203,6 +203,29 @@ def _new_history():
     return {"epoch": [], "train_loss": [], "lr": [], "epoch_time": [], "images_per_sec": [], "steps": []}
 
 
+class TrainHistory(dict):
+    """What :func:`train` returns: the per-epoch history (a dict of lists, JSON-friendly, the same dict the
+    checkpoints store) plus one attribute, ``ema``: the EMA model (an ``nn.Module`` of the trained model's
+    class, in eval mode) when ``cfg.ema_decay > 0``, else None. The EMA is an attribute and not a key, so
+    json.dump, pickling and copying the history never carry a model (the latter two give a plain dict)."""
+
+    ema = None
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+def _make_ema(raw: nn.Module, cfg: TrainConfig):
+    """timm's ModelEmaV3 of `raw` (parameters and floating buffers averaged, integer buffers copied) with a
+    constant decay: no warm-up, and ``update()`` is called without a step -- timm's step-based decay is 0 at
+    the first step (a plain copy), which is not the recipe's EMA (timm ModelEma / DeiT / MAE Table 11)."""
+    if not cfg.ema_decay:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(raw, decay=float(cfg.ema_decay), use_warmup=False)
+
+
 def _record_epoch(history, rec: dict):
     history["epoch"].append(rec.pop("epoch"))
     n = len(history["epoch"])
@@ -224,13 +247,16 @@ def _new_acc():
 def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, device="cpu",
           val_loader=None, step_fn=None, eval_fn=None, ckpt_path=None, resume: bool = True,
           param_groups=None, optimizer=None, progress=None, desc: str = "") -> dict:
-    """Train `model` in place and return the history (dict of per-epoch lists + "steps").
+    """Train `model` in place and return the history (dict of per-epoch lists + "steps"), a
+    :class:`TrainHistory` whose ``.ema`` is the EMA model when cfg.ema_decay > 0 (else None).
 
     step_fn(model, batch, device) -> loss | dict of losses | (loss, info); default: CE on (x, y).
     eval_fn(model, loader, device) -> dict of metrics (stored as val_<name>); default: top-1/top-5
     error and loss. ckpt_path: atomic checkpoints every cfg.ckpt_every_epochs epochs (and every
     cfg.ckpt_every_steps steps if set) and at the end; resume=True continues from it if it exists.
     Under torchrun (RANK/WORLD_SIZE set) the model is wrapped in DistributedDataParallel.
+    cfg.ema_decay > 0: an EMA of the (unwrapped) model's parameters and buffers is updated after every
+    optimizer step, evaluated beside the model (history keys val_<name>_ema), checkpointed and resumed.
     """
     cfg = cfg or TrainConfig()
     rank, world, device = init_distributed(resolve_device(device))
@@ -264,6 +290,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
     sched = build_scheduler(optimizer, cfg, steps_per_epoch)
     amp_dtype, scaler = _amp_setup(cfg, device)
     autocast = (lambda: torch.autocast(device_type=device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
+    ema = _make_ema(raw, cfg)     # of the unwrapped model (never the DDP wrapper)
 
     epoch, global_step, start_iter = 0, 0, 0
     history = _new_history()
@@ -278,6 +305,13 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
         sched.load_state_dict(ck.get("scheduler", {}))
         if scaler is not None and ck.get("scaler"):
             scaler.load_state_dict(ck["scaler"])
+        if ema is not None:
+            if ck.get("ema") is not None:
+                ema.module.load_state_dict(ck["ema"])
+            else:
+                warnings.warn(f"resuming from {ckpt_path}, which holds no EMA state: the EMA restarts from the "
+                              "resumed weights", stacklevel=2)
+                ema.set(raw)
         epoch, global_step = int(ck["epoch"]), int(ck["global_step"])
         start_iter = int(ck.get("iter_in_epoch", 0))
         history = ck.get("history") or _new_history()
@@ -310,6 +344,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
         save_atomic({
             "version": CKPT_VERSION, "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": sched.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
+            "ema": ema.module.state_dict() if ema is not None else None,
             "epoch": epoch, "global_step": global_step, "iter_in_epoch": iter_in_epoch,
             "epoch_acc": epoch_acc, "rng": rngs, "epoch_start_rng": eps, "history": history,
             "cfg": cfg.to_dict(), "world_size": world,
@@ -394,6 +429,8 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                 else:
                     optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update(raw)
                 global_step += 1
                 if global_step % log_every == 0:
                     history["steps"].append((global_step, loss_item))
@@ -412,6 +449,8 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                     save(i + 1, acc, ep_rng)
             start_iter = 0
             _broadcast_buffers(raw, world)
+            if ema is not None:   # each rank averaged its own BatchNorm stats: keep rank 0's, as for raw
+                _broadcast_buffers(ema.module, world)
             epoch_time = acc["time"] + time.perf_counter() - t_epoch
             # epoch summary (all-reduced)
             sums = all_reduce_sum(torch.tensor([acc["correct"], acc["n"]], dtype=torch.float64))
@@ -428,16 +467,24 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
             last = (epoch + 1 >= cfg.epochs) or stopped or \
                 (cfg.max_steps is not None and global_step >= cfg.max_steps)
             if val_loader is not None and ((epoch + 1) % max(cfg.eval_every_epochs, 1) == 0 or last):
-                with autocast():
-                    metrics = eval_fn(raw, val_loader, device)
-                net.train()
-                metrics = metrics or {}
-                if not default_eval:
-                    metrics = all_reduce_mean_dict(metrics, device)
-                for k, v in metrics.items():
-                    if torch.is_tensor(v) and v.numel() == 1:
-                        v = float(v)
-                    rec[k if k.startswith("val_") else f"val_{k}"] = v
+                for module, suffix in ((raw, ""), (ema.module if ema is not None else None, "_ema")):
+                    if module is None:
+                        continue
+                    # the EMA's evaluation must not move the RNGs (a DataLoader draws its base seed from
+                    # the global RNG): training with and without EMA then follows the same trajectory
+                    keep_rng = rng_state() if suffix else None
+                    with autocast():
+                        metrics = eval_fn(module, val_loader, device)
+                    if keep_rng is not None:
+                        set_rng_state(keep_rng)
+                    net.train()
+                    metrics = metrics or {}
+                    if not default_eval:
+                        metrics = all_reduce_mean_dict(metrics, device)
+                    for k, v in metrics.items():   # val_<name>; the EMA model's: val_<name>_ema
+                        if torch.is_tensor(v) and v.numel() == 1:
+                            v = float(v)
+                        rec[(k if k.startswith("val_") else f"val_{k}") + suffix] = v
             _record_epoch(history, rec)
             prog.end_epoch({"epoch": epoch + 1, **{k: v for k, v in rec.items()
                                                    if k in ("train_loss", "train_err", "lr") or k.startswith("val_")}})
@@ -447,4 +494,6 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
     finally:
         prog.close()
     barrier()
+    history = TrainHistory(history)
+    history.ema = ema.module if ema is not None else None
     return history
