@@ -527,3 +527,125 @@ def test_scratch_recipe_table11():
     r = X.SCRATCH_RECIPE
     assert (r["mixup"], r["cutmix"], r["smoothing"], r["randaug"], r["ema"]) == (0.8, 1.0, 0.1, PAPER_RA, 0.9999)
     assert r["epochs"] == {"B": 300, "L": 200, "H": 200} and r["drop_path"] == {"B": 0.1, "L": 0.2, "H": 0.2}
+
+
+# ---------------------------------------------------------------- Table 1e augmentation arms
+def _names(transform):
+    return [type(t).__name__ for t in transform.transforms]
+
+
+def test_pretrain_transform_aug_arms_composition():
+    from torchvision.transforms import InterpolationMode, v2
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    rand = X.pretrain_transform(32, mean, std)                     # the default: Table 8
+    assert _names(rand) == _names(X.pretrain_transform(32, mean, std, aug="crop_rand")) == \
+        ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
+    rrc = rand.transforms[1]
+    assert rrc.scale == (0.2, 1.0) and rrc.interpolation == InterpolationMode.BICUBIC
+    none = X.pretrain_transform(32, mean, std, aug="none")
+    assert _names(none) == ["ToImage", "Resize", "CenterCrop", "ToDtype", "Normalize"]   # no flip, no crop
+    fixed = X.pretrain_transform(224, mean, std, aug="crop_fixed")
+    assert _names(fixed) == ["ToImage", "Resize", "RandomCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
+    assert not any(isinstance(t, v2.RandomResizedCrop) for t in fixed.transforms)    # no scale range
+    assert fixed.transforms[1].size == [256] and tuple(fixed.transforms[2].size) == (224, 224)
+    jit = X.pretrain_transform(32, mean, std, aug="crop_jitter")
+    assert _names(jit) == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "ToDtype",
+                           "Normalize"]
+    cj = jit.transforms[3]
+    assert cj.brightness == cj.contrast == cj.saturation == (0.6, 1.4) and cj.hue is None
+    assert jit.transforms[1].scale == (0.2, 1.0)
+    img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    for aug in ("none", "crop_fixed", "crop_rand", "crop_jitter"):
+        assert X.pretrain_transform(32, mean, std, aug=aug)(img).shape == (3, 32, 32)
+    torch.testing.assert_close(none(img), (img.float() / 255 - 0.5) / 0.25)   # identity at the native size
+    with pytest.raises(ValueError, match="unknown pre-training augmentation 'colour'"):
+        X.pretrain_transform(32, mean, std, aug="colour")
+
+
+def test_aug_arm_specs_config_and_validation():
+    from paperlib.config import ConfigError, get_config
+    default = get_config("10_mae", "default")
+    assert default.aug_arms == [] and not [k for k, _ in X.arm_specs(default) if k.startswith("aug_")]
+    assert not get_config("10_mae", "ci").aug_arms
+    for prof in ("gpu", "paper"):
+        keys = dict(X.arm_specs(get_config("10_mae", prof)))
+        assert {k: v["aug"] for k, v in keys.items() if k.startswith("aug_")} == \
+            {"aug_none": "none", "aug_crop_fixed": "crop_fixed", "aug_crop_jitter": "crop_jitter"}
+        assert keys["aug_none"]["mask_ratio"] == 0.75
+    cfg = get_config("10_mae", "ci", dict(aug_arms=["crop_rand", "crop_jitter"]))
+    assert [k for k, _ in X.arm_specs(cfg) if k.startswith("aug_")] == ["aug_crop_jitter"]   # crop_rand = base
+    with pytest.raises(ConfigError, match=r"aug_arms.*unknown arm\(s\) \['jitter'\].*valid"):
+        get_config("10_mae", "ci", dict(aug_arms=["none", "jitter"]))
+
+
+def test_tiny_aug_arm_run_ci_size():
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "ci", dict(n_train=64, n_val=32, batch_size=16, eval_batch_size=32, max_steps=2,
+                                           lp_epochs=1, aug_arms=["crop_jitter"]))
+    data = X.build_data(cfg)
+    loader = X.pretrain_loader(cfg, data, "crop_jitter", seed=0)
+    assert "ColorJitter" in _names(loader.dataset.transform)
+    assert torch.equal(next(iter(loader))[1], next(iter(data["pre"]))[1])     # same images, same order
+    kw = dict(X.arm_specs(cfg))["aug_crop_jitter"]
+    r = X.run_arm(cfg, data, "cpu", seed=0, name="aug_crop_jitter", **kw)
+    assert r["aug"] == "crop_jitter" and r["history"]["epoch"] == [1]
+    assert math.isfinite(r["train_loss"]) and 0.0 <= r["lp_acc"] <= 1.0 and r["lp_correct"].shape == (32,)
+    rows = X.ablation_rows({"ratio_0.75": dict(r, aug="crop_rand"), "aug_crop_jitter": r}, cfg,
+                           {"aug_crop_jitter": {"acc": 0.5}})
+    assert [row["augmentation"] for row in rows] == ["crop, rand size", "crop + colour jitter"]
+    assert rows[1]["paper ft/lin"] == "84.3/71.9" and rows[1]["FT acc %"] == 50.0 and rows[0]["FT acc %"] is None
+
+
+def _fake_arm(correct, **kw):
+    import numpy as np
+    c = np.asarray(correct, dtype=float)
+    return dict(mask_ratio=0.75, lp_correct=c, lp_acc=float(c.mean()), decoder_depth=2, **kw)
+
+
+def test_c4_includes_colour_jitter_only_where_the_arm_ran():
+    import numpy as np
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "default", dict(n_boot=200))
+    timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
+    flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
+    base = _fake_arm(np.ones(200))
+    out = X.claim_verdicts(cfg, {"ratio_0.75": base}, timing, flops)
+    reasons = [p["reason"] for p in out["C4"][1].evidence["parts"]]
+    assert reasons[-1] == "augmentation ablation (colour jitter) not run" and "jitter" not in out["C4"][0]
+    jit = _fake_arm(np.r_[np.ones(100), np.zeros(100)])
+    ft = {"ratio_0.75": {"correct": np.ones(200), "acc": 1.0}, "aug_crop_jitter": {"correct": jit["lp_correct"], "acc": 0.5}}
+    out = X.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit}, timing, flops, ft=ft)
+    statement, verdict, paper = out["C4"]
+    parts = verdict.evidence["parts"]
+    assert "augmentation ablation (colour jitter) not run" not in [p["reason"] for p in parts]
+    assert [p["verdict"] for p in parts[-2:]] == ["held", "held"]          # LP and FT: jitter hurts here
+    assert "Colour jitter" in statement and paper["crop_jitter"] == "84.3/71.9"
+    c1 = [p["reason"] for p in out["C1"][1].evidence["parts"]]            # aug arms are not Fig 5 ratios
+    assert len(c1) == 2 and c1[1] == "fine-tuning vs scratch not run at this profile (ft_epochs=0)"
+
+
+# ---------------------------------------------------------------- scratch baseline EMA (Table 11)
+def test_scratch_ema_profiles():
+    from paperlib.config import ConfigError, get_config
+    assert [get_config("10_mae", p).scratch_ema for p in ("ci", "default", "gpu", "paper")] == [0.0, 0.0, 0.999, 0.9999]
+    assert get_config("10_mae", "paper").scratch_ema == X.SCRATCH_RECIPE["ema"]
+    with pytest.raises(ConfigError, match="scratch_ema"):
+        get_config("10_mae", "ci", dict(scratch_ema=1.0))
+
+
+def test_scratch_arm_reports_the_ema_model():
+    from paperlib.config import get_config
+    from paperlib.models.vit import VisionTransformer
+    cfg = get_config("10_mae", "ci", dict(n_train=64, n_val=32, batch_size=16, eval_batch_size=32, max_steps=2,
+                                           ft_epochs=1, ft_warmup_epochs=0, scratch_ema=0.5))
+    data = X.build_data(cfg)
+    build = lambda: VisionTransformer(img_size=32, patch_size=4, num_classes=10, embed_dim=32, depth=2, num_heads=2,
+                                      global_pool=True)
+    r = X.finetune_arm(cfg, None, data, "cpu", seed=0, scratch_build=build, name="scratch")
+    ema = r["history"].ema
+    assert r["ema_decay"] == 0.5 and ema is not None and isinstance(ema, VisionTransformer)
+    loaders = X.finetune_data(cfg, data)
+    assert (r["correct"] == X.per_item_correct(ema, loaders["val"])).all() and r["acc"] == r["correct"].mean()
+    assert "acc_raw" in r and r["correct_raw"].shape == (32,)
+    r2 = X.finetune_arm(cfg, tiny(), data, "cpu", seed=0, name="ft")     # MAE fine-tuning: no EMA
+    assert r2["ema_decay"] == 0.0 and r2["history"].ema is None and "acc_raw" not in r2

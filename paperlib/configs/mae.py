@@ -15,6 +15,17 @@ Fine-tuning recipe (Table 9) per profile -- the ``ft_*`` fields:
   CE, as before. Its only fine-tuning is 1 epoch of partial fine-tuning, too short for mixup/CutMix/RandAug
   regularisation to pay off, and the committed default figures stay comparable.
 
+Table 1e augmentation arms (``aug_arms``) and the scratch baseline's EMA (``scratch_ema``, Table 11):
+
+- ``paper``: the three non-default pre-training augmentations (none / fixed-size crop / crop + colour jitter) as
+  extra arms beside the default random-size crop; the scratch arm keeps an EMA of its weights with decay 0.9999
+  and reports the EMA model's accuracy, as the paper does.
+- ``gpu``: the same arms; EMA decay 0.999. 0.9999 averages over ~10k optimizer steps, about 1/6 - 1/9 of the
+  paper's scratch run (~62k-94k steps at batch 4096, 200-300 epochs); the gpu scratch arm takes ~9.8k steps
+  (CIFAR-10, batch 256, 50 epochs), over which 0.9999 would still weigh the random init by ~0.38. 0.999
+  (~1k steps, about a tenth of the run) keeps the paper's ratio of EMA horizon to run length.
+- ``ci`` / ``default``: off (no extra arms; those profiles run no scratch arm).
+
 Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
 value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
 """
@@ -64,6 +75,8 @@ class Config:
     norm_pix_arm: bool = True                                                      # Table 1d
     mask_token_arm: bool = False        # Table 1c accuracy (w/ [M] costs ~3x per step)
     schedule_epochs: list[int] = field(default_factory=list)                       # Fig 7 (extra arms)
+    aug_arms: list[str] = field(default_factory=list)   # Table 1e: pre-training augmentations of AUG_ARMS
+                                                         # besides the base arm's "crop_rand" (extra arms)
     # linear probe (cached frozen cls features; BN(affine=False) -> Linear)
     lp_epochs: int = 40
     lp_batch_size: int = 256
@@ -95,6 +108,8 @@ class Config:
     ft_mixup_mode: Literal["batch", "pair", "elem"] = "batch"
     ft_smoothing: float = 0.1           # label smoothing (folded into mixup's soft targets when mixing)
     ft_min_lr: float = 1e-6             # end of the cosine schedule
+    scratch_ema: float = 0.0            # Table 11: EMA decay of the from-scratch arm's weights (0 = off; paper
+                                        # 0.9999); when on, the scratch arm reports the EMA model's accuracy
     # Table 2 timing (same process, interleaved reps)
     timing_model: str = ""              # "" = `model`
     timing_img_size: int = 0            # 0 = image_size
@@ -114,6 +129,7 @@ class Config:
 
     def __post_init__(self):
         check_ft_recipe(self)
+        check_arms(self)
 
 
 # timm RandAugment strings: "rand" then "-"-separated sections (m: magnitude, n: ops per image, mstd: magnitude
@@ -158,6 +174,20 @@ def check_ft_recipe(cfg) -> None:
             "must be even when ft_mixup / ft_cutmix are on (timm Mixup mixes a batch with its reverse)")
 
 
+# Table 1e augmentation arms: "crop_rand" is the default (RandomResizedCrop 0.2-1 bicubic + flip, the base arm)
+AUG_ARMS = ("none", "crop_fixed", "crop_rand", "crop_jitter")
+
+
+def check_arms(cfg) -> None:
+    """Value checks of the extra-arm and scratch-baseline fields."""
+    bad = [a for a in cfg.aug_arms if a not in AUG_ARMS]
+    if bad:
+        raise ConfigError(f"10_mae: aug_arms = {cfg.aug_arms!r} has unknown arm(s) {bad}; "
+                          f"valid: {list(AUG_ARMS)}")
+    if not 0.0 <= cfg.scratch_ema < 1.0:
+        raise ConfigError(f"10_mae: scratch_ema = {cfg.scratch_ema!r} must be in [0, 1) (0 = off; paper 0.9999)")
+
+
 _TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, ft_mixup=0.8, ft_cutmix=1.0,
                ft_mixup_prob=1.0, ft_mixup_switch_prob=0.5, ft_mixup_mode="batch", ft_smoothing=0.1,
                ft_min_lr=1e-6, layer_decay=0.75)
@@ -175,6 +205,7 @@ PROFILES = {
                 decoder_depth_arms=[1, 2, 8], mask_token_arm=True, schedule_epochs=[50, 100],
                 lp_epochs=90, lp_batch_size=1024, lp_warmup_epochs=10, lp_lr=1e-3,
                 ft_epochs=50, ft_warmup_epochs=5, partial_ft_blocks=[0, 1, 2, 4], partial_ft_epochs=50,
+                aug_arms=["none", "crop_fixed", "crop_jitter"], scratch_ema=0.999,
                 timing_model="mae_vit_large_patch16_dec512d8b", timing_img_size=224, timing_batch=32,
                 num_workers=8, log_every=100, progress=False, ft_batch_size=256, **_TABLE9),
     "paper": dict(dataset="imagenet", image_size=224, n_pretrain=0, n_lp_train=0, threads=None, model="mae_vit_large_patch16_dec512d8b",
@@ -183,6 +214,7 @@ PROFILES = {
                   norm_pix_arm=False, lp_epochs=90, lp_batch_size=16384, lp_optimizer="lars",
                   lp_warmup_epochs=10, ft_epochs=50, ft_warmup_epochs=5, ft_drop_path=0.1,
                   partial_ft_blocks=[1], partial_ft_epochs=50,
+                  aug_arms=["none", "crop_fixed", "crop_jitter"], scratch_ema=0.9999,
                   timing_batch=64, num_workers=10, eval_batch_size=256, progress=False,
                   ft_base_lr=1e-3, ft_batch_size=32, ft_grad_accum=4, **_TABLE9),   # x 8 GPUs = 1024
 }
