@@ -142,6 +142,16 @@ def test_space_comparisons(cfg):
 def test_edf_figure(cfg):
     fig = R.edf_figure(R.space_errors(_records(3), SPACES), cfg)
     assert "3-5 M MACs" in fig.axes[0].get_title()
+    # six populations: two panels, the refinements and the RegNet comparison, same colour per space
+    rng = np.random.default_rng(1)
+    six = ["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"]
+    errs = {sp: rng.uniform(0.3, 0.6, 5) for sp in six}
+    fig = R.edf_figure(errs, cfg)
+    left, right = fig.axes[:2]
+    names = lambda ax: [t.get_text().split("] ")[1].split(" (")[0] for t in ax.get_legend().get_texts()]
+    assert names(left) == six[:5] and names(right) == ["AnyNetX_A", "AnyNetX_E", "RegNet"]
+    col = lambda ax, sp: [ln.get_color() for ln in ax.get_lines() if ln.get_label().split("] ")[1].startswith(sp)][0]
+    assert col(left, "AnyNetX_E") == col(right, "AnyNetX_E")
 
 
 # ----------------------------------------------------------------------------- sections 3, 4

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -156,8 +156,10 @@ def trend_points(records: Sequence[dict], key: str) -> tuple:
     return np.asarray(xs), np.asarray(es)
 
 
-def plot_edfs(ax, errs: Dict[str, np.ndarray], band: bool = True, n_boot: int = 500, pct: bool = True):
-    """EDF of each population with its 95 % bootstrap band; legend "[min | mean] name (n)"."""
+def plot_edfs(ax, errs: Dict[str, np.ndarray], band: bool = True, n_boot: int = 500, pct: bool = True,
+              colors: Optional[Dict[str, Any]] = None):
+    """EDF of each population with its 95 % bootstrap band; legend "[min | mean] name (n)".
+    ``colors``: optional {name: colour} so a population keeps its colour across panels."""
     from ..metrics.edf import edf_band, edf_curve
     s = 100.0 if pct else 1.0
     allx = np.concatenate([v for v in errs.values() if len(v)]) * s
@@ -166,8 +168,9 @@ def plot_edfs(ax, errs: Dict[str, np.ndarray], band: bool = True, n_boot: int = 
         if len(e) == 0:
             continue
         xs, f = edf_curve(e * s)
+        kw = {"color": colors[name]} if colors and name in colors else {}
         line, = ax.step(xs, f, where="post",
-                        label=f"[{e.min() * s:.1f} | {e.mean() * s:.1f}] {name} (n={len(e)})")
+                        label=f"[{e.min() * s:.1f} | {e.mean() * s:.1f}] {name} (n={len(e)})", **kw)
         if band and len(e) > 1:
             lo, hi = edf_band(e * s, grid, n_boot=n_boot)
             ax.fill_between(grid, lo, hi, step="post", alpha=0.15, color=line.get_color())
