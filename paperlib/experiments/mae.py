@@ -14,7 +14,6 @@ reconstructions and the mask-token wall-clock ratio. All training goes through p
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -32,17 +31,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def n_processes(ws: Optional[int] = None) -> int:
+    """``ws``, or the number of processes torchrun launched (1 outside torchrun)."""
+    from ..engine.distributed import env_world
+    return env_world()[1] if ws is None else int(ws)
+
+
+def scaled_lr(base_lr: float, batch_size: int, grad_accum: int = 1, ws: Optional[int] = None) -> float:
+    """The official scripts' linear scaling rule: lr = base_lr * effective batch / 256, effective batch =
+    batch per process x gradient-accumulation steps x processes (Tables 8, 9, 11)."""
+    return base_lr * batch_size * grad_accum * n_processes(ws) / 256
+
+
 # --------------------------------------------------------------------------------------------
 # pre-training (Table 8)
 # --------------------------------------------------------------------------------------------
 def pretrain_config(epochs: int, batch_size: int, *, base_lr: float = 1.5e-4, warmup_epochs: float = 40,
-                    weight_decay: float = 0.05, grad_accum: int = 1, world_size: int = 1,
+                    weight_decay: float = 0.05, grad_accum: int = 1, world_size: Optional[int] = 1,
                     max_steps: Optional[int] = None, **kw) -> TrainConfig:
-    """AdamW betas (0.9, 0.95), lr = base_lr * effective_batch / 256, linear warm-up then half-cycle
-    cosine to 0 per iteration, wd 0.05 without decay on 1-D params / biases, no grad clipping."""
-    eff = batch_size * grad_accum * world_size
+    """AdamW betas (0.9, 0.95), lr = :func:`scaled_lr` (world_size None: torchrun's), linear warm-up
+    then half-cycle cosine to 0 per iteration, wd 0.05 without decay on 1-D params / biases, no clipping."""
     return TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, optimizer="adamw",
-                       lr=base_lr * eff / 256, betas=(0.9, 0.95), weight_decay=weight_decay,
+                       lr=scaled_lr(base_lr, batch_size, grad_accum, world_size), betas=(0.9, 0.95), weight_decay=weight_decay,
                        wd_on_norm_bias=False, schedule="cosine", warmup_epochs=warmup_epochs, min_lr=0.0,
                        grad_accum=grad_accum, clip_grad=None, **kw)
 
@@ -198,12 +208,12 @@ def param_groups_lrd(model: VisionTransformer, weight_decay: float = 0.05, layer
 
 
 def finetune_config(epochs: int, batch_size: int, *, base_lr: float = 1e-3, warmup_epochs: float = 5,
-                    weight_decay: float = 0.05, min_lr: float = 1e-6, grad_accum: int = 1, world_size: int = 1,
-                    **kw) -> TrainConfig:
-    """Table 9: AdamW (0.9, 0.999), lr = base_lr * effective batch / 256 (effective = batch_size * grad_accum
-    * world_size, as main_finetune.py), wd 0.05, per-iteration warm-up + cosine down to ``min_lr`` (1e-6)."""
-    eff = batch_size * grad_accum * world_size
-    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=base_lr * eff / 256,
+                    weight_decay: float = 0.05, min_lr: float = 1e-6, grad_accum: int = 1,
+                    world_size: Optional[int] = 1, **kw) -> TrainConfig:
+    """Table 9: AdamW (0.9, 0.999), lr = :func:`scaled_lr` (as main_finetune.py), wd 0.05, per-iteration
+    warm-up + cosine down to ``min_lr`` (1e-6)."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw",
+                       lr=scaled_lr(base_lr, batch_size, grad_accum, world_size),
                        betas=(0.9, 0.999), weight_decay=weight_decay, schedule="cosine",
                        warmup_epochs=warmup_epochs, min_lr=min_lr, grad_accum=grad_accum, **kw)
 
@@ -217,11 +227,12 @@ SCRATCH_RECIPE = dict(optimizer="adamw", base_lr=1e-4, weight_decay=0.3, betas=(
 
 
 def scratch_config(epochs: int, batch_size: int, *, base_lr: float = 1e-4, warmup_epochs: float = 20,
-                   weight_decay: float = 0.3, grad_accum: int = 1, world_size: int = 1, **kw) -> TrainConfig:
-    """Table 11 optimiser/schedule: AdamW (0.9, 0.95), lr = 1e-4 * effective batch / 256, wd 0.3, 20 warm-up
+                   weight_decay: float = 0.3, grad_accum: int = 1, world_size: Optional[int] = 1,
+                   **kw) -> TrainConfig:
+    """Table 11 optimiser/schedule: AdamW (0.9, 0.95), lr = :func:`scaled_lr` of 1e-4, wd 0.3, 20 warm-up
     epochs then cosine; augmentation as fine-tuning (RandAug, LS 0.1, mixup 0.8, CutMix 1.0); no layer decay."""
-    eff = batch_size * grad_accum * world_size
-    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw", lr=base_lr * eff / 256,
+    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adamw",
+                       lr=scaled_lr(base_lr, batch_size, grad_accum, world_size),
                        betas=(0.9, 0.95), weight_decay=weight_decay, schedule="cosine",
                        warmup_epochs=warmup_epochs, grad_accum=grad_accum, **kw)
 
@@ -575,7 +586,7 @@ def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp:
     torch.manual_seed(seed)
     model = make_mae(cfg, **model_kw)
     pcfg = pretrain_config(epochs if epochs is not None else cfg.epochs, cfg.batch_size,
-                           grad_accum=cfg.grad_accum, world_size=int(os.environ.get("WORLD_SIZE", "1")),
+                           grad_accum=cfg.grad_accum, world_size=None,
                            base_lr=cfg.base_lr, warmup_epochs=cfg.warmup_epochs, weight_decay=cfg.weight_decay,
                            max_steps=cfg.max_steps, seed=seed, log_every=cfg.log_every,
                            ckpt_every_epochs=10**9)
@@ -703,8 +714,7 @@ def ft_batch(cfg) -> int:
 
 def ft_effective_batch(cfg, world_size: Optional[int] = None) -> int:
     """ft_batch_size * ft_grad_accum * GPUs (WORLD_SIZE under torchrun): the batch that sets the lr."""
-    ws = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
-    return ft_batch(cfg) * cfg.ft_grad_accum * ws
+    return ft_batch(cfg) * cfg.ft_grad_accum * n_processes(world_size)
 
 
 def ft_train_config(cfg, epochs: int, *, seed: int = 0, world_size: Optional[int] = None,
@@ -712,10 +722,9 @@ def ft_train_config(cfg, epochs: int, *, seed: int = 0, world_size: Optional[int
     """The notebook's fine-tuning TrainConfig from the cfg.ft_* fields (Table 9 at the paper profile):
     lr = ft_base_lr * :func:`ft_effective_batch` / 256, cosine down to ft_min_lr; ``ema_decay`` > 0 keeps an
     EMA of the weights (the scratch arm's Table 11 EMA)."""
-    ws = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     return finetune_config(epochs, ft_batch(cfg), base_lr=cfg.ft_base_lr,
                            warmup_epochs=min(cfg.ft_warmup_epochs, epochs / 2), min_lr=cfg.ft_min_lr,
-                           grad_accum=cfg.ft_grad_accum, world_size=ws, max_steps=cfg.max_steps, seed=seed,
+                           grad_accum=cfg.ft_grad_accum, world_size=world_size, max_steps=cfg.max_steps, seed=seed,
                            log_every=cfg.log_every, ckpt_every_epochs=10**9, ema_decay=ema_decay)
 
 
