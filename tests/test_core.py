@@ -66,6 +66,18 @@ def test_decide_diff_rules():
     assert stats.decide_diff(0.1, expect="+", seed_std=0.1).verdict == "inconclusive"
     assert stats.decide_diff(-0.5, expect="+", seed_std=0.1).verdict == "not held"
     assert stats.decide_diff(0.5, expect="+").verdict == "inconclusive"  # no noise estimate
+    # a stated minimum effect (and 2 x seed std beside an interval): held only above the floor
+    assert stats.decide_diff(0.02, 0.01, 0.03, expect="+", min_effect=0.05).verdict == "inconclusive"
+    assert stats.decide_diff(0.06, 0.01, 0.09, expect="+", min_effect=0.05).verdict == "held"
+    assert stats.decide_diff(0.06, 0.01, 0.09, expect="+", min_effect=0.05, seed_std=0.04).verdict == "inconclusive"
+    assert stats.decide_diff(-0.02, -0.03, -0.01, expect="+", min_effect=0.05).verdict == "not held"
+    assert stats.decide_diff(-0.06, -0.09, -0.01, expect="-", min_effect=0.05).verdict == "held"
+    assert stats.decide_diff(0.25, expect="+", seed_std=0.1, min_effect=0.3).verdict == "inconclusive"
+    assert stats.decide_diff(0.35, expect="+", seed_std=0.1, min_effect=0.3).verdict == "held"
+    v = stats.decide_diff(0.02, 0.01, 0.03, expect="+", min_effect=0.05)
+    assert "0.05" in v.reason and v.evidence["min_effect"] == 0.05
+    with pytest.raises(ValueError):
+        stats.decide_diff(0.1, expect="+", min_effect=-1)
 
 
 def test_compare_arms_and_paired():

@@ -147,29 +147,51 @@ def two_sample_bootstrap(a: Sequence[float], b: Sequence[float], stat: Callable 
 
 # ----------------------------------------------------------------------------- decisions
 def decide_diff(diff: float, lo: float | None = None, hi: float | None = None, *, expect: str,
-                seed_std: float | None = None, n: int | None = None, **evidence) -> Verdict:
+                seed_std: float | None = None, n: int | None = None, min_effect: float | None = None,
+                **evidence) -> Verdict:
     """Verdict for a contrast `diff` whose paper sign is `expect` ("+" or "-").
 
     With an interval (lo, hi): held if it excludes 0 on the paper's side, not held on the other side.
-    Without one: held / not held if |diff| > 2 * seed_std (needs seed_std > 0)."""
+    Without one: held / not held if |diff| > 2 * seed_std (needs seed_std > 0).
+    ``min_effect`` (and ``seed_std`` when given with an interval) add the rule "an effect counts as held
+    only if its size exceeds max(2 x seed std, a stated minimum)": a contrast on the paper's side but
+    below that floor is inconclusive. Not held never needs the floor (an interval or 2 x seed std
+    against the paper suffices)."""
     if expect not in ("+", "-"):
         raise ValueError("expect must be '+' or '-'")
+    if min_effect is not None and not (math.isfinite(min_effect) and min_effect >= 0):
+        raise ValueError(f"min_effect must be a finite number >= 0, got {min_effect!r}")
     sign = 1.0 if expect == "+" else -1.0
+    floor = max(2 * seed_std if seed_std else 0.0, min_effect or 0.0)
     ev = dict(diff=diff, ci95=[lo, hi] if lo is not None else None, seed_std=seed_std, n=n, **evidence)
+    if min_effect is not None:
+        ev["min_effect"] = min_effect
     if diff is None or not math.isfinite(diff):
         return _make(INCONCLUSIVE, "no finite contrast", **ev)
+
+    def small(reason):
+        return _make(INCONCLUSIVE, f"{reason}, but |diff| is within the floor max(2 x seed std, stated minimum) "
+                                   f"= {floor:.4g}", **ev)
+
     if lo is not None and hi is not None:
         if sign * lo > 0 and sign * hi > 0:
-            return _make(HELD, f"diff {diff:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}] excludes 0 on the paper's side", **ev)
+            reason = f"diff {diff:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}] excludes 0 on the paper's side"
+            if sign * diff <= floor:
+                return small(reason)
+            return _make(HELD, reason + (f" and exceeds {floor:.4g}" if floor else ""), **ev)
         if sign * lo < 0 and sign * hi < 0:
             return _make(NOT_HELD, f"diff {diff:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}] excludes 0 against the paper", **ev)
         return _make(INCONCLUSIVE, f"diff {diff:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}] contains 0", **ev)
     if seed_std is not None and seed_std > 0:
         bar = 2 * seed_std
-        if sign * diff > bar:
-            return _make(HELD, f"diff {diff:+.4g} exceeds 2x seed std ({bar:.4g}) on the paper's side", **ev)
         if -sign * diff > bar:
             return _make(NOT_HELD, f"diff {diff:+.4g} exceeds 2x seed std ({bar:.4g}) against the paper", **ev)
+        if sign * diff > max(bar, floor):
+            return _make(HELD, f"diff {diff:+.4g} exceeds 2x seed std ({bar:.4g})"
+                               + (f" and the stated minimum ({min_effect:.4g})" if min_effect else "")
+                               + " on the paper's side", **ev)
+        if sign * diff > bar:
+            return small(f"diff {diff:+.4g} exceeds 2x seed std ({bar:.4g})")
         return _make(INCONCLUSIVE, f"diff {diff:+.4g} within 2x seed std ({bar:.4g})", **ev)
     return _make(INCONCLUSIVE, f"diff {diff:+.4g} without a noise estimate", **ev)
 
