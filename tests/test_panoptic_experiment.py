@@ -5,51 +5,20 @@ import numpy as np
 import pytest
 import torch
 
+from paperlib.configs.panoptic_segmentation import Config
 from paperlib.experiments import panoptic_segmentation as ps
 from paperlib.metrics import pq as pqm
 from paperlib.metrics.stats import Verdict
 
 
-@dataclasses.dataclass
-class Cfg:
-    image_size: int = 48
-    n_scenes: int = 6
-    min_objects: int = 2
-    max_objects: int = 8
-    crowd_prob: float = 0.3
-    void_rim: bool = True
-    data_seed: int = 0
-    seeds: list = dataclasses.field(default_factory=lambda: [0, 1])
-    jitter_max_px: int = 2
-    p_jitter: float = 1.0
-    p_merge: float = 0.3
-    p_split: float = 0.1
-    p_cls: float = 0.05
-    small_area: int = 60
-    p_small: float = 0.3
-    blob_counts: list = dataclasses.field(default_factory=lambda: [0, 10])
-    blob_area: list = dataclasses.field(default_factory=lambda: [4, 30])
-    confidence_thr: float = 0.5
-    overlap_thr: float = 0.5
-    stuff_area_limit: float = None
-    sim_blobs: int = 5
-    sim_p_miss_small: float = 0.6
-    train_machine: bool = True
-    n_train: int = 8
-    width: int = 8
-    epochs: int = 1
-    batch_size: int = 4
-    lr: float = 0.004
-    max_steps: int = 2
-    min_instance_area: int = 4
-    roi_epochs: int = 1
-    boundary_thr: float = 0.8
-    log_every: int = 50
-    progress: bool = False
-    n_boot: int = 30
-    gt_json: str = None
-    pred_json: str = None
-    workers: int = None
+SMALL = dict(image_size=48, n_scenes=6, max_objects=8, crowd_prob=0.3, seeds=[0, 1], small_area=60,
+             blob_counts=[0, 10], n_train=8, width=8, epochs=1, batch_size=4, max_steps=2, min_instance_area=4,
+             roi_epochs=1, progress=False, n_boot=30)
+
+
+def Cfg(**kw):
+    """The paper's Config at a tiny size (every field, validation and helpers of the real one)."""
+    return Config(**{**SMALL, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +177,38 @@ def test_bucket_results_match_size_bucket_pq(scenes):
         if ref[name]["n"]:
             for m in ("pq", "sq", "rq"):
                 assert float(got[m]) == pytest.approx(ref[name][m], abs=1e-12)
+
+
+def test_claim_floors_follow_the_spec_rule(scenes):
+    """Spec: held only if the sign matches and the size exceeds max(2 x seed std, a stated minimum);
+    C4 also needs mIoU to change by < 2 points."""
+    human = ps.human_study(scenes, Cfg(seeds=[0, 1, 2]))
+    v = ps.claim_c2(human, Cfg(min_effect_pts={"C2": 0.0}))
+    per_seed = v.evidence["per_seed_contrast"]
+    assert v.evidence["seed_std"] == pytest.approx(float(np.std(per_seed, ddof=1)))
+    high = ps.claim_c2(human, Cfg(min_effect_pts={"C2": 99.0}))     # a floor no contrast can pass
+    assert high.verdict == "inconclusive" and high.evidence["min_effect"] == pytest.approx(0.99)
+    if v.verdict == "held":
+        assert "floor" in high.reason and "0.99" in high.reason
+
+    t4 = ps.hallucination_study(scenes, Cfg())
+    assert t4["confs"][(0, "none")].shape[0] == len(scenes)
+    rows = {(r["blobs_per_image"], r["stuff_area_limit"]): r for r in t4["rows"]}
+    # the per-image confusions add up to the reported mIoU
+    ids = [c["id"] for c in ps.categories()]
+    assert 100 * pqm.miou_from_confusion(t4["confs"][(10, "none")].sum(0), ids) == pytest.approx(rows[(10, 0)]["mIoU"])
+    c4 = ps.claim_c4(t4, Cfg())
+    assert len(c4.evidence["parts"]) == 2
+    assert c4.evidence["mIoU_drop"] == pytest.approx(rows[(0, 0)]["mIoU"] - rows[(10, 0)]["mIoU"])
+    tight = ps.claim_c4(t4, Cfg(miou_change_max_pts=1e-9))      # any mIoU change violates a ~0 tolerance
+    assert tight.evidence["parts"][1]["verdict"] == "not held" and tight.verdict == "not held"
+    huge = ps.claim_c4(t4, Cfg(min_effect_pts={"C4": 1e6}))
+    assert huge.evidence["parts"][0]["verdict"] == "inconclusive"
+
+
+def test_min_effect_config_is_validated():
+    from paperlib.config import ConfigError, get_config
+    with pytest.raises(ConfigError, match="unknown claim"):
+        get_config("04_panoptic_segmentation", "default", {"min_effect_pts": {"C9": 1.0}})
+    with pytest.raises(ConfigError, match=">= 0"):
+        get_config("04_panoptic_segmentation", "default", {"min_effect_pts": {"C2": -1.0}})

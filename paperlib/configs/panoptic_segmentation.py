@@ -53,8 +53,27 @@ class Config:
     log_every: int = 25
     progress: Optional[bool] = None
     torch_threads: int = 1
-    # statistics
+    # statistics. Spec: "an effect counts as held only if its sign matches and its size exceeds
+    # max(2 x seed std, a stated minimum)". The stated minimums (ours, in PQ points): C2 (RQ_L-RQ_S) -
+    # (SQ_L-SQ_S) 5 (paper: Cityscapes 20.5); C3 dRQ - dSQ 2 (paper: Cityscapes 4.4); C4 PQ^St drop -
+    # mIoU drop 5 (paper: G-RMI vs CASIA 8.1 - 1.7); C5 PQ^St drop 0.1 (paper: Cityscapes 0.2).
     n_boot: int = 500
+    min_effect_pts: dict = field(default_factory=lambda: {"C2": 5.0, "C3": 2.0, "C4": 5.0, "C5": 0.1})
+    miou_change_max_pts: float = 2.0    # C4: "mIoU should change by < 2 points" (spec, T4 analogue)
+
+    def __post_init__(self):
+        bad = sorted(set(self.min_effect_pts) - {"C2", "C3", "C4", "C5"})
+        if bad:
+            raise ValueError(f"min_effect_pts: unknown claim(s) {bad}; valid: C2, C3, C4, C5")
+        for k, v in self.min_effect_pts.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+                raise ValueError(f"min_effect_pts[{k!r}] = {v!r}: need a number >= 0 (PQ points)")
+        if not self.miou_change_max_pts > 0:
+            raise ValueError(f"miou_change_max_pts = {self.miou_change_max_pts!r}: need a number > 0")
+
+    def min_effect(self, claim: str) -> float:
+        """The stated minimum of ``claim`` in PQ points (0 when not set)."""
+        return float(self.min_effect_pts.get(claim, 0.0))
     # dataset == "files": GT json (+ folder) under data_root, prediction json (+ folder)
     gt_json: Optional[str] = None
     pred_json: Optional[str] = None

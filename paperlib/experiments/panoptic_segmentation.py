@@ -558,7 +558,7 @@ def hallucination_study(scenes, cfg, cats=None, seed: Optional[int] = None) -> D
     st = stuff_ids(cats)
     ncls = max(c["id"] for c in cats) + 1
     limit = stuff_limit(cfg)
-    rows, images, index = [], {}, None
+    rows, images, confs, index = [], {}, {}, None
     for k in cfg.blob_counts:
         preds = []
         for i, (b_ids, b_segs) in enumerate(B):
@@ -567,7 +567,7 @@ def hallucination_study(scenes, cfg, cats=None, seed: Optional[int] = None) -> D
                                      cats, int(max(cat_of, default=0)) + 1)
             preds.append((ids, segments_of(ids, cat_of)))
         for lim_name, lim in (("none", 0), ("scaled", limit)):
-            pairs, conf = [], np.zeros((ncls, ncls), np.int64)
+            pairs, per_image = [], []
             for (a_ids, a_segs), (p_ids, p_segs) in zip(A, preds):
                 sem_p = pan.semantic_from_panoptic(p_ids, p_segs)
                 things = [s for s in p_segs if s["category_id"] not in st]
@@ -578,8 +578,9 @@ def hallucination_study(scenes, cfg, cats=None, seed: Optional[int] = None) -> D
                     sem_p, masks, np.ones(len(tid)), lab, stuff_category_ids=st, confidence_thr=0.5,
                     overlap_thr=cfg.overlap_thr, stuff_area_limit=lim)
                 pairs.append((a_ids, a_segs, m_ids, m_segs))
-                conf += pqm.semantic_confusion(pan.semantic_from_panoptic(a_ids, a_segs),
-                                               pan.semantic_from_panoptic(m_ids, m_segs), ncls)
+                per_image.append(pqm.semantic_confusion(pan.semantic_from_panoptic(a_ids, a_segs),
+                                                        pan.semantic_from_panoptic(m_ids, m_segs), ncls))
+            conf = np.sum(per_image, axis=0)
             ev = evaluate(pairs, cats)
             all_ids = [c["id"] for c in cats]
             rows.append({"blobs_per_image": k, "stuff_area_limit": lim,
@@ -588,7 +589,8 @@ def hallucination_study(scenes, cfg, cats=None, seed: Optional[int] = None) -> D
                          "PQ_St": 100 * ev["res"]["Stuff"]["pq"], "SQ_St": 100 * ev["res"]["Stuff"]["sq"],
                          "RQ_St": 100 * ev["res"]["Stuff"]["rq"], "PQ_Th": 100 * ev["res"]["Things"]["pq"]})
             images[(k, lim_name)] = ev["images"]
-    return {"rows": rows, "images": images, "limit": limit}
+            confs[(k, lim_name)] = np.stack(per_image)      # (images, ncls, ncls): mIoU bootstraps
+    return {"rows": rows, "images": images, "confs": confs, "limit": limit}
 
 
 def stuff_limit(cfg) -> float:
@@ -900,10 +902,13 @@ def claim_c2(human, cfg) -> stats.Verdict:
     Fs, Fl = pqm.pq_from_counts(fs), pqm.pq_from_counts(fl)
     diff = float((Fl["rq"] - Fs["rq"]) - (Fl["sq"] - Fs["sq"]))
     lo, hi = _ci(d)
-    return stats.decide_diff(diff, lo, hi, expect="+", rq_gap_L_minus_S=float(Fl["rq"] - Fs["rq"]),
+    seed_std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
+    return stats.decide_diff(diff, lo, hi, expect="+", seed_std=seed_std, min_effect=cfg.min_effect("C2") / 100,
+                             rq_gap_L_minus_S=float(Fl["rq"] - Fs["rq"]),
                              sq_gap_L_minus_S=float(Fl["sq"] - Fs["sq"]), per_seed_contrast=per_seed,
                              rule="held if the 95% CI (bootstrap over images, seeds pooled) of "
-                                  "(RQ_L-RQ_S) - (SQ_L-SQ_S) excludes 0 on the + side")
+                                  "(RQ_L-RQ_S) - (SQ_L-SQ_S) excludes 0 on the + side and the contrast exceeds "
+                                  "max(2 x std over annotator seeds, the stated minimum)")
 
 
 def claim_c3(machine, cfg, key: str = "merged") -> stats.Verdict:
@@ -917,27 +922,40 @@ def claim_c3(machine, cfg, key: str = "merged") -> stats.Verdict:
     H, Mf = pqm.pq_from_counts(fh), pqm.pq_from_counts(fm)
     diff = float((H["rq"] - Mf["rq"]) - (H["sq"] - Mf["sq"]))
     lo, hi = _ci(d)
-    return stats.decide_diff(diff, lo, hi, expect="+", delta_RQ=float(H["rq"] - Mf["rq"]),
-                             delta_SQ=float(H["sq"] - Mf["sq"]), machine=key,
-                             rule="held if the 95% CI of dRQ - dSQ excludes 0 on the + side")
+    return stats.decide_diff(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C3") / 100,
+                             delta_RQ=float(H["rq"] - Mf["rq"]), delta_SQ=float(H["sq"] - Mf["sq"]), machine=key,
+                             rule="held if the 95% CI of dRQ - dSQ excludes 0 on the + side and dRQ - dSQ "
+                                  "exceeds the stated minimum (one trained machine: no seed std)")
 
 
 def claim_c4(t4, cfg) -> stats.Verdict:
-    """Hallucinated stuff: the PQ^St drop exceeds the mIoU drop (k = max vs 0, no area limit),
-    paired bootstrap over images for the PQ^St part; mIoU change reported."""
+    """Hallucinated stuff (k = max blobs vs 0, no area limit): (1) the PQ^St drop exceeds the mIoU drop
+    by more than the stated minimum, (2) mIoU changes by less than ``cfg.miou_change_max_pts`` (the
+    spec's 2 points). Paired bootstrap over images for both (PQ counts and per-image confusions)."""
     rows = {(r["blobs_per_image"], r["stuff_area_limit"]): r for r in t4["rows"]}
     kmax = max(cfg.blob_counts)
     r0, rk = rows[(0, 0)], rows[(kmax, 0)]
     drop_pq, drop_miou = r0["PQ_St"] - rk["PQ_St"], r0["mIoU"] - rk["mIoU"]
     cats = categories()
     st_mask = np.array([c["isthing"] != 1 for c in cats])
+    all_ids = [c["id"] for c in cats]
     b0, _, idx = boot_counts(t4["images"][(0, "none")], cats, cfg.n_boot, seed=1)
     bk, _, _ = boot_counts(t4["images"][(kmax, "none")], cats, cfg.n_boot, index=idx)
-    d = 100 * (pqm.pq_from_counts(b0, st_mask)["pq"] - pqm.pq_from_counts(bk, st_mask)["pq"]) - drop_miou
+    c0, ck = t4["confs"][(0, "none")], t4["confs"][(kmax, "none")]
+    miou_drop_b = np.array([100 * (pqm.miou_from_confusion(c0[i].sum(0), all_ids)
+                                   - pqm.miou_from_confusion(ck[i].sum(0), all_ids)) for i in idx])
+    d = 100 * (pqm.pq_from_counts(b0, st_mask)["pq"] - pqm.pq_from_counts(bk, st_mask)["pq"]) - miou_drop_b
     lo, hi = _ci(d)
-    return stats.decide_diff(drop_pq - drop_miou, lo, hi, expect="+", PQ_St_drop=drop_pq,
-                             mIoU_drop=drop_miou, blobs=kmax,
-                             rule="held if the 95% CI of (PQ^St drop - mIoU drop) excludes 0 on the + side")
+    gap = stats.decide_diff(drop_pq - drop_miou, lo, hi, expect="+", min_effect=cfg.min_effect("C4"),
+                            quantity="PQ^St drop - mIoU drop (points)",
+                            rule="held if the 95% CI excludes 0 on the + side and the gap exceeds the stated minimum")
+    tol = cfg.miou_change_max_pts
+    mlo, mhi = _ci(np.abs(miou_drop_b) - tol)
+    small = stats.decide_diff(abs(drop_miou) - tol, mlo, mhi, expect="-",
+                              quantity=f"|mIoU change| - {tol:g} points",
+                              rule=f"held if the 95% CI of |mIoU change| lies below {tol:g} points (spec: "
+                                   f"'mIoU should change by < {tol:g} points'), not held if above")
+    return stats.combine([gap, small], PQ_St_drop=drop_pq, mIoU_drop=drop_miou, blobs=kmax)
 
 
 def claim_c5(machine, cfg) -> stats.Verdict:
@@ -954,7 +972,8 @@ def claim_c5(machine, cfg) -> stats.Verdict:
     d = pqm.pq_from_counts(bs, st_mask)["pq"] - pqm.pq_from_counts(bmg, st_mask)["pq"]
     diff = float(pqm.pq_from_counts(fs, st_mask)["pq"] - pqm.pq_from_counts(fmg, st_mask)["pq"])
     lo, hi = _ci(d)
-    drop = stats.decide_diff(diff, lo, hi, expect="+", quantity="PQ^St separate - merged")
+    drop = stats.decide_diff(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C5") / 100,
+                             quantity="PQ^St separate - merged")
     return stats.combine([exact, drop], PQ_Th_separate=th_sep, PQ_Th_merged=th_mer, PQ_St_drop=diff)
 
 
