@@ -98,6 +98,166 @@ def test_profiles_are_valid():
         from paperlib.models import list_models
         names = set(list_models())
         for n in list(cfg.models) + list(cfg.c1_pair) + list(cfg.ablation_models) + list(cfg.c2_models) \
-                + [m for pair in cfg.c5_pairs for m in pair] + list(cfg.throughput_models):
+                + [m for pair in cfg.c5_pairs for m in pair] + list(cfg.throughput_models) \
+                + [m for pair in cfg.fig5_pairs for m in pair]:
             assert n in names, (p, n)
         assert set(cfg.c1_pair) <= set(cfg.models)
+        assert {m for pair in cfg.fig5_pairs for m in pair} <= set(cfg.models)   # every panel is trained
+
+
+# ----------------------------------------------------------------------------- torchrun: global batch
+def test_per_rank_batch_is_global_over_world():
+    assert ex.per_rank_batch(256, 8) == 32 and ex.per_rank_batch(256, 1) == 256
+    import pytest
+    with pytest.raises(ValueError, match="divisible"):
+        ex.per_rank_batch(256, 3)
+
+
+def test_loaders_split_the_global_batch_per_rank(tmp_path, monkeypatch):
+    import pytest
+    from torch.utils.data import DistributedSampler
+
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path))
+    cfg = dataclasses.replace(get_config("01_resnext", "ci"), n_train=32, n_val=18, batch_size=16)
+    one = ex.make_loaders(cfg, seed=0)                      # one process: the loader's batch = batch_size
+    assert one[0].batch_size == 16 and not isinstance(one[0].sampler, DistributedSampler)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")                  # a fake torchrun world, no process group
+    assert ex.world_size() == 4
+    tr, va, _ = ex.make_loaders(cfg, seed=0)
+    assert tr.batch_size == 4                              # 16 global = 4 ranks x 4
+    for ld in (tr, va):
+        assert isinstance(ld.sampler, DistributedSampler) and (ld.sampler.num_replicas, ld.sampler.rank) == (4, 1)
+    tc = ex.train_config(cfg, 0)
+    assert tc.lr == cfg.lr and tc.batch_size == 16         # lr belongs to the global batch, unscaled
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="global batch and must be divisible"):
+        ex.make_loaders(cfg, seed=0)
+
+
+# ----------------------------------------------------------------------------- torchrun: per-item results
+def _shards(n, world, drop_last=False):
+    from torch.utils.data import DistributedSampler
+
+    return [list(DistributedSampler(range(n), num_replicas=world, rank=r, shuffle=False, drop_last=drop_last))
+            for r in range(world)]
+
+
+def test_merge_rank_items_dataset_order_each_item_once():
+    import pytest
+
+    n, world = 10, 4                                        # 10 items on 4 ranks: padded to 12 (0, 1 twice)
+    shards = _shards(n, world)
+    assert sum(map(len, shards)) == 12
+    truth = [i % 3 == 0 for i in range(n)]
+    gathered = [(idx, [truth[i] for i in idx]) for idx in shards]
+    assert ex.merge_rank_items(gathered, n) == truth
+    # single process = identity
+    assert ex.merge_rank_items([(list(range(n)), truth)], n) == truth
+    # padding duplicates: the first occurrence wins (rank order), not the padded copy
+    dup = [(idx, [("r%d" % r, i) for i in idx]) for r, idx in enumerate(shards)]
+    merged = ex.merge_rank_items(dup, n)
+    assert [m[1] for m in merged] == list(range(n)) and merged[0] == ("r0", 0) and merged[1] == ("r1", 1)
+    # an item no rank scored (drop_last=True sampler) or a length mismatch is an error
+    with pytest.raises(ValueError, match="missing"):
+        ex.merge_rank_items([(idx, [0] * len(idx)) for idx in _shards(n, world, drop_last=True)], n)
+    with pytest.raises(ValueError, match="indices but"):
+        ex.merge_rank_items([(list(range(n)), truth[:-1])], n)
+    with pytest.raises(ValueError, match="outside"):
+        ex.merge_rank_items([(list(range(n + 1)), truth + [True])], n)
+
+
+def test_per_item_correct_gathers_shards(monkeypatch):
+    """per_item_correct under a fake 3-rank world: each rank's shard, all_gather_object faked with the
+    other ranks' results, gives the single-process answer in dataset order."""
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    torch.manual_seed(0)
+    n, world = 11, 3
+    ds = TensorDataset(torch.randn(n, 4), torch.randint(0, 3, (n,)))
+    model = torch.nn.Linear(4, 3)
+    full = ex.per_item_correct(model, DataLoader(ds, batch_size=4), "cpu")
+    with torch.no_grad():
+        assert full == (model(ds.tensors[0]).argmax(1) == ds.tensors[1]).int().tolist()
+    loaders = [DataLoader(ds, batch_size=2, sampler=DistributedSampler(ds, num_replicas=world, rank=r, shuffle=False))
+               for r in range(world)]
+    per_rank = []
+    monkeypatch.setattr(ex, "all_gather_object", lambda obj: per_rank.append(obj) or [obj])
+    for ld in loaders:                                      # each rank alone: its shard, then the merge fails
+        try:
+            ex.per_item_correct(model, ld, "cpu")
+        except ValueError:
+            pass
+    monkeypatch.setattr(ex, "all_gather_object", lambda obj: per_rank)
+    assert ex.per_item_correct(model, loaders[0], "cpu") == full
+    import pytest
+    with pytest.raises(ValueError, match="sequential or distributed"):
+        ex.loader_indices(DataLoader(ds, batch_size=2, shuffle=True))
+
+
+# ----------------------------------------------------------------------------- ImageNet augmentation
+def test_lighting_transform():
+    from paperlib.data.classification import IMAGENET_PCA, Lighting
+
+    img = torch.rand(3, 5, 6)
+    assert torch.equal(Lighting(0.0)(img), img)
+    L = Lighting(0.1, generator=torch.Generator().manual_seed(3))
+    alpha = torch.randn(3, generator=torch.Generator().manual_seed(3)) * 0.1
+    out = L(img)
+    expect = np.array(IMAGENET_PCA["eigvec"]) @ (alpha.numpy() * np.array(IMAGENET_PCA["eigval"]))
+    delta = (out - img).reshape(3, -1)
+    assert np.allclose(delta.numpy(), expect[:, None], atol=1e-6)   # the same offset at every pixel
+    fixed = np.array([0.5, -1.0, 2.0])
+    assert np.allclose(L.offset(fixed).numpy(), np.array(IMAGENET_PCA["eigvec"]) @ (fixed * np.array(IMAGENET_PCA["eigval"])),
+                       atol=1e-7)
+    # the spec's values (fb.resnet.torch's PCA)
+    assert IMAGENET_PCA["eigval"] == (0.2175, 0.0188, 0.0045)
+    assert IMAGENET_PCA["eigvec"][1] == (-0.5808, -0.0045, -0.8140)
+
+
+def test_paper_profile_uses_imagenet_colour_augmentation(tmp_path):
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    from paperlib.data.classification import Lighting
+
+    for split in ("train", "val"):
+        for c in ("n01", "n02"):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(2):
+                arr = np.random.default_rng(i).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(tmp_path / split / c / f"{i}.png")
+    cfg = dataclasses.replace(get_config("01_resnext", "paper"), num_workers=0, image_size=32, num_classes=2)
+    assert (cfg.color_jitter, cfg.lighting) == (0.4, 0.1)
+    tr, va, meta = ex.make_loaders(cfg, str(tmp_path), seed=0)
+    tf = tr.dataset.transform.transforms
+    kinds = [type(t) for t in tf]
+    assert v2.RandomResizedCrop in kinds and v2.ColorJitter in kinds and Lighting in kinds
+    cj = next(t for t in tf if isinstance(t, v2.ColorJitter))
+    assert cj.brightness == cj.contrast == cj.saturation == (0.6, 1.4) and cj.hue is None
+    assert next(t for t in tf if isinstance(t, Lighting)).alphastd == 0.1
+    # order: float conversion, jitter, lighting, then normalise
+    assert kinds.index(v2.ToDtype) < kinds.index(v2.ColorJitter) < kinds.index(Lighting) < kinds.index(v2.Normalize)
+    x, y = next(iter(tr))
+    assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()
+    assert not any(isinstance(t, (v2.ColorJitter, Lighting)) for t in va.dataset.transform.transforms)
+    # every other profile keeps its augmentation unchanged (no jitter / lighting)
+    for p in ("ci", "default", "gpu"):
+        c = get_config("01_resnext", p)
+        assert (c.color_jitter, c.lighting) == (0.0, 0.0), p
+
+
+# ----------------------------------------------------------------------------- Fig 5 panels
+def test_fig5_panels():
+    res = [_fake(m, 0, 0.3, 0.2) for m in ("resnet50", "resnext50_32x4d", "resnet101", "resnext101_32x4d")]
+    paper = get_config("01_resnext", "paper")
+    assert ex.fig5_pairs(paper) == [["resnet50", "resnext50_32x4d"], ["resnet101", "resnext101_32x4d"]]
+    fig = ex.fig5_panels(res, ex.fig5_pairs(paper))
+    assert len(fig.axes) == 2 and [a.get_title() for a in fig.axes] == ["resnet50 vs resnext50_32x4d",
+                                                                          "resnet101 vs resnext101_32x4d"]
+    # a pair that was not trained is left out; one pair = the single-panel fig5
+    assert len(ex.fig5_panels(res[:2], ex.fig5_pairs(paper)).axes) == 1
+    default = get_config("01_resnext", "default")
+    assert ex.fig5_pairs(default) == [default.c1_pair]
+    assert ex.fig5_panels(res, [["resnet50", "resnext50_32x4d"]]).axes[0].get_title().startswith("Fig 5 analogue")

@@ -12,9 +12,10 @@ Spec: papers/resnext.md.  Profiles:
 - gpu:     CIFAR-10 from data_root: ResNeXt-29 cardinality series {1,2,4}x64d vs a width series
            1x{64,100,148}d with params matched to 2x64d / 4x64d (Fig 7 / C5), 100 epochs, lr steps at
            50 % / 75 %, 2 seeds.
-- paper:   ImageNet-1K from data_root (torchrun): the official recipe (SGD Nesterov 0.1, batch 256,
-           wd 1e-4 on all parameters, x0.1 at epochs 30/60/90, 100 epochs); Table 3 50-layer row,
-           ResNet-101 / ResNeXt-101 32x4d and the residual ablation.
+- paper:   ImageNet-1K from data_root (torchrun): the official recipe (SGD Nesterov 0.1 for the global
+           batch 256 = 32 per GPU on 8 GPUs, wd 1e-4 on all parameters, x0.1 at epochs 30/60/90,
+           100 epochs; random-resized crop + flip + colour jitter 0.4 + PCA lighting 0.1); Table 3
+           50-layer row, ResNet-101 / ResNeXt-101 32x4d (Fig 5's second panel) and the residual ablation.
 """
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ class Config:
     n_val: int = 1000                       # synthetic only
     data_seed: int = 0                      # synthetic generator seed (the data, not the run)
     num_workers: int = 0
+    # training colour augmentation (0 = off): ColorJitter brightness/contrast/saturation strength and
+    # PCA lighting std (paperlib.data.classification.Lighting); the paper's ImageNet recipe: 0.4 / 0.1
+    color_jitter: float = 0.0
+    lighting: float = 0.0
     # ---- models (registry names).  Table 3 analogue = `models`; C1 / Fig 5 contrast = c1_pair
     models: list[str] = field(default_factory=lambda: list(MINI4))
     c1_pair: list[str] = field(default_factory=lambda: ["resnext_mini_1x32d", "resnext_mini_8x7d"])
@@ -47,10 +52,16 @@ class Config:
     c2_models: list[str] = field(default_factory=list)      # [grouped, deeper, wider]
     # C5 (CIFAR, Fig 7): [[cardinality model, params-matched width model], ...]
     c5_pairs: list[list[str]] = field(default_factory=list)
+    # Fig 5 panels, one [ResNet-like, ResNeXt] pair each; empty = the single panel of c1_pair
+    fig5_pairs: list[list[str]] = field(default_factory=list)
     # ---- recipe (spec: SGD m=0.9, lr 0.1 per 128, cosine, wd 5e-4, pad-crop + flip)
     epochs: int = 5
+    # GLOBAL batch per optimizer step, summed over all processes: under torchrun each rank loads
+    # batch_size / WORLD_SIZE images (must divide; BN statistics are per rank, e.g. the paper's
+    # 256 on 8 GPUs = 32 per GPU).  One process: the loader's batch.
     batch_size: int = 64
-    lr: float = 0.05                        # for batch_size (no further scaling): 0.1 x 64/128
+    lr: float = 0.05                        # for the global batch_size, used as is (no scaling by world
+                                            # size): default 0.1 x 64/128; paper 0.1 for 256
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -83,10 +94,11 @@ PROFILES = {
                 throughput_batch=128, throughput_rounds=5, threads=0),
     "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, num_workers=8, epochs=100,
                   batch_size=256, lr=0.1, nesterov=True, weight_decay=1e-4, wd_on_norm_bias=True,
-                  schedule="step", milestones=[30, 60, 90], seeds=[0],
+                  schedule="step", milestones=[30, 60, 90], seeds=[0], color_jitter=0.4, lighting=0.1,
                   models=["resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d",
                           "resnext50_32x4d", "resnet101", "resnext101_32x4d"],
                   c1_pair=["resnet50", "resnext50_32x4d"],
+                  fig5_pairs=[["resnet50", "resnext50_32x4d"], ["resnet101", "resnext101_32x4d"]],
                   ablation_models=["resnet50", "resnext50_32x4d"], ablation_seeds=[0],
                   c2_models=["resnext101_64x4d", "resnet200", "resnet101_1x100d"],
                   throughput_models=["resnet50", "resnext50_32x4d", "resnet101", "resnext101_32x4d"],

@@ -38,6 +38,64 @@ LAYOUTS = {
 }
 LAYOUTS["imagenet"] = LAYOUTS["imagefolder"]
 
+# PCA of ImageNet training pixels (RGB, 0-1 scale) for AlexNet-style "lighting" noise, as used by the
+# ResNeXt recipe (papers/resnext.md "ImageNet recipe"); the values are fb.resnet.torch's
+# (facebookarchive/fb.resnet.torch, datasets/imagenet.lua `pca`), which the ResNeXt code reuses.
+IMAGENET_PCA = {
+    "eigval": (0.2175, 0.0188, 0.0045),
+    "eigvec": ((-0.5675, 0.7192, 0.4009),
+               (-0.5808, -0.0045, -0.8140),
+               (-0.5836, -0.6948, 0.4203)),
+}
+
+
+class Lighting:
+    """AlexNet-style PCA lighting noise (fb.resnet.torch ``transforms.Lighting``): draws
+    alpha ~ N(0, alphastd^2) per channel-component and adds the per-channel offset
+    ``eigvec @ (alpha * eigval)`` to every pixel of a float CHW image (0-1 scale, before Normalize).
+
+    Written by hand: neither torchvision nor timm ships a maintained PCA-lighting transform.
+    alphastd == 0 returns the input unchanged (and draws nothing). `generator` (optional) makes the
+    draws reproducible on their own; by default torch's global RNG (seeded per loader worker)."""
+
+    def __init__(self, alphastd: float = 0.1, eigval=IMAGENET_PCA["eigval"], eigvec=IMAGENET_PCA["eigvec"],
+                 generator=None):
+        import torch
+
+        self.alphastd = float(alphastd)
+        self.eigval = torch.as_tensor(eigval, dtype=torch.float32)
+        self.eigvec = torch.as_tensor(eigvec, dtype=torch.float32)
+        if self.eigval.shape != (3,) or self.eigvec.shape != (3, 3):
+            raise ValueError("Lighting needs 3 eigenvalues and a 3x3 eigenvector matrix (columns = components)")
+        self.generator = generator
+
+    def offset(self, alpha):
+        """Per-channel offset for the component weights `alpha` (3,): eigvec @ (alpha * eigval)."""
+        import torch
+
+        return self.eigvec @ (torch.as_tensor(alpha, dtype=torch.float32) * self.eigval)
+
+    def __call__(self, img):
+        import torch
+
+        if self.alphastd == 0:
+            return img
+        if not torch.is_tensor(img) or not img.is_floating_point() or img.shape[-3] != 3:
+            raise TypeError("Lighting expects a float tensor image (..., 3, H, W); put it after ToDtype(float32)")
+        alpha = torch.randn(3, generator=self.generator) * self.alphastd
+        out = img + self.offset(alpha).to(img.device, img.dtype)[:, None, None]
+        try:  # keep the tv_tensors.Image type so later v2 transforms dispatch as on an image
+            from torchvision import tv_tensors
+
+            if isinstance(img, tv_tensors.Image):
+                out = tv_tensors.wrap(out, like=img)
+        except ImportError:  # pragma: no cover
+            pass
+        return out
+
+    def __repr__(self):
+        return f"{type(self).__name__}(alphastd={self.alphastd})"
+
 
 def class_attributes(c: int) -> tuple[str, str, int]:
     """(shape, texture, orientation family) of class c."""
@@ -179,9 +237,16 @@ class InMemoryImageFolder:
         return x, self.targets[i]
 
 
-def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "padcrop"):
+def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "padcrop",
+                       color_jitter: float = 0.0, lighting: float = 0.0):
     """Tensor/PIL-agnostic torchvision v2 transforms: pad-crop + flip (small images) or
-    random-resized-crop + flip (large images) for training; resize + centre-crop for eval."""
+    random-resized-crop + flip (large images) for training; resize + centre-crop for eval.
+
+    Training only, both off by default: `color_jitter` > 0 adds torchvision's ColorJitter with that
+    brightness / contrast / saturation strength; `lighting` > 0 adds :class:`Lighting` (ImageNet PCA
+    noise of that std). They act on the 0-1 float image before Normalize, in fb.resnet.torch's order
+    (crop, jitter, lighting, normalise; the flip commutes with them) -- the ResNeXt ImageNet recipe
+    is crop="rrc", color_jitter=0.4, lighting=0.1."""
     import torch
     from torchvision.transforms import v2
 
@@ -193,6 +258,13 @@ def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "
             aug = [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
         else:
             aug = []
+        color = []
+        if color_jitter:
+            color.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
+        if lighting:
+            color.append(Lighting(lighting))
+        if color:
+            return v2.Compose([v2.ToImage(), *aug, to[1], *color, to[2]])
         return v2.Compose([v2.ToImage(), *aug, *to[1:]])
     if crop == "rrc":  # ImageNet-style evaluation: resize 256/224 x size, centre crop
         return v2.Compose([v2.ToImage(), v2.Resize(int(round(image_size * 256 / 224)), antialias=True),
@@ -203,10 +275,11 @@ def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "
 def classification_datasets(name: str = "synthetic", data_root=None, *, image_size: int = 32,
                             num_classes: int = 10, n_train: int = 5000, n_val: int = 1000, seed: int = 0,
                             train_transform=None, val_transform=None, crop: str | None = None,
-                            in_memory: bool | None = None):
+                            in_memory: bool | None = None, color_jitter: float = 0.0, lighting: float = 0.0):
     """(train_ds, val_ds, meta) for `name` in synthetic | cifar10 | cifar100 | imagefolder | imagenet |
     tiny-imagenet. meta = {num_classes, mean, std, classes, root}. Real data comes from `data_root`
-    in its standard layout (nothing is downloaded); a wrong layout raises naming the expected one."""
+    in its standard layout (nothing is downloaded); a wrong layout raises naming the expected one.
+    color_jitter / lighting: passed to :func:`default_transforms` for the training transform (0 = off)."""
     import torchvision
 
     name = name.lower()
@@ -215,7 +288,8 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
     mean, std = STATS[name]
     if crop is None:
         crop = "padcrop" if name in ("synthetic", "cifar10", "cifar100") else "rrc"
-    ttf = train_transform or default_transforms(image_size, mean, std, train=True, crop=crop)
+    ttf = train_transform or default_transforms(image_size, mean, std, train=True, crop=crop,
+                                                color_jitter=color_jitter, lighting=lighting)
     vtf = val_transform or default_transforms(image_size, mean, std, train=False, crop=crop)
     if name == "synthetic":
         root = synthetic_classification(num_classes, image_size, n_train, n_val, seed)

@@ -7,7 +7,9 @@ Tables/figures of the paper, computed from the models (exact) or trained at the 
 - :func:`table2_rows`           Table 2 -- cardinality vs width at preserved template complexity
 - :func:`forms_equivalence`     C3 -- forms (a)/(b)/(c) compute the same function
 - :func:`train_many`            Table 3 analogue / Fig 5 / residual ablation (engine.train per model/seed)
-- :func:`table3_rows`, :func:`fig5`
+- :func:`table3_rows`, :func:`fig5`, :func:`fig5_panels`
+- :func:`per_rank_batch`, :func:`merge_rank_items`  torchrun plumbing: global batch split per rank,
+                                per-item validation results gathered from the shards in dataset order
 - :func:`throughput`            training-step images/s per configuration (C6)
 - ``verdict_c1`` .. ``verdict_c6``  computed verdicts (paperlib.metrics.stats), never typed.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from ..engine import TrainConfig, make_loader, train
+from ..engine.distributed import all_gather_object, env_world, is_distributed_env
 from ..metrics import stats
 from ..metrics.complexity import complexity
 from ..models import create_model, get_model_meta
@@ -123,15 +126,41 @@ def setup_threads(cfg, device) -> int:
     return torch.get_num_threads()
 
 
+def world_size() -> int:
+    """Processes the loaders are sharded over: torchrun's WORLD_SIZE (the engine's detection), else 1."""
+    return env_world()[1] if is_distributed_env() else 1
+
+
+def per_rank_batch(global_batch: int, world: int) -> int:
+    """Images per rank for a global batch (cfg.batch_size is the global batch; the spec's ImageNet
+    recipe is 256 on 8 GPUs = 32 per GPU, so BN sees 32 images).  It must divide evenly."""
+    global_batch, world = int(global_batch), int(world)
+    if world < 1:
+        raise ValueError(f"world size must be >= 1, got {world}")
+    if global_batch % world:
+        raise ValueError(f"batch_size {global_batch} is the global batch and must be divisible by the number "
+                         f"of processes ({world}): choose a batch_size that is a multiple of {world} "
+                         f"(e.g. overrides={{'batch_size': {max(world, global_batch // world * world)}}}) "
+                         "or launch a world size that divides it")
+    return global_batch // world
+
+
 def make_loaders(cfg, data_root=None, *, seed: int = 0):
-    """(train_loader, val_loader, meta) for cfg.dataset (synthetic: generated once and cached)."""
+    """(train_loader, val_loader, meta) for cfg.dataset (synthetic: generated once and cached).
+
+    cfg.batch_size is the global batch: under torchrun each rank's loader takes
+    cfg.batch_size / WORLD_SIZE images (DistributedSampler shards); cfg.lr belongs to the global batch."""
     from ..data import classification_datasets
 
     tr, va, meta = classification_datasets(cfg.dataset, data_root, image_size=cfg.image_size,
                                            num_classes=cfg.num_classes, n_train=cfg.n_train,
-                                           n_val=cfg.n_val, seed=cfg.data_seed)
-    bs = min(cfg.batch_size, len(tr))
+                                           n_val=cfg.n_val, seed=cfg.data_seed,
+                                           color_jitter=cfg.color_jitter, lighting=cfg.lighting)
+    world = world_size()
+    # per-rank batch (capped for tiny data sets; one process: min(batch_size, len(train)) as always)
+    bs = min(per_rank_batch(cfg.batch_size, world), max(1, len(tr) // world))
     train_loader = make_loader(tr, bs, shuffle=True, seed=seed, num_workers=cfg.num_workers, drop_last=True)
+    # evaluation batch: per rank too; its size does not change the results (BN in eval mode)
     val_loader = make_loader(va, max(bs, 256), shuffle=False, seed=seed, num_workers=cfg.num_workers)
     return train_loader, val_loader, meta
 
@@ -145,14 +174,56 @@ def train_config(cfg, seed: int) -> TrainConfig:
                        log_every=10 ** 6)
 
 
+def loader_indices(loader) -> List[int]:
+    """Dataset indices in the order a non-shuffling loader yields them (this rank's shard under a
+    DistributedSampler, padding included; everything for a SequentialSampler)."""
+    from torch.utils.data import DistributedSampler, SequentialSampler
+
+    sampler = loader.sampler
+    if isinstance(sampler, DistributedSampler):
+        if sampler.shuffle:
+            raise ValueError("per-item results need a validation loader without shuffling")
+    elif not isinstance(sampler, SequentialSampler):
+        raise ValueError(f"per-item results need a sequential or distributed sampler, got {type(sampler).__name__}")
+    return [int(i) for i in sampler]
+
+
+def merge_rank_items(gathered: Sequence[Sequence[Sequence]], n: int) -> list:
+    """Per-item values of every rank -> one list in dataset order, every index exactly once.
+
+    gathered[r] = (indices, values) of rank r in its loader order (all_gather_object's list).
+    DistributedSampler (drop_last=False) pads the shards to equal length by repeating the first
+    indices; those duplicates are the same image through the same (synchronised, eval-mode) model, so
+    the first occurrence is kept.  An index missing from every shard (drop_last=True, or a loader
+    over another data set) is an error, as is an index outside [0, n)."""
+    out: Dict[int, object] = {}
+    for r, (idx, vals) in enumerate(gathered):
+        if len(idx) != len(vals):
+            raise ValueError(f"rank {r}: {len(idx)} indices but {len(vals)} values")
+        for i, v in zip(idx, vals):
+            i = int(i)
+            if not 0 <= i < n:
+                raise ValueError(f"rank {r}: index {i} outside the data set of {n} items")
+            out.setdefault(i, v)
+    if len(out) != n:
+        missing = sorted(set(range(n)) - set(out))
+        raise ValueError(f"{len(missing)} of {n} items missing from the gathered shards "
+                         f"(first: {missing[:5]}); the per-item evaluation must see every item (drop_last=False)")
+    return [out[i] for i in range(n)]
+
+
 @torch.no_grad()
 def per_item_correct(model, loader, device) -> List[int]:
+    """0/1 correctness of every validation item, in dataset order.  Under torchrun each rank scores
+    its shard and the shards are gathered (all_gather_object) and merged by :func:`merge_rank_items`,
+    so the paired bootstrap sees every image exactly once; one process: the loader's own order."""
     model.eval()
+    idx = loader_indices(loader)
     out = []
     for x, y in loader:
         pred = model(x.to(device)).argmax(1).cpu()
         out.extend((pred == y).int().tolist())
-    return out
+    return merge_rank_items(all_gather_object((idx, out)), len(loader.dataset))
 
 
 def train_one(name: str, cfg, loaders, *, seed: int, device="cpu", shortcut: bool = True,
@@ -243,11 +314,40 @@ def short_name(name: str) -> str:
 
 def fig5(results, pair: Sequence[str], title: str = ""):
     """Fig 5 analogue: training (dashed) and validation (solid) top-1 error vs epoch, mean over seeds."""
-    from ..plots import COLORS, subplots
+    from ..plots import subplots
+
+    fig, ax = subplots(1, 1, width=5.4, height=3.4)
+    _fig5_axis(ax, results, pair, title or "Fig 5 analogue: " + " vs ".join(short_name(n) for n in pair))
+    return fig
+
+
+def fig5_pairs(cfg) -> List[List[str]]:
+    """The Fig 5 panels of a profile: cfg.fig5_pairs, else the single C1 pair."""
+    return [list(p) for p in (getattr(cfg, "fig5_pairs", None) or [cfg.c1_pair])]
+
+
+def fig5_panels(results, pairs: Sequence[Sequence[str]], title: str = ""):
+    """Fig 5: one panel per [ResNet-like, ResNeXt] pair (the paper: 50-layer and 101-layer pairs).
+    Pairs with a model not trained in `results` are left out (the first pair is always drawn); a
+    single pair is exactly :func:`fig5`."""
+    from ..plots import subplots
+
+    trained = {r["model"] for r in results}
+    keep = [list(p) for i, p in enumerate(pairs) if i == 0 or set(p) <= trained]
+    if len(keep) == 1:
+        return fig5(results, keep[0], title)
+    fig, axes = subplots(1, len(keep), width=5.4, height=3.4)
+    for ax, pair in zip(axes, keep):
+        _fig5_axis(ax, results, pair, " vs ".join(pair))
+    fig.suptitle(title or "Fig 5: training (dashed) and validation (solid) top-1 error")
+    return fig
+
+
+def _fig5_axis(ax, results, pair: Sequence[str], title: str):
+    from ..plots import COLORS
 
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = subplots(1, 1, width=5.4, height=3.4)
     for c, name in zip(COLORS, pair):
         ep, tr = curves(results, name, "train_err")
         _, va = curves(results, name, "val_err")
@@ -256,9 +356,8 @@ def fig5(results, pair: Sequence[str], title: str = ""):
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("top-1 error (%)")
-    ax.set_title(title or "Fig 5 analogue: " + " vs ".join(short_name(n) for n in pair))
+    ax.set_title(title)
     ax.legend()
-    return fig
 
 
 # ----------------------------------------------------------------------------- throughput (C6)
