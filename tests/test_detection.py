@@ -159,3 +159,106 @@ def test_r50_pyramid_shapes_without_weights():
     assert [tuple(v.shape[1:]) for v in c.values()] == [(256, 16, 24), (512, 8, 12), (1024, 4, 6), (2048, 2, 3)]
     assert all(v.shape[1] == 256 and v.shape[-2:] == c[k].shape[-2:] for k, v in p.items())
     assert sum(q.numel() for q in neck.parameters()) == 3344384
+
+
+# ----------------------------------------------------------------------------- Fast R-CNN on fixed proposals
+def _proposals_for(target, seed):
+    """GT boxes jittered by a few pixels plus random boxes: fixed 'proposals' for the tests."""
+    g = torch.Generator().manual_seed(seed)
+    gt = target["boxes"]
+    jit = (gt + torch.randint(-3, 4, gt.shape, generator=g)).clamp(0, 63)
+    xy = torch.randint(0, 40, (6, 2), generator=g).float()
+    rnd = torch.cat([xy, xy + torch.randint(8, 24, (6, 2), generator=g)], 1).clamp(max=64)
+    boxes = torch.cat([jit, rnd])
+    return boxes[(boxes[:, 2] > boxes[:, 0] + 1) & (boxes[:, 3] > boxes[:, 1] + 1)]
+
+
+def _capture_rois(model):
+    """Record the boxes the RoI pooler receives (image coordinates after the transform)."""
+    seen = []
+    model.roi_heads.box_roi_pool.register_forward_pre_hook(lambda m, args: seen.append([b.clone() for b in args[1]]))
+    return seen
+
+
+@pytest.mark.parametrize("variant", ["c4", "fpn"])
+def test_fast_rcnn_pools_exactly_the_given_proposals(variant, tiny_data):
+    """Eval: the RoI heads see the given proposals, unchanged up to the transform's resize (64 -> 128 px:
+    x2). Training: every sampled RoI is a given proposal or a GT box (torchvision appends GT boxes)."""
+    from paperlib.data.coco import detection_collate
+
+    torch.manual_seed(0)
+    train, val = tiny_data
+    m = build_detector(variant, proposals="fixed", **dict(KW, min_size=128, max_size=128))
+    assert type(m).__name__ == "FastRCNN" and not hasattr(m, "rpn")
+    seen = _capture_rois(m)
+    imgs, tg = detection_collate([val[0], val[1]])
+    props = [_proposals_for(t, i) for i, t in enumerate(tg)]
+    props[1] = torch.cat([props[1], tg[1]["boxes"][:1]])            # one proposal equal to a GT box
+    m.eval()
+    with torch.no_grad():
+        out = m(imgs, proposals=props)
+    assert len(seen) == 1 and len(out) == 2
+    for got, p in zip(seen[0], props):
+        torch.testing.assert_close(got, 2 * p)
+    assert all(o["boxes"].shape[1] == 4 and (o["boxes"] <= 64 + 1e-4).all() for o in out)   # back to 64 px
+    # training: RoIs drawn from the given proposals and the GT boxes only
+    seen.clear()
+    m.train()
+    imgs, tg = detection_collate([train[0], train[1]])
+    tg = [dict({k: v for k, v in t.items() if k != "masks"}, proposals=_proposals_for(t, 10 + i))
+          for i, t in enumerate(tg)]
+    losses = m(imgs, tg)
+    assert set(losses) == {"loss_classifier", "loss_box_reg"} and all(torch.isfinite(v) for v in losses.values())
+    for got, t in zip(seen[0], tg):
+        allowed = 2 * torch.cat([t["proposals"], t["boxes"]])
+        assert (torch.cdist(got, allowed).min(1).values < 1e-4).all()
+    # a different proposal set changes what is pooled (the proposals are really used)
+    seen.clear()
+    m.eval()
+    with torch.no_grad():
+        m(imgs, proposals=[t["proposals"][:2] for t in tg])
+    assert [len(b) for b in seen[0]] == [min(2, len(t["proposals"])) for t in tg]
+
+
+def test_fast_rcnn_errors():
+    m = build_detector("c5", proposals="fixed", **KW)
+    x = [torch.rand(3, 64, 64)]
+    with pytest.raises(ValueError, match="needs proposals"):
+        m.eval()(x)
+    with pytest.raises(ValueError, match="proposal sets"):
+        m.eval()(x, proposals=[torch.zeros(0, 4)] * 2)
+    with pytest.raises(ValueError, match="rpn_only"):
+        build_detector("fpn", proposals="fixed", rpn_only=True, **KW)
+    with pytest.raises(ValueError, match="'rpn' or 'fixed'"):
+        build_detector("fpn", proposals="gt", **KW)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fast_rcnn_variant_trains_and_evaluates(variant, tiny_data):
+    """Every Table 2 head trains a few steps on fixed proposals and evaluates to COCO box AP; its RoI
+    levels are the variant's (P2..P5 on the pyramids, C4 / C5 / P2 otherwise) and P6 is not computed."""
+    from paperlib.data.coco import detection_collate
+    from paperlib.metrics.coco import detections_to_coco, evaluate_coco
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    train, val = tiny_data
+    m = build_detector(variant, proposals="fixed", norm="bn", **KW)
+    expect = {"c4": ["c4"], "c5": ["c5"], "finest": ["p2"]}.get(variant, ["p2", "p3", "p4", "p5"])
+    assert m.roi_heads.box_roi_pool.featmap_names == expect == list(m.backbone(torch.zeros(1, 3, 64, 64)))
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    m.train()
+    for s in range(2):
+        imgs, tg = detection_collate([train[2 * s], train[2 * s + 1]])
+        tg = [dict({k: v for k, v in t.items() if k != "masks"}, proposals=_proposals_for(t, s)) for t in tg]
+        loss = sum(m(imgs, tg).values())
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        items = [val[i] for i in range(len(val))]
+        outs = m([im for im, _ in items], proposals=[_proposals_for(t, 100 + i) for i, (_, t) in enumerate(items)])
+    ap = evaluate_coco(val.coco, detections_to_coco(outs, val.ids, val.label_to_cat_id))
+    assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}

@@ -23,6 +23,14 @@ def small_run(tmp_path_factory, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
+def table2_run(small_run):
+    cfg, data, rpn, det = small_run
+    props = fpn.fixed_proposals(rpn["fpn"]["model"], cfg, data, "cpu")
+    frc = {v: fpn.run_fast_rcnn(v, cfg, data, props, "cpu") for v in ("c4", "c5", "fpn")}
+    return props, frc
+
+
+@pytest.fixture(scope="module")
 def monkeypatch_module():
     mp = pytest.MonkeyPatch()
     yield mp
@@ -71,3 +79,112 @@ def test_exact_checks_hold():
     assert fpn.exact_verdict(chk).verdict == "held"
     rows = fpn.pyramid_shapes(get_config("02_fpn", "ci", {}), size=64)
     assert [r["P shape"] for r in rows] == [(32, 16, 16), (32, 8, 8), (32, 4, 4), (32, 2, 2), (32, 1, 1)]
+
+
+def test_config_validation():
+    from paperlib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="fast_rcnn_variants: unknown variant"):
+        get_config("02_fpn", "ci", {"fast_rcnn_variants": ["c4", "p3"]})
+    with pytest.raises(ConfigError, match="rpn_variants: unknown variant"):
+        get_config("02_fpn", "ci", {"rpn_variants": ["fpn", "C4"]})
+    with pytest.raises(ConfigError, match="rpn_variants must include 'fpn'"):
+        get_config("02_fpn", "ci", {"rpn_variants": ["c4"]})
+    assert get_config("02_fpn", "ci", {"rpn_variants": ["c4"], "fast_rcnn_variants": []}).rpn_variants == ["c4"]
+    with pytest.raises(ConfigError, match="fast_rcnn_step_iters"):
+        get_config("02_fpn", "ci", {"fast_rcnn_iters": 10, "fast_rcnn_step_iters": 10})
+    with pytest.raises(ConfigError, match="fast_rcnn_proposals_test"):
+        get_config("02_fpn", "ci", {"fast_rcnn_proposals_test": 0})
+    # Table 2 is off at default (its run, outputs and time unchanged) and on at ci / gpu / paper
+    assert get_config("02_fpn", "default", {}).fast_rcnn_variants == []
+    assert get_config("02_fpn", "ci", {}).fast_rcnn_variants == ["c4", "fpn"]
+    assert get_config("02_fpn", "gpu", {}).fast_rcnn_variants == list(fpn.PAPER_TABLE2)
+
+
+def test_paper_profile_is_the_spec_recipe():
+    """Spec 'Training (paper)': 8 GPUs x 2 images; RPN lr 0.02 for 30k then 0.002 for 10k iterations;
+    Fast R-CNN lr 0.02 for 60k then 0.002 for 20k, 512 RoIs / image, 2000 / 1000 proposals per image
+    at train / test; step schedule. Checked on the engine's schedule itself."""
+    from paperlib.engine import lr_at
+
+    c = get_config("02_fpn", "paper", {})
+    assert c.fast_rcnn_variants == ["c4", "c5", "fpn", "bottom_up", "no_lateral", "finest"] == list(fpn.PAPER_TABLE2)
+    assert (c.fast_rcnn_proposals_train, c.fast_rcnn_proposals_test, c.box_batch_size_per_image) == (2000, 1000, 512)
+    assert (c.lr, c.batch_size * 8, c.weight_decay, c.rpn_post_nms_train) == (0.02, 16, 1e-4, 2000)
+    spe = 118287 // 16                       # COCO train2017 on 8 GPUs x 2 images (drop_last)
+    for kind, total, step in (("rpn", 40000, 30000), ("fast_rcnn", 80000, 60000), ("det", 80000, 60000)):
+        assert (getattr(c, f"{kind}_iters"), getattr(c, f"{kind}_step_iters")) == (total, step)
+        tc = fpn.train_config(c, getattr(c, f"{kind}_epochs"), steps_per_epoch=spe, iters=total, step_iters=step)
+        assert tc.schedule == "step" and tc.max_steps == total and tc.epochs * spe >= total
+        assert lr_at((step - 1) / spe, tc) == pytest.approx(0.02)
+        assert lr_at(step / spe, tc) == pytest.approx(0.002)
+        assert lr_at((total - 1) / spe, tc) == pytest.approx(0.002)
+    # epoch schedules (ci / default / gpu) are unchanged: lr drop at 75 % of the epochs, max_steps from cfg
+    d = get_config("02_fpn", "default", {})
+    tc = fpn.train_config(d, 3, steps_per_epoch=150)
+    assert (tc.epochs, tc.milestones, tc.max_steps, tc.warmup_epochs) == (3, [2.25], None, 0.1)
+    ci = fpn.train_config(get_config("02_fpn", "ci", {}), 2, steps_per_epoch=4, iters=40000, step_iters=30000)
+    assert ci.max_steps == 3                 # ci's max_steps still truncates an iteration schedule
+
+
+def test_with_proposals_flips_proposals_with_the_image(small_run):
+    cfg, data, rpn, det = small_run
+    train = data["train"]
+    assert train.hflip
+    props = {i: train.target(i)["boxes"] for i in train.ids}     # proposals = the GT boxes
+    ds = fpn.WithProposals(train, props, hflip=True)
+    assert train.hflip                                              # the wrapped dataset is left alone
+    torch.manual_seed(0)
+    flips = 0
+    for _ in range(4):
+        for k in range(len(ds)):
+            img, t = ds[k]
+            assert torch.equal(t["proposals"], t["boxes"])           # flipped together (or not at all)
+            plain = fpn._no_flip(train)[k][0]
+            flipped = not torch.equal(img, plain)
+            flips += flipped
+            if flipped:
+                assert torch.equal(img, plain.flip(-1))
+                torch.testing.assert_close(t["proposals"], fpn._flip_boxes(props[train.ids[k]], img.shape[-1]))
+            else:
+                torch.testing.assert_close(t["proposals"], props[train.ids[k]])
+    assert 0 < flips < 4 * len(ds)
+    with pytest.raises(KeyError, match="no proposals"):
+        fpn.WithProposals(train, {}, hflip=False)
+
+
+def test_table2_fixed_proposals_and_claim(small_run, table2_run):
+    cfg, data, rpn, det = small_run
+    props, frc = table2_run
+    # the cached val proposals are the FPN RPN's own top-N (same pre/post-NMS budgets as run_rpn's)
+    assert props["top_n"] == {"train": cfg.fast_rcnn_proposals_train, "val": cfg.fast_rcnn_proposals_test}
+    assert set(props["train"]) == set(data["train"].ids) and set(props["val"]) == set(data["val"].ids)
+    rpn_fpn = rpn["fpn"]["model"].rpn                              # its own budgets restored afterwards
+    assert rpn_fpn._post_nms_top_n["testing"] == max(cfg.proposal_budgets + cfg.curve_budgets)
+    assert rpn_fpn._pre_nms_top_n["testing"] == cfg.rpn_pre_nms_test
+    assert max(cfg.proposal_budgets + cfg.curve_budgets) == cfg.fast_rcnn_proposals_test
+    for k, iid in enumerate(data["val"].ids):
+        torch.testing.assert_close(props["val"][iid], rpn["fpn"]["outputs"][k]["boxes"])
+    assert all(len(b) <= cfg.fast_rcnn_proposals_train for b in props["train"].values())
+    assert max(len(b) for b in props["train"].values()) > cfg.fast_rcnn_proposals_test   # the train budget applied
+    assert 0 <= props["ar"][f"AR@{cfg.fast_rcnn_proposals_test}"] <= 1
+    rows = fpn.table2_rows(frc, props)
+    assert [r["row"] for r in rows] == ["(a) conv4", "(b) conv5", "(c) FPN"]
+    assert [r["head"] for r in rows] == ["conv5", "2fc", "2fc"]
+    assert rows[2]["paper AP@.5/AP/AP_s/AP_m/AP_l"] == "56.9/33.9/17.8/37.7/45.8"
+    assert all(0 <= r["AP"] <= 100 and r["train s"] >= 0 for r in rows)
+    # C3: Table 3 half alone without Table 2 (unchanged), both halves combined with it
+    alone, both = fpn.claim_c3(det, cfg), fpn.claim_c3(det, cfg, frc)
+    assert alone == fpn.claim_c3(det, cfg, {}) and fpn.claim_c3_statement({}) == fpn.C3_STATEMENT
+    assert fpn.claim_c3_paper({}) == {"AP": [31.6, 33.9], "AP50": [53.1, 56.9]}
+    assert len(both.evidence["parts"]) == 2 and both.evidence["parts"][0]["reason"] == alone.reason
+    t2 = fpn.claim_c3_table2(frc, cfg)
+    assert both.evidence["parts"][1]["reason"] == t2.reason
+    assert len(t2.evidence["parts"]) == 4 and t2.evidence["baselines"] == ["c4", "c5"]
+    ap = fpn._ap_contrast(frc["c4"]["E"], frc["fpn"]["E"], "all", cfg, "AP: fpn - c4")
+    assert ap.evidence["a"] == pytest.approx(rows[0]["AP"]) and ap.evidence["b"] == pytest.approx(rows[2]["AP"])
+    assert t2.evidence["parts"][0]["reason"] == ap.reason
+    assert fpn.claim_c3_table2({"fpn": frc["fpn"]}, cfg).reason.startswith("Table 2 needs")
+    assert "Table 2: Fast R-CNN heads (c4, c5, fpn)" in fpn.fast_rcnn_note(frc, props, cfg)
+    assert "beats the C4 (conv5) and C5 (2fc) heads in AP and AP_s (Table 2)" in fpn.claim_c3_statement(frc)
+    assert "beats the C4 (conv5) head in" in fpn.claim_c3_statement({"c4": 1, "fpn": 1})

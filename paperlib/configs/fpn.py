@@ -37,13 +37,27 @@ class Config:
     # experiments
     rpn_variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS))
     det_variants: list[str] = field(default_factory=lambda: ["c4", "fpn"])
+    # Table 2: Fast R-CNN heads trained and tested on the fixed proposals of the FPN RPN (Table 1 c);
+    # [] = skip (needs "fpn" in rpn_variants)
+    fast_rcnn_variants: list[str] = field(default_factory=list)
+    fast_rcnn_proposals_train: int = 200    # top-N FPN-RPN proposals per training image (paper 2000)
+    fast_rcnn_proposals_test: int = 100     # per evaluation image (paper 1000)
     proposal_budgets: list[int] = field(default_factory=lambda: [10, 100])   # AR100 / AR1k analogues
     curve_budgets: list[int] = field(default_factory=lambda: [1, 3, 10, 30, 100])
     # training (same schedule for every variant)
     batch_size: int = 4
     rpn_epochs: int = 3
     det_epochs: int = 2
+    fast_rcnn_epochs: int = 2
     max_steps: Optional[int] = None     # ci: a handful of steps
+    # iteration schedules (the paper's recipe): <kind>_iters optimizer steps in total, lr x0.1 after
+    # <kind>_step_iters; None = <kind>_epochs epochs with the lr drop at 75 % (kind: rpn, det, fast_rcnn)
+    rpn_iters: Optional[int] = None
+    rpn_step_iters: Optional[int] = None
+    det_iters: Optional[int] = None
+    det_step_iters: Optional[int] = None
+    fast_rcnn_iters: Optional[int] = None
+    fast_rcnn_step_iters: Optional[int] = None
     lr: float = 0.02
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.1
@@ -60,10 +74,33 @@ class Config:
     vis_score: float = 0.05             # detections drawn in the small-object figure: top 5 above this
     seeds: list[int] = field(default_factory=lambda: [0])
 
+    def __post_init__(self):
+        for name in ("rpn_variants", "det_variants", "fast_rcnn_variants"):
+            vs = getattr(self, name)
+            bad = [v for v in vs if v not in ALL_VARIANTS]
+            if bad:
+                raise ValueError(f"{name}: unknown variant(s) {bad}; choose from {ALL_VARIANTS}")
+            if len(set(vs)) != len(vs):
+                raise ValueError(f"{name}: repeated variant(s) in {vs}")
+        if self.fast_rcnn_variants and "fpn" not in self.rpn_variants:
+            raise ValueError("fast_rcnn_variants (Table 2) train on the FPN RPN's proposals: "
+                             "rpn_variants must include 'fpn' (or set fast_rcnn_variants=[])")
+        for name in ("fast_rcnn_proposals_train", "fast_rcnn_proposals_test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: need an integer >= 1")
+        for kind in ("rpn", "det", "fast_rcnn"):
+            n, step = getattr(self, f"{kind}_iters"), getattr(self, f"{kind}_step_iters")
+            if n is not None and n < 1:
+                raise ValueError(f"{kind}_iters = {n}: need an integer >= 1 (or None for epochs)")
+            if step is not None and (n is None or not 0 < step < n):
+                raise ValueError(f"{kind}_step_iters = {step}: needs {kind}_iters and 0 < {kind}_step_iters "
+                                 f"< {kind}_iters (got {kind}_iters = {n})")
+
 
 PROFILES = {
     "ci": dict(image_size=64, n_train=8, n_val=8, max_objects=4, rpn_variants=["c4", "fpn"],
-               det_variants=["c4", "fpn"], batch_size=2, max_steps=3, n_boot=100, n_boot_ap=20, timing_repeats=1,
+               det_variants=["c4", "fpn"], fast_rcnn_variants=["c4", "fpn"], batch_size=2, max_steps=3,
+               n_boot=100, n_boot_ap=20, timing_repeats=1,
                curve_budgets=[1, 10, 100], eval_batch_size=8),
     # one thread: stable timings (C4) and no oversubscription when notebooks run side by side
     "default": dict(threads=1),
@@ -71,13 +108,22 @@ PROFILES = {
                 fpn_channels=128, anchor_scale=8, representation_size=1024, rpn_post_nms_train=2000,
                 box_batch_size_per_image=512, proposal_budgets=[100, 1000],
                 curve_budgets=[10, 30, 100, 300, 1000], det_variants=["c4", "c5", "fpn"],
-                batch_size=8, rpn_epochs=12, det_epochs=12, num_workers=4, eval_batch_size=8),
+                fast_rcnn_variants=list(ALL_VARIANTS), fast_rcnn_proposals_train=2000,
+                fast_rcnn_proposals_test=1000, batch_size=8, rpn_epochs=12, det_epochs=12,
+                fast_rcnn_epochs=12, num_workers=4, eval_batch_size=8),
+    # 8 GPUs x 2 images = 16 per iteration (torchrun); the paper's schedules in iterations (spec
+    # "Training"): RPN lr 0.02 for 30k then 0.002 for 10k; Fast R-CNN (Table 2) and the Faster R-CNNs
+    # of Table 3 lr 0.02 for 60k then 0.002 for 20k; 512 RoIs / image; 2000 / 1000 proposals per
+    # image at train / test time. rpn_epochs, det_epochs and fast_rcnn_epochs are unused here.
     "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", fpn_channels=256,
                   anchor_scale=8, representation_size=1024, min_size=800, max_size=1333,
                   rpn_post_nms_train=2000, box_batch_size_per_image=512,
                   proposal_budgets=[100, 1000], curve_budgets=[10, 30, 100, 300, 1000],
-                  det_variants=["c4", "c5", "fpn"], batch_size=2, lr=0.02, rpn_epochs=5,
-                  det_epochs=11, warmup_epochs=0.01, num_workers=4, hflip=True),
+                  det_variants=["c4", "c5", "fpn"], fast_rcnn_variants=list(ALL_VARIANTS),
+                  fast_rcnn_proposals_train=2000, fast_rcnn_proposals_test=1000,
+                  batch_size=2, lr=0.02, rpn_iters=40000, rpn_step_iters=30000,
+                  det_iters=80000, det_step_iters=60000, fast_rcnn_iters=80000, fast_rcnn_step_iters=60000,
+                  warmup_epochs=0.01, num_workers=4, hflip=True),
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

@@ -1,21 +1,25 @@
-"""FPN (Lin et al., 2017) experiments: RPN ablations (Table 1), Faster R-CNN with / without FPN
-(Table 3), the exact checks of the spec (Eq. 1, anchor counts, parameter anchors) and the claims.
+"""FPN (Lin et al., 2017) experiments: RPN ablations (Table 1), Fast R-CNN heads on the fixed FPN
+proposals (Table 2), Faster R-CNN with / without FPN (Table 3), the exact checks of the spec (Eq. 1,
+anchor counts, parameter anchors) and the claims.
 
 The notebook ``notebooks/02_fpn.ipynb`` calls, in order::
 
     data = fpn.load_data(cfg, data_root)                 # datasets + COCO ground truth
     rpn = {v: fpn.run_rpn(v, cfg, data, device, seed) for v in cfg.rpn_variants}
+    props = fpn.fixed_proposals(rpn["fpn"]["model"], cfg, data, device)   # Table 2 (if variants)
+    frc = {v: fpn.run_fast_rcnn(v, cfg, data, props, device, seed) for v in cfg.fast_rcnn_variants}
     det = {v: fpn.run_detector(v, cfg, data, device, seed) for v in cfg.det_variants}
-    fpn.table1_rows(rpn, cfg), fpn.table3_rows(det), fpn.claim_c1(rpn, cfg) ...
+    fpn.table1_rows(rpn, cfg), fpn.table2_rows(frc, props), fpn.table3_rows(det), fpn.claim_c1(rpn, cfg) ...
 
 Proposal AR is COCO's (COCOeval, useCats=0, IoU .50:.95, read from eval['recall']); the paired
 bootstrap over evaluation images re-accumulates it on resampled image sets.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -31,6 +35,14 @@ PAPER_TABLE1 = {
     "bottom_up": {"AR100": 37.4, "AR1k": 49.5, "AR1k_s": 30.5, "AR1k_m": 59.9, "AR1k_l": 68.0, "anchors": "200k"},
     "no_lateral": {"AR100": 34.5, "AR1k": 46.1, "AR1k_s": 26.5, "AR1k_m": 57.4, "AR1k_l": 64.7, "anchors": "200k"},
     "finest": {"AR100": 38.4, "AR1k": 51.3, "AR1k_s": 35.1, "AR1k_m": 59.7, "AR1k_l": 67.6, "anchors": "750k"},
+}
+PAPER_TABLE2 = {     # Fast R-CNN on the fixed proposals of Table 1(c)
+    "c4": {"head": "conv5", "AP50": 54.7, "AP": 31.9, "APs": 15.7, "APm": 36.5, "APl": 45.5},
+    "c5": {"head": "2fc", "AP50": 52.9, "AP": 28.8, "APs": 11.9, "APm": 32.4, "APl": 43.4},
+    "fpn": {"head": "2fc", "AP50": 56.9, "AP": 33.9, "APs": 17.8, "APm": 37.7, "APl": 45.8},
+    "bottom_up": {"head": "2fc", "AP50": 44.9, "AP": 24.9, "APs": 10.9, "APm": 24.4, "APl": 38.5},
+    "no_lateral": {"head": "2fc", "AP50": 54.0, "AP": 31.3, "APs": 13.3, "APm": 35.2, "APl": 45.3},
+    "finest": {"head": "2fc", "AP50": 56.3, "AP": 33.4, "APs": 17.3, "APm": 37.3, "APl": 45.6},
 }
 PAPER_TABLE3 = {
     "c4": {"AP50": 53.1, "AP": 31.6, "APs": 13.2, "APm": 35.6, "APl": 47.1},
@@ -125,18 +137,43 @@ def detection_step(model, batch, device):
     return model(imgs, targets), {"n": len(imgs)}
 
 
-def train_detector(model, cfg, data, device, seed: int, epochs: int, desc: str = "") -> dict:
-    """Train with the shared engine: SGD momentum 0.9, wd, warmup + step lr (x0.1 at 75%)."""
-    from ..data.coco import detection_collate
-    from ..engine import TrainConfig, make_loader, train
+def train_config(cfg, epochs: int, seed: int = 0, *, steps_per_epoch: Optional[int] = None,
+                 iters: Optional[int] = None, step_iters: Optional[int] = None, find_unused: bool = False):
+    """The engine's TrainConfig for one detector: SGD momentum 0.9, wd, warmup + step lr.
 
-    loader = make_loader(data["train"], cfg.batch_size, shuffle=True, seed=seed, drop_last=True,
-                         collate_fn=detection_collate, num_workers=cfg.num_workers)
-    tc = TrainConfig(epochs=epochs, max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                     momentum=0.9, weight_decay=cfg.weight_decay, schedule="step",
-                     milestones=[0.75 * epochs], warmup_epochs=min(cfg.warmup_epochs, epochs),
-                     warmup_start_factor=0.001, clip_grad=cfg.clip_grad, amp=False,
-                     log_every=cfg.log_every, seed=seed)
+    Without ``iters``: ``epochs`` epochs, lr x0.1 at 75 % (cfg.max_steps truncates). With ``iters``
+    (the paper's recipe, e.g. 30k + 10k): ``iters`` optimizer steps in total, lr x0.1 from step
+    ``step_iters`` on, converted to the engine's fractional epochs with ``steps_per_epoch`` (the
+    loader's length on this rank) -- ``epochs`` is then unused. ``find_unused``: DDP's
+    find_unused_parameters (the "finest" variant computes P3..P5 but uses only P2)."""
+    from ..engine import TrainConfig
+
+    milestones = [0.75 * epochs]
+    max_steps = cfg.max_steps
+    if iters is not None:
+        if not steps_per_epoch:
+            raise ValueError("an iteration schedule needs steps_per_epoch")
+        epochs = math.ceil(iters / steps_per_epoch)
+        milestones = [step_iters / steps_per_epoch] if step_iters else []
+        max_steps = iters if cfg.max_steps is None else min(iters, cfg.max_steps)
+    return TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                       momentum=0.9, weight_decay=cfg.weight_decay, schedule="step",
+                       milestones=milestones, warmup_epochs=min(cfg.warmup_epochs, epochs),
+                       warmup_start_factor=0.001, clip_grad=cfg.clip_grad, amp=False,
+                       log_every=cfg.log_every, seed=seed, find_unused_parameters=find_unused)
+
+
+def train_detector(model, cfg, data, device, seed: int, epochs: int, desc: str = "", *,
+                   iters: Optional[int] = None, step_iters: Optional[int] = None, dataset=None) -> dict:
+    """Train with the shared engine on ``dataset`` (default ``data["train"]``); schedule from
+    :func:`train_config` (epochs, or ``iters`` / ``step_iters`` optimizer steps)."""
+    from ..data.coco import detection_collate
+    from ..engine import make_loader, train
+
+    loader = make_loader(data["train"] if dataset is None else dataset, cfg.batch_size, shuffle=True, seed=seed,
+                         drop_last=True, collate_fn=detection_collate, num_workers=cfg.num_workers)
+    tc = train_config(cfg, epochs, seed, steps_per_epoch=len(loader), iters=iters, step_iters=step_iters,
+                      find_unused=getattr(model, "variant", None) == "finest")
     t0 = time.time()
     hist = train(model, loader, tc, device=device, step_fn=detection_step, desc=desc,
                  progress=cfg.progress)
@@ -145,18 +182,21 @@ def train_detector(model, cfg, data, device, seed: int, epochs: int, desc: str =
 
 
 @torch.no_grad()
-def predict(model, ds, device, batch_size: int = 4, time_per_image: bool = False):
+def predict(model, ds, device, batch_size: int = 4, time_per_image: bool = False, proposals=None):
     """Model outputs (on CPU) for every image of ``ds`` in order; with ``time_per_image`` the
-    images are run one at a time and the wall time of each forward pass is returned too."""
+    images are run one at a time and the wall time of each forward pass is returned too.
+    ``proposals`` (Fast R-CNN): one (N, 4) tensor per image of ``ds``, in order."""
     from ..data.coco import detection_collate
 
     model.eval().to(device)
     outs, times = [], []
     bs = 1 if time_per_image else batch_size
     for i in range(0, len(ds), bs):
-        imgs, _ = detection_collate([ds[j] for j in range(i, min(i + bs, len(ds)))])
+        j1 = min(i + bs, len(ds))
+        imgs, _ = detection_collate([ds[j] for j in range(i, j1)])
+        kw = {} if proposals is None else {"proposals": [proposals[j].to(device) for j in range(i, j1)]}
         t0 = time.perf_counter()
-        o = model([im.to(device) for im in imgs])
+        o = model([im.to(device) for im in imgs], **kw)
         if device is not None and str(device).startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
@@ -171,7 +211,8 @@ def run_rpn(variant: str, cfg, data, device, seed: int = 0) -> Dict[str, Any]:
 
     torch.manual_seed(seed)
     model = build_detector(variant, rpn_only=True, **detector_kwargs(cfg, data["num_classes"]))
-    hist = train_detector(model, cfg, data, device, seed, cfg.rpn_epochs, desc=f"rpn-{variant}")
+    hist = train_detector(model, cfg, data, device, seed, cfg.rpn_epochs, desc=f"rpn-{variant}",
+                          iters=cfg.rpn_iters, step_iters=cfg.rpn_step_iters)
     val = data["val"]
     outs = predict(model, val, device, cfg.eval_batch_size)
     props = coco_metrics.proposals_to_coco([o["boxes"] for o in outs], val.ids, [o["scores"] for o in outs])
@@ -180,7 +221,7 @@ def run_rpn(variant: str, cfg, data, device, seed: int = 0) -> Dict[str, Any]:
                                          return_eval=True)
     pm = coco_metrics.per_image_matches(E) if E is not None else None
     S = cfg.min_size or cfg.image_size
-    return {"variant": variant, "ar": ar, "pm": pm, "outputs": outs, "hist": hist,
+    return {"variant": variant, "ar": ar, "pm": pm, "outputs": outs, "hist": hist, "model": model,
             "train_seconds": hist["train_seconds"], "anchors": anchor_counts(S, S, variant)["total"],
             "params": sum(p.numel() for p in model.parameters())}
 
@@ -226,6 +267,159 @@ def ar_curve(rpn: Dict[str, Dict], cfg):
     return fig
 
 
+# ----------------------------------------------------------------------------- Table 2
+def _flip_boxes(b: torch.Tensor, width: int) -> torch.Tensor:
+    """Horizontal flip of xyxy boxes in an image of ``width`` pixels (as CocoDetection's hflip)."""
+    out = b.clone()
+    out[:, 0], out[:, 2] = width - b[:, 2], width - b[:, 0]
+    return out
+
+
+def _no_flip(ds):
+    """A shallow copy of a CocoDetection with its random horizontal flip turned off."""
+    ds = copy.copy(ds)
+    ds.hflip = False
+    return ds
+
+
+class WithProposals(torch.utils.data.Dataset):
+    """A detection dataset whose targets carry their image's fixed proposals, ``target["proposals"]``
+    ((N, 4) xyxy, image pixels; what :class:`paperlib.models.detection.FastRCNN` reads in training).
+    ``proposals`` maps image id -> tensor. The random horizontal flip (probability 0.5, torch's RNG)
+    is applied here to the image, its boxes, masks and proposals alike; the wrapped dataset's own
+    flip is turned off."""
+
+    def __init__(self, ds, proposals: Dict[int, torch.Tensor], hflip: bool = False):
+        self.ds = _no_flip(ds)
+        self.proposals = proposals
+        self.hflip = hflip
+        self.ids = self.ds.ids
+        missing = [i for i in self.ids if i not in proposals]
+        if missing:
+            raise KeyError(f"no proposals for {len(missing)} image(s), e.g. image id {missing[0]}")
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, idx: int):
+        img, t = self.ds[idx]
+        p = self.proposals[self.ids[idx]]
+        if self.hflip and torch.rand(()) < 0.5:
+            W = img.shape[-1]
+            img = img.flip(-1)
+            t["boxes"] = _flip_boxes(t["boxes"], W)
+            p = _flip_boxes(p, W)
+            if "masks" in t:
+                t["masks"] = t["masks"].flip(-1)
+        t["proposals"] = p
+        return img, t
+
+
+@torch.no_grad()
+def rpn_proposals(rpn_model, ds, device, *, pre_nms: int, post_nms: int,
+                  batch_size: int = 8) -> Dict[int, torch.Tensor]:
+    """Top-``post_nms`` proposals per image (after ``pre_nms`` per level and NMS; sorted by
+    objectness, xyxy in image pixels, on CPU) of a trained RPN-only model on every image of ``ds``
+    (unflipped): image id -> (N, 4) tensor. Under torchrun the images are split across the ranks
+    and the results gathered, so every rank ends with all of them."""
+    import torch.distributed as dist
+
+    from ..engine.distributed import all_gather_object
+
+    ds = _no_flip(ds)
+    rpn = rpn_model.rpn
+    saved = dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n)
+    rpn._pre_nms_top_n = {**saved[0], "testing": int(pre_nms)}
+    rpn._post_nms_top_n = {**saved[1], "testing": int(post_nms)}
+    try:
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        rank = dist.get_rank() if world > 1 else 0
+        idx = list(range(rank, len(ds), world))
+        outs = predict(rpn_model, torch.utils.data.Subset(ds, idx), device, batch_size)
+        mine = {int(ds.ids[i]): o["boxes"].float().contiguous() for i, o in zip(idx, outs)}
+    finally:
+        rpn._pre_nms_top_n, rpn._post_nms_top_n = saved
+    if world == 1:
+        return mine
+    out: Dict[int, torch.Tensor] = {}
+    for part in all_gather_object(mine):
+        out.update(part)
+    return out
+
+
+def fixed_proposals(rpn_model, cfg, data, device) -> Dict[str, Any]:
+    """The fixed proposals of Table 2, computed once by the trained FPN RPN (Table 1 c) and kept
+    for every head variant: top ``cfg.fast_rcnn_proposals_train`` per training image (pre-NMS
+    ``rpn_pre_nms_train`` per level) and top ``cfg.fast_rcnn_proposals_test`` per evaluation image
+    (pre-NMS ``rpn_pre_nms_test``), with their class-agnostic AR on val at the test budget."""
+    t0 = time.time()
+    n_tr, n_te = cfg.fast_rcnn_proposals_train, cfg.fast_rcnn_proposals_test
+    train = rpn_proposals(rpn_model, data["train"], device, pre_nms=cfg.rpn_pre_nms_train, post_nms=n_tr,
+                          batch_size=cfg.eval_batch_size)
+    val = rpn_proposals(rpn_model, data["val"], device, pre_nms=cfg.rpn_pre_nms_test, post_nms=n_te,
+                        batch_size=cfg.eval_batch_size)
+    ids = data["val"].ids
+    ar = coco_metrics.proposal_recall(data["coco_gt"], coco_metrics.proposals_to_coco([val[i] for i in ids], ids),
+                                      max_dets=[n_te], img_ids=ids)
+    per_image = {s: float(np.mean([len(b) for b in d.values()])) if d else 0.0
+                 for s, d in (("train", train), ("val", val))}
+    return {"train": train, "val": val, "top_n": {"train": n_tr, "val": n_te}, "ar": ar,
+            "per_image": per_image, "seconds": time.time() - t0}
+
+
+def run_fast_rcnn(variant: str, cfg, data, props: Dict[str, Any], device, seed: int = 0) -> Dict[str, Any]:
+    """Train a Fast R-CNN of ``variant`` (head on C4 = conv5, C5 / pyramid = 2fc) on the fixed
+    proposals ``props`` (:func:`fixed_proposals`) and evaluate COCO box AP on val with the fixed
+    val proposals."""
+    from ..models.detection import build_detector
+
+    torch.manual_seed(seed)
+    model = build_detector(variant, proposals="fixed", **detector_kwargs(cfg, data["num_classes"]))
+    train_ds = WithProposals(data["train"], props["train"], hflip=cfg.hflip)
+    hist = train_detector(model, cfg, data, device, seed, cfg.fast_rcnn_epochs, desc=f"frcnn-{variant}",
+                          iters=cfg.fast_rcnn_iters, step_iters=cfg.fast_rcnn_step_iters, dataset=train_ds)
+    val = data["val"]
+    outs = predict(model, val, device, cfg.eval_batch_size, proposals=[props["val"][i] for i in val.ids])
+    res = coco_metrics.detections_to_coco(outs, val.ids, val.label_to_cat_id)
+    ap, E = coco_metrics.evaluate_coco(data["coco_gt"], res, "bbox", img_ids=val.ids, return_eval=True)
+    return {"variant": variant, "ap": ap, "E": E, "outputs": outs, "hist": hist, "n_images": len(val.ids),
+            "train_seconds": hist["train_seconds"], "params": sum(p.numel() for p in model.parameters())}
+
+
+def table2_rows(frc: Dict[str, Dict], props: Optional[Dict[str, Any]] = None) -> List[Dict]:
+    """Table 2 analogue: one row per head variant, the paper's numbers beside ours."""
+    from ..models.detection import VARIANT_INFO
+
+    rows = []
+    for v, r in frc.items():
+        ap, p = r["ap"], PAPER_TABLE2[v]
+        row = {"row": VARIANT_INFO[v]["row"], "features": VARIANT_INFO[v]["features"], "head": p["head"]}
+        if props is not None:
+            row["proposals train/test"] = f"{props['top_n']['train']}/{props['top_n']['val']}"
+        row.update({"AP@.5": 100 * ap["AP50"], "AP": 100 * ap["AP"], "AP@.75": 100 * ap["AP75"],
+                    "AP_s": 100 * ap["APs"], "AP_m": 100 * ap["APm"], "AP_l": 100 * ap["APl"],
+                    "paper AP@.5/AP/AP_s/AP_m/AP_l": f"{p['AP50']}/{p['AP']}/{p['APs']}/{p['APm']}/{p['APl']}",
+                    "params": r["params"], "train s": round(r["train_seconds"], 1)})
+        rows.append(row)
+    return rows
+
+
+def fast_rcnn_note(frc: Dict[str, Dict], props: Dict[str, Any], cfg) -> str:
+    """What Table 2 ran (computed from the run)."""
+    if not frc:
+        return "Table 2 (Fast R-CNN on fixed FPN proposals): not run at this profile (fast_rcnn_variants is empty)"
+    sched = (f"{cfg.fast_rcnn_iters} iterations (lr x0.1 after {cfg.fast_rcnn_step_iters})" if cfg.fast_rcnn_iters
+             else f"{cfg.fast_rcnn_epochs} epoch(s)")
+    if cfg.max_steps is not None:
+        sched += f", truncated at {cfg.max_steps} steps"
+    n_te = props["top_n"]["val"]
+    aps = ", ".join(f"{v} AP {100 * r['ap']['AP']:.1f}" for v, r in frc.items())
+    return (f"Table 2: Fast R-CNN heads ({', '.join(frc)}) trained for {sched} on the top-{props['top_n']['train']} "
+            f"proposals per training image of the FPN RPN (mean {props['per_image']['train']:.0f} kept) and tested "
+            f"on its top-{n_te} per val image (AR@{n_te} {100 * props['ar'][f'AR@{n_te}']:.1f}); GT boxes are added "
+            f"to the proposals in training (torchvision / Detectron); RoIAlign instead of RoIPool. {aps}.")
+
+
 # ----------------------------------------------------------------------------- Table 3
 def run_detector(variant: str, cfg, data, device, seed: int = 0) -> Dict[str, Any]:
     """Train a Faster R-CNN of ``variant`` (RPN + detector on one backbone) and evaluate box AP;
@@ -234,7 +428,8 @@ def run_detector(variant: str, cfg, data, device, seed: int = 0) -> Dict[str, An
 
     torch.manual_seed(seed)
     model = build_detector(variant, **detector_kwargs(cfg, data["num_classes"]))
-    hist = train_detector(model, cfg, data, device, seed, cfg.det_epochs, desc=f"det-{variant}")
+    hist = train_detector(model, cfg, data, device, seed, cfg.det_epochs, desc=f"det-{variant}",
+                          iters=cfg.det_iters, step_iters=cfg.det_step_iters)
     val = data["val"]
     outs, times = predict(model, val, device, time_per_image=True)
     res = coco_metrics.detections_to_coco(outs, val.ids, val.label_to_cat_id)
@@ -451,8 +646,65 @@ def detector_note(det, cfg) -> str:
     return f"Faster R-CNN after {cfg.det_epochs} epoch(s): {txt}."
 
 
-def claim_c3(det, cfg) -> stats.Verdict:
-    """Faster R-CNN FPN - C4: box AP and AP@0.5 (paired bootstrap over evaluation images)."""
+C3_STATEMENT = "Better detectors: Faster R-CNN on FPN beats the C4 baseline in AP and AP@0.5 (same backbone)"
+C3_PAPER = {"AP": [31.6, 33.9], "AP50": [53.1, 56.9]}
+
+
+def claim_c3_statement(frc=None) -> str:
+    """C3 as tested by this run: the Table 3 half alone, or both halves where Table 2 ran (naming the
+    single-scale heads that ran)."""
+    if not frc:
+        return C3_STATEMENT
+    heads = " and ".join(h for v, h in (("c4", "C4 (conv5)"), ("c5", "C5 (2fc)")) if v in frc) or "C4 / C5"
+    return (f"Better detectors: with fixed FPN proposals, Fast R-CNN on the pyramid beats the {heads} "
+            f"head{'s' if ' and ' in heads else ''} in AP and AP_s (Table 2); with the same backbone, Faster "
+            "R-CNN on FPN beats the C4 baseline in AP and AP@0.5 (Table 3)")
+
+
+def claim_c3_paper(frc=None) -> Dict[str, Any]:
+    """The paper's numbers for C3 (Table 3: C4 vs FPN; plus Table 2's heads where Table 2 ran)."""
+    if not frc:
+        return dict(C3_PAPER)
+    return {**C3_PAPER, "table2_AP": {v: PAPER_TABLE2[v]["AP"] for v in ("c4", "c5", "fpn")},
+            "table2_AP_s": {v: PAPER_TABLE2[v]["APs"] for v in ("c4", "c5", "fpn")}}
+
+
+def _ap_contrast(E_a, E_b, area: str, cfg, contrast: str) -> stats.Verdict:
+    """AP(b) - AP(a) in points, paired bootstrap over evaluation images (inconclusive if not finite,
+    e.g. no small ground truth among the evaluation images)."""
+    a, b = coco_metrics.ap_from_evalimgs(E_a, area=area), coco_metrics.ap_from_evalimgs(E_b, area=area)
+    n = len(E_a.params.imgIds)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return stats.decide_diff(float("nan"), expect="+", n=n, contrast=contrast, a=100 * a, b=100 * b)
+    d, lo, hi = coco_metrics.paired_bootstrap_ap(E_a, E_b, area=area, n_boot=cfg.n_boot_ap, seed=0)
+    return stats.decide_diff(100 * d, 100 * lo, 100 * hi, expect="+", n=n, contrast=contrast, a=100 * a, b=100 * b)
+
+
+def claim_c3_table2(frc, cfg) -> stats.Verdict:
+    """Table 2 half of C3: Fast R-CNN on the pyramid (fpn) - each single-scale head (c4, c5) that
+    ran, on box AP and AP_s (paired bootstrap over evaluation images), all on the same fixed proposals."""
+    bases = [v for v in ("c4", "c5") if v in frc and frc[v]["E"] is not None]
+    if "fpn" not in frc or frc["fpn"]["E"] is None or not bases:
+        return stats.not_tested("Table 2 needs the fpn Fast R-CNN and a c4 or c5 head with detections")
+    parts = [_ap_contrast(frc[b]["E"], frc["fpn"]["E"], area, cfg, f"Table 2 {name}: fpn - {b} (points)")
+             for b in bases for area, name in (("all", "AP"), ("small", "AP_s"))]
+    return stats.combine(parts, baselines=bases)
+
+
+def claim_c3(det, cfg, frc=None) -> stats.Verdict:
+    """C3. Table 3 half: Faster R-CNN FPN - C4, box AP and AP@0.5 (paired bootstrap over evaluation
+    images). Where Table 2 ran (``frc``: Fast R-CNN results by variant), both halves combined
+    (:func:`claim_c3_table2`); otherwise the Table 3 half alone."""
+    t3 = _claim_c3_table3(det, cfg)
+    if not frc:
+        return t3
+    t2 = claim_c3_table2(frc, cfg)
+    return stats.combine([t3, t2], parts_are=["Table 3: Faster R-CNN fpn - c4",
+                                              "Table 2: Fast R-CNN heads on fixed FPN proposals"],
+                         table3=t3.evidence, table2=t2.evidence)
+
+
+def _claim_c3_table3(det, cfg) -> stats.Verdict:
     if "fpn" not in det or "c4" not in det or det["fpn"]["E"] is None or det["c4"]["E"] is None:
         return stats.not_tested("needs Faster R-CNN c4 and fpn with detections")
     parts = []

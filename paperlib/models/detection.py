@@ -5,6 +5,9 @@
                            fpn_channels=32, anchor_sizes=(16, 32, 64, 128, 256),
                            canonical_scale=112, min_size=256, max_size=256)
     rpn = build_detector("c4", backbone="tiny", rpn_only=True, ...)   # proposals only (Table 1)
+    frcnn = build_detector("c5", proposals="fixed", ...)               # Fast R-CNN (Table 2)
+    losses = frcnn(images, targets)        # targets[i]["proposals"]: (N_i, 4) xyxy, image pixels
+    dets = frcnn.eval()(images, proposals=[p1, p2])
 
 Variants (spec Table 1, rows a-f):
 
@@ -36,6 +39,9 @@ Pieces (all torchvision except the backbone body and the ablation necks):
 * RoI heads: ``MultiScaleRoIAlign`` (RoIAlign, sampling ratio 2 -- the paper used RoIPool) with
   Eq. 1 level assignment, ``TwoMLPHead`` (2fc) or the conv5 head (:class:`Res5Head`) for C4,
   ``FastRCNNPredictor`` (class-specific boxes incl. a background slot, torchvision's convention).
+* Fast R-CNN on fixed proposals (``proposals="fixed"``, :class:`FastRCNN`): the same backbone,
+  neck and RoI heads as the variant's Faster R-CNN (one builder for both), torchvision's ``RoIHeads``
+  fed with the given proposals instead of an RPN's (P6 is not computed: no RPN).
 
 RoI level rule (Eq. 1). torchvision's ``LevelMapper`` computes
 ``k = floor(k0 + log2(sqrt(w h) / s0) + 1e-6)`` with k0 = 4, s0 = ``canonical_scale`` (224), clamped
@@ -59,6 +65,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 from torchvision.ops import FeaturePyramidNetwork, FrozenBatchNorm2d, MultiScaleRoIAlign
@@ -67,7 +74,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from .anynet import AnyNet, AnyNetConfig
 
 __all__ = ["VARIANTS", "VARIANT_INFO", "build_detector", "build_backbone", "AnyNetBody",
-           "PyramidNeck", "DetectionBackbone", "Res5Head", "RPNOnly", "convert_norm",
+           "PyramidNeck", "DetectionBackbone", "Res5Head", "RPNOnly", "FastRCNN", "convert_norm",
            "fpn_level", "anchor_counts", "backbone_config", "BACKBONES"]
 
 VARIANTS = ("c4", "c5", "fpn", "bottom_up", "no_lateral", "finest")
@@ -315,9 +322,100 @@ class RPNOnly(nn.Module):
         return rpn.filter_proposals(proposals, objectness, images.image_sizes, num_anchors_per_level)
 
 
+# ----------------------------------------------------------------------------- Fast R-CNN on fixed proposals
+class FastRCNN(nn.Module):
+    """Fast R-CNN on fixed, precomputed proposals (spec Table 2): transform + backbone + torchvision
+    ``RoIHeads``, no RPN. Built by ``build_detector(variant, proposals="fixed", ...)``.
+
+    ``model(images, targets=None, proposals=None)``:
+
+    * ``proposals``: one (N_i, 4) float tensor per image, xyxy in the pixel coordinates of the image
+      *as passed in* (the coordinates of ``targets[i]["boxes"]`` and of :class:`RPNOnly`'s outputs),
+      e.g. the top-N proposals of a trained FPN RPN. They are rescaled with the image by the
+      transform and handed to the RoI heads unchanged otherwise (no clipping, no NMS, no re-ranking).
+      Instead of the argument, each target dict may carry its image's proposals under the key
+      ``"proposals"``, so that a standard ``model(images, targets)`` training step works; the argument
+      wins when both are given. Any horizontal flip of an image must be applied to its proposals too.
+    * training (``targets`` required): dict of losses ``loss_classifier``, ``loss_box_reg``. As in
+      torchvision's RoIHeads (and Detectron), the GT boxes are appended to the proposals before the
+      RoI sampling (``box_batch_size_per_image`` RoIs per image, 25 % foreground at IoU >= 0.5).
+    * eval: per image ``{"boxes", "labels", "scores"}`` in the input image's coordinates.
+    """
+
+    def __init__(self, backbone: nn.Module, roi_heads: RoIHeads, transform: GeneralizedRCNNTransform):
+        super().__init__()
+        self.backbone, self.roi_heads, self.transform = backbone, roi_heads, transform
+
+    def forward(self, images, targets=None, proposals=None):
+        if proposals is None:
+            if targets is None or any("proposals" not in t for t in targets):
+                raise ValueError("FastRCNN needs proposals: pass proposals=[(N_i, 4) tensors] or put them in "
+                                 "targets[i]['proposals']")
+            proposals = [t["proposals"] for t in targets]
+        if len(proposals) != len(images):
+            raise ValueError(f"{len(proposals)} proposal sets for {len(images)} images")
+        if self.training and targets is None:
+            raise ValueError("FastRCNN in training mode needs targets")
+        if targets is not None:
+            targets = [{k: v for k, v in t.items() if k != "proposals"} for t in targets]
+        original_sizes = [tuple(img.shape[-2:]) for img in images]
+        images, targets = self.transform(images, targets)
+        boxes = []
+        for p, o_s, im_s in zip(proposals, original_sizes, images.image_sizes):
+            p = torch.as_tensor(p, dtype=torch.float32, device=images.tensors.device).reshape(-1, 4)
+            boxes.append(resize_boxes(p, list(o_s), list(im_s)))
+        features = self.backbone(images.tensors)
+        detections, losses = self.roi_heads(features, boxes, images.image_sizes, targets)
+        if self.training:
+            return losses
+        return self.transform.postprocess(detections, images.image_sizes, original_sizes)
+
+
 # ----------------------------------------------------------------------------- builder
+def _variant_backbone(variant: str, net: AnyNet, fpn_channels: int, sizes: tuple, ratios: tuple,
+                      with_p6: bool = True):
+    """Backbone (+ neck) of a variant: (DetectionBackbone, RoI levels, anchor sizes / ratios)."""
+    widths = list(net.cfg.widths)
+    if variant == "c4":
+        bb = DetectionBackbone(AnyNetBody(net, 3), None, widths[2], ["c4"])
+        return bb, ["c4"], ((sizes,), (ratios,))
+    if variant == "c5":
+        bb = DetectionBackbone(AnyNetBody(net, 4), None, widths[3], ["c5"])
+        return bb, ["c5"], ((sizes,), (ratios,))
+    body = AnyNetBody(net, 4)
+    if variant in ("fpn", "finest"):
+        neck = FeaturePyramidNetwork(widths, fpn_channels, extra_blocks=LastLevelMaxPool())
+    else:
+        info = VARIANT_INFO[variant]
+        neck = PyramidNeck(widths, fpn_channels, lateral=info["lateral"], top_down=info["top_down"])
+    if variant == "finest":
+        return DetectionBackbone(body, neck, fpn_channels, ["p2"]), ["p2"], ((sizes,), (ratios,))
+    levels = ["p2", "p3", "p4", "p5"]                         # P6: RPN only
+    bb = DetectionBackbone(body, neck, fpn_channels, levels + (["p6"] if with_p6 else []))
+    return bb, levels, (tuple((s,) for s in sizes), (ratios,) * 5)
+
+
+def _box_head(variant: str, net: AnyNet, bb: DetectionBackbone, levels: List[str], canonical_scale: float,
+              representation_size: int, num_classes: int):
+    """RoI pooler (Eq. 1 over ``levels``), box head (conv5 for C4, else 2fc) and predictor."""
+    if variant == "c4":
+        roi_pool = MultiScaleRoIAlign(levels, 14, 2, canonical_scale=int(canonical_scale))
+        head = Res5Head(net.s4, net.cfg.widths[3])
+        rep = net.cfg.widths[3]
+    else:
+        roi_pool = MultiScaleRoIAlign(levels, 7, 2, canonical_scale=int(canonical_scale))
+        head = TwoMLPHead(bb.out_channels * 7 * 7, representation_size)
+        rep = representation_size
+    return roi_pool, head, FastRCNNPredictor(rep, num_classes)
+
+
+_ROI_HEAD_DEFAULTS = dict(box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_positive_fraction=0.25,
+                          bbox_reg_weights=None, box_nms_thresh=0.5)   # torchvision FasterRCNN's
+
+
 def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, AnyNet] = "tiny",
                    norm: str = "bn", num_classes: int = 91, mask: bool = False, rpn_only: bool = False,
+                   proposals: str = "rpn",
                    fpn_channels: int = 256, anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
                    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), canonical_scale: float = 224,
                    representation_size: int = 1024, min_size: int = 800, max_size: int = 1333,
@@ -328,40 +426,43 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
                    rpn_batch_size_per_image: int = 256, rpn_nms_thresh: float = 0.7,
                    box_batch_size_per_image: int = 512, box_detections_per_img: int = 100,
                    box_score_thresh: float = 0.05, mask_dim: Optional[int] = None, **kwargs) -> nn.Module:
-    """Faster / Mask R-CNN (or RPN-only) for one FPN-paper variant; see the module docstring.
+    """Faster / Mask R-CNN, RPN-only or Fast R-CNN for one FPN-paper variant; see the module docstring.
 
     ``anchor_sizes``: the 5 anchor sides for P2..P6 (paper 32..512 = 8 x stride; scale them with
-    the image). ``canonical_scale``: s0 of Eq. 1 (224; scale it like the anchors)."""
+    the image). ``canonical_scale``: s0 of Eq. 1 (224; scale it like the anchors).
+    ``proposals``: ``"rpn"`` (default) learns its proposals (Faster R-CNN, or the RPN alone with
+    ``rpn_only``); ``"fixed"`` builds a :class:`FastRCNN` that takes precomputed proposals per image
+    (spec Table 2) -- same backbone, neck and RoI head as the Faster R-CNN of the variant, no RPN
+    (the ``rpn_*`` and anchor options are then unused)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+    if proposals not in ("rpn", "fixed"):
+        raise ValueError(f"proposals must be 'rpn' or 'fixed', got {proposals!r}")
+    if proposals == "fixed" and (rpn_only or mask):
+        raise ValueError("proposals='fixed' (Fast R-CNN) has no RPN and no mask head: rpn_only and mask must be False")
     if len(anchor_sizes) != 5:
         raise ValueError("anchor_sizes: one size per level P2..P6 (5 values)")
     net = build_backbone(backbone, norm)
-    widths = list(net.cfg.widths)
     ratios = tuple(float(r) for r in aspect_ratios)
     sizes = tuple(int(s) for s in anchor_sizes)
+    bb, levels, anchor_cfg = _variant_backbone(variant, net, fpn_channels, sizes, ratios,
+                                               with_p6=proposals == "rpn")
 
-    if variant == "c4":
-        body = AnyNetBody(net, 3)
-        bb = DetectionBackbone(body, None, widths[2], ["c4"])
-        levels, anchor_cfg = ["c4"], ((sizes,), (ratios,))
-    elif variant == "c5":
-        bb = DetectionBackbone(AnyNetBody(net, 4), None, widths[3], ["c5"])
-        levels, anchor_cfg = ["c5"], ((sizes,), (ratios,))
-    else:
-        body = AnyNetBody(net, 4)
-        if variant in ("fpn", "finest"):
-            neck = FeaturePyramidNetwork(widths, fpn_channels, extra_blocks=LastLevelMaxPool())
-        else:
-            info = VARIANT_INFO[variant]
-            neck = PyramidNeck(widths, fpn_channels, lateral=info["lateral"], top_down=info["top_down"])
-        if variant == "finest":
-            bb = DetectionBackbone(body, neck, fpn_channels, ["p2"])
-            levels, anchor_cfg = ["p2"], ((sizes,), (ratios,))
-        else:
-            bb = DetectionBackbone(body, neck, fpn_channels, ["p2", "p3", "p4", "p5", "p6"])
-            levels = ["p2", "p3", "p4", "p5"]                 # P6: RPN only
-            anchor_cfg = (tuple((s,) for s in sizes), (ratios,) * 5)
+    if proposals == "fixed":
+        roi_pool, head, predictor = _box_head(variant, net, bb, levels, canonical_scale, representation_size,
+                                              num_classes)
+        opts = {**_ROI_HEAD_DEFAULTS, **kwargs}
+        unknown = set(opts) - set(_ROI_HEAD_DEFAULTS)
+        if unknown:
+            raise TypeError(f"proposals='fixed': unexpected options {sorted(unknown)}")
+        roi_heads = RoIHeads(roi_pool, head, predictor, opts["box_fg_iou_thresh"], opts["box_bg_iou_thresh"],
+                             box_batch_size_per_image, opts["box_positive_fraction"], opts["bbox_reg_weights"],
+                             box_score_thresh, opts["box_nms_thresh"], box_detections_per_img)
+        transform = GeneralizedRCNNTransform(min_size, max_size, list(image_mean), list(image_std))
+        model = FastRCNN(bb, roi_heads, transform)
+        model.variant, model.levels = variant, levels
+        return model
+
     anchor_gen = AnchorGenerator(*anchor_cfg)
     rpn_head = RPNHead(bb.out_channels, anchor_gen.num_anchors_per_location()[0])
     transform = GeneralizedRCNNTransform(min_size, max_size, list(image_mean), list(image_std))
@@ -388,15 +489,8 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
                   box_batch_size_per_image=box_batch_size_per_image,
                   box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh)
     common.update(kwargs)
-    if variant == "c4":
-        roi_pool = MultiScaleRoIAlign(levels, 14, 2, canonical_scale=int(canonical_scale))
-        head = Res5Head(net.s4, widths[3])
-        rep = widths[3]
-    else:
-        roi_pool = MultiScaleRoIAlign(levels, 7, 2, canonical_scale=int(canonical_scale))
-        head = TwoMLPHead(bb.out_channels * 7 * 7, representation_size)
-        rep = representation_size
-    predictor = FastRCNNPredictor(rep, num_classes)
+    roi_pool, head, predictor = _box_head(variant, net, bb, levels, canonical_scale, representation_size,
+                                          num_classes)
     if mask:
         from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
         mask_pool = MultiScaleRoIAlign(levels, 14, 2, canonical_scale=int(canonical_scale))
