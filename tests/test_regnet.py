@@ -91,3 +91,103 @@ def test_builder_head_init_and_forward():
     assert float(m.head.fc.bias.detach().abs().max()) == 0.0
     m.eval()
     assert m(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+
+
+# ----------------------------------------------------------------------------- Fig 12 timing device
+def test_forward_timing_cpu_reports_device_and_restores_threads():
+    from paperlib.experiments import regnet as ex
+    before = torch.get_num_threads()
+    rows = ex.forward_timing(["regnetx_200mf"], batch=1, image_size=32, threads=1, reps=1, warmup=0,
+                             device="cpu")
+    assert torch.get_num_threads() == before
+    (r,) = rows
+    assert r["device"] == "cpu" and r["threads"] == 1 and "device_name" not in r
+    assert r["seconds"] > 0 and r["flops"] == complexity(create_model("regnetx_200mf"), (3, 32, 32))["flops"]
+    # the old name still times on the CPU
+    assert ex.cpu_forward_timing(["regnetx_200mf"], batch=1, image_size=32, reps=1)[0]["device"] == "cpu"
+
+
+def test_forward_timing_cuda_unavailable_is_an_error(monkeypatch):
+    from paperlib.experiments import regnet as ex
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for dev in ("cuda", "cuda:0", torch.device("cuda")):
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            ex.forward_timing(["regnetx_200mf"], batch=1, image_size=32, reps=1, device=dev)
+    assert ex.timing_device("auto") == torch.device("cpu")   # auto without CUDA: the CPU, said so
+    with pytest.raises(ValueError, match="unsupported device"):
+        ex.timing_device("meta")
+
+
+@pytest.mark.gpu
+def test_forward_timing_on_cuda():
+    from paperlib.experiments import regnet as ex
+    bench = torch.backends.cudnn.benchmark
+    rows = ex.forward_timing(["regnetx_200mf", "regnety_200mf"], batch=2, image_size=64, reps=2, device="cuda")
+    assert torch.backends.cudnn.benchmark == bench
+    idx = torch.cuda.current_device()
+    assert [r["device"] for r in rows] == [f"cuda:{idx}"] * 2
+    assert all(r["device_name"] == torch.cuda.get_device_name(idx) and r["threads"] is None for r in rows)
+    assert all(r["seconds"] > 0 for r in rows)
+
+
+# ----------------------------------------------------------------------------- Precise-BN
+def _bn_data(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mean, std = torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.5, 2.0, 1.0])
+    x = torch.randn(n, 3, 4, 4, generator=g) * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
+    return torch.utils.data.TensorDataset(x, torch.zeros(n, dtype=torch.long)), x
+
+
+def test_precise_bn_sets_running_stats_to_the_data():
+    from paperlib.experiments.regnet import precise_bn
+    ds, x = _bn_data()
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.Flatten(), torch.nn.Linear(48, 2)).eval()
+    bn = model[0]
+    assert torch.equal(bn.running_mean, torch.zeros(3)) and torch.equal(bn.running_var, torch.ones(3))
+    rng = torch.get_rng_state()
+    n = precise_bn(model, ds, 10**6, batch_size=64, device="cpu")
+    assert n == 256
+    # equal batches: the running mean is the data's channel mean; the variance the mean of the batch
+    # variances (within ~1/batch of the data's)
+    assert torch.allclose(bn.running_mean, x.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(bn.running_var, x.var(dim=(0, 2, 3)), rtol=0.05)
+    assert torch.allclose(bn.running_var, torch.tensor([0.25, 4.0, 1.0]), rtol=0.15)
+    assert bn.momentum == 0.1 and not model.training and torch.equal(torch.get_rng_state(), rng)
+    # a subset of n images (seeded): the stats of those images; 0 = off, nothing changes
+    sub = precise_bn(model, ds, 64, batch_size=64, seed=3)
+    idx = torch.randperm(256, generator=torch.Generator().manual_seed(3))[:64]
+    assert sub == 64 and torch.allclose(bn.running_mean, x[idx].mean(dim=(0, 2, 3)), atol=1e-5)
+    before = bn.running_mean.clone()
+    assert precise_bn(model, ds, 0) == 0 and torch.equal(bn.running_mean, before)
+
+
+def test_train_one_precise_bn_option(monkeypatch):
+    """The job's train dict takes precise_bn_images (0 = off): Precise-BN runs before every evaluation
+    only, recomputes the BN statistics there, and leaves the training trajectory unchanged."""
+    from dataclasses import asdict
+
+    from paperlib.experiments import regnet as ex
+    from paperlib.models.regnet import tiny_regnet_config
+    calls = []
+    real = ex.precise_bn
+
+    def spy(model, dataset, n, **kw):
+        bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        before, mode = bn.running_mean.clone(), model.training
+        used = real(model, dataset, n, **kw)
+        calls.append((used, model.training == mode, bool((bn.running_mean - before).abs().max() > 0)))
+        return used
+
+    monkeypatch.setattr(ex, "precise_bn", spy)
+    cfg = {"space": "RegNet", "index": 0, "arch": asdict(tiny_regnet_config()), "batch_size": 16, "seed": 0,
+           "data": {"name": "synthetic", "data_root": None, "image_size": 32, "num_classes": 10,
+                    "n_train": 256, "n_val": 64, "seed": 0},
+           "train": {"epochs": 1, "max_steps": 2, "lr": 0.1, "weight_decay": 5e-5, "amp": False,
+                     "log_every": 10**9, "ckpt_every_epochs": 10**9}, "device": "cpu"}
+    off = ex.train_one(cfg)
+    assert calls == [] and off["precise_bn_images"] == 0
+    on = ex.train_one({**cfg, "train": {**cfg["train"], "precise_bn_images": 128}})
+    assert on["precise_bn_images"] == 128
+    assert calls == [(128, True, True)]           # once, before the one evaluation; stats recomputed
+    assert on["train_loss"] == off["train_loss"]  # same training (RNGs restored)
+    assert 0.0 <= on["err"] <= 1.0

@@ -96,6 +96,9 @@ def test_sweep_blocks(cfg, tmp_path):
     assert R.data_spec(cfg)["data_root"] is None
     t = R.train_config(cfg)
     assert t["max_steps"] == 2 and t["schedule"] == "cosine" and t["amp"] is False
+    # Precise-BN (pycls, 8,192 images, on in every profile) reaches the job only when turned on
+    assert t["precise_bn_images"] == 8192 == Config().precise_bn_images
+    assert "precise_bn_images" not in R.train_config(replace(cfg, precise_bn_images=0))
     assert R.default_sweep_dir(replace(cfg, sweep_dir=str(tmp_path)), "ci") == tmp_path
     assert R.default_sweep_dir(cfg, "ci").parts[-3:] == ("sweeps", "08_regnet", "ci")
 
@@ -203,19 +206,54 @@ def test_timing_section_with_given_timings(cfg):
     assert t.threads == cfg.timing_threads
     assert t.caption.startswith("Forward time (cpu, batch 2, 64 px, 1 thread(s)); Pearson r with time: flops ")
     assert len(t.fig.axes) == 4
+    assert (t.device, t.device_type, t.device_name, t.device_label) == ("cpu", "cpu", None, "cpu")
+
+
+def _cuda_timing():
+    tim = _timing()
+    tim["device"], tim["device_name"], tim["threads"] = "cuda:0", "NVIDIA H100 80GB HBM3", None
+    return tim
+
+
+def test_timing_section_labels_the_device_the_rows_were_timed_on(cfg):
+    # rows timed on a GPU: the caption says so, whatever device the caller named
+    t = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_cuda_timing())
+    assert (t.device, t.device_type, t.threads) == ("cuda:0", "cuda", None)
+    assert t.device_label == "cuda (NVIDIA H100 80GB HBM3)"
+    assert t.caption.startswith("Forward time (cuda NVIDIA H100 80GB HBM3, batch 2, 64 px, synchronized, "
+                                "median of 1); Pearson r")
+    # rows timed on the CPU in a run whose device is CUDA: labelled cpu, not cuda
+    cpu_rows = _timing()
+    cpu_rows["device"] = "cpu"
+    t = R.timing_section(cfg, _all24(), "cuda", seed=0, tim=cpu_rows)
+    assert t.device == "cpu" and t.caption.startswith("Forward time (cpu, ")
+    mixed = _cuda_timing()
+    mixed.loc[0, "device"] = "cpu"
+    with pytest.raises(ValueError, match="several devices"):
+        R.timing_section(cfg, _all24(), "cpu", seed=0, tim=mixed)
+
+
+def test_timing_section_measures_on_the_given_device(cfg, monkeypatch):
+    import torch
+    t = R.timing_section(replace(cfg, timing_models=["regnetx_200mf"], timing_image_size=32, timing_batch=1),
+                         _all24(), torch.device("cpu"), seed=0)
+    assert t.table.device.tolist() == ["cpu"] and t.device == "cpu" and t.threads == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        R.timing_section(cfg, _all24(), "cuda", seed=0)
 
 
 # ----------------------------------------------------------------------------- section 6
-def _claims(cfg, recs):
+def _claims(cfg, recs, tim=None, device_type="cpu"):
     errs = R.space_errors(recs, cfg.spaces)
     cmps = R.space_comparisons(errs, cfg, seed=0)
     bom, _ = R.random_search_figure(errs, seed=0)
-    timing = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_timing())
+    timing = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_timing() if tim is None else tim)
     return R.claims(errs=errs, cmps=cmps, verdict_cmp=R.comparison_verdicts(cmps),
                     v_sizes=R.space_size_verdict(R.space_size_table()), bom=bom,
                     r_fit=R.efit_section(recs, cfg).r_fit, timing=timing,
                     trends=R.trends_section(recs, cfg, seed=0), all24=_all24(), n_boot=cfg.n_boot,
-                    seed=0, device_type="cpu")
+                    seed=0, device_type=device_type)
 
 
 def test_claims_shape_and_verdicts(cfg):
@@ -228,9 +266,41 @@ def test_claims_shape_and_verdicts(cfg):
     assert set(by["C2"]["evidence"]["comparisons"]) == {"AnyNetX_E -> RegNet", "AnyNetX_A -> RegNet"}
     assert list(by["C2"]["evidence"]["best_of_m_median"]["RegNet"]) == ["1", "2", "4", "8", "16", "32"]
     assert by["C3"]["evidence"]["timing_models"] == 4
+    # timed on the CPU: C3 says so in its evidence and its statement
+    c3 = by["C3"]
+    assert c3["evidence"]["timing_device"] == "cpu" and "timing_device_name" not in c3["evidence"]
+    assert c3["evidence"]["timing_note"].startswith("timing measured on CPU, not the paper's GPU")
+    assert c3["statement"].endswith("(Runtime measured here on CPU, not the paper's GPU.)")
     assert by["C4"]["evidence"] == {"trend_space": "RegNet", "n": 6}
     # C4's SE part is never trained here; C5's ImageNet accuracy neither
     assert by["C4"]["verdict"].verdict != "held" and by["C5"]["verdict"].verdict != "held"
+
+
+def test_claim_c3_carries_the_timing_device_not_the_runs(cfg):
+    # a CUDA run whose models were timed on a GPU
+    c3 = {c["claim_id"]: c for c in _claims(cfg, _records(4), tim=_cuda_timing(), device_type="cuda")}["C3"]
+    ev = c3["evidence"]
+    assert ev["timing_device"] == "cuda" and ev["timing_device_name"] == "NVIDIA H100 80GB HBM3"
+    assert "run_device" not in ev and "CPU" not in c3["statement"]
+    assert ev["timing_note"] == "timing measured on GPU (NVIDIA H100 80GB HBM3), as in the paper"
+    # a CUDA run whose timing rows came from the CPU: judged and labelled as CPU numbers
+    cpu_rows = _timing()
+    cpu_rows["device"] = "cpu"
+    c3 = {c["claim_id"]: c for c in _claims(cfg, _records(4), tim=cpu_rows, device_type="cuda")}["C3"]
+    assert c3["evidence"]["timing_device"] == "cpu" and c3["evidence"]["run_device"] == "cuda"
+    assert "measured here on CPU" in c3["statement"]
+
+
+def test_run_notes_name_the_timing_device(cfg):
+    errs = R.space_errors(_records(4), cfg.spaces)
+    gpu = R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_cuda_timing())
+    (_, note) = R.run_notes(cfg, errs, gpu)
+    assert note.startswith("Fig 12 analogue is measured on cuda (NVIDIA H100 80GB HBM3) with synchronized")
+    (_, note) = R.run_notes(cfg, errs, R.timing_section(cfg, _all24(), "cpu", seed=0, tim=_timing()))
+    assert note.startswith("Fig 12 analogue is measured on cpu (runtime there tends to follow flops")
+    first, _ = R.run_notes(replace(cfg, precise_bn_images=8192), errs, "cpu")
+    assert first.endswith("Precise-BN: BN statistics recomputed on 8192 train images before every evaluation.")
+    assert "Precise-BN" not in R.run_notes(replace(cfg, precise_bn_images=0), errs, "cpu")[0]
 
 
 def test_claims_missing_space_is_not_tested(cfg):
@@ -259,7 +329,7 @@ def test_population_sizes_per_space_and_checks():
     from paperlib.config import ConfigError, get_config
     c = get_config("08_regnet", "default")
     assert c.spaces == ["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"]
-    assert [c.n_models(s) for s in c.spaces] == [12, 6, 6, 6, 12, 12]
+    assert [c.n_models(s) for s in c.spaces] == [16, 8, 8, 8, 16, 16]
     assert get_config("08_regnet", "paper").n_models("AnyNetX_B") == 500     # every space n = 500
     for bad, msg in [({"n_by_space": {"AnyNetX_Q": 3}}, "unknown space 'AnyNetX_Q'"),
                      ({"spaces": ["Foo"]}, "unknown ['Foo']"),

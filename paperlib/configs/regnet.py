@@ -5,12 +5,12 @@ Spec: papers/regnet.md.  Profiles:
            AnyNetX_A / AnyNetX_E / RegNet in the 32-px 3-5 M MACs band trained for a few optimizer steps
            through the sweep machinery (serial); every figure and table drawn; CPU timing of 2 models.
 - default: 32-px synthetic 10-class data (3k train / 1k val); CIFAR-style nets (3x3 stride-1 16-ch
-           stem, 3 stages of stride 2) in a 3-5 M MACs band; AnyNetX_A, AnyNetX_E, RegNet with 12
-           models each and the intermediate refinements AnyNetX_B, _C, _D with 6 each (54 jobs), every
-           model trained identically (epochs, SGD Nesterov, cosine, wd 5e-5 incl. BN) in a 2-process
-           pool; CPU forward timing of RegNetX/Y 200MF-1.6GF. Sized from measured cost: ~2 ms per
-           training image on one idle thread (batch 32), 9k images per job -> ~9 min of sweep on 2
-           idle cores (about twice that when the cores are shared).
+           stem, 3 stages of stride 2) in a 3-5 M MACs band; AnyNetX_A, AnyNetX_E, RegNet with 16
+           models each and the intermediate refinements AnyNetX_B, _C, _D with 8 each (72 jobs), every
+           model trained identically with the spec's short schedule (2 epochs, SGD Nesterov, lr 0.05
+           at batch 128 scaled to 0.0125 at batch 32, cosine, wd 5e-5 incl. BN, Precise-BN before
+           eval) in a 2-process pool; CPU forward timing of RegNetX/Y 200MF-1.6GF. Sized from measured
+           cost: ~6 min on 2 idle cores (about twice that when the cores are shared).
 - gpu:     CIFAR-10 from data_root; AnyNetX_A, _C, _E and RegNet, 48 models each at 30-120 M MACs
            (32 px), 10 epochs, batch 128, lr 0.1; GPU inference timing of the 24 ImageNet RegNets.
 - paper:   ImageNet from data_root: the paper's design-space recipe (n = 500 per space at
@@ -40,23 +40,24 @@ class Config:
     # ---- design-space populations (spec: AnyNet skeleton; small profiles = CIFAR stem, 3 stages)
     spaces: list[str] = field(default_factory=lambda: ["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D",
                                                        "AnyNetX_E", "RegNet"])
-    n_per_space: int = 12
-    n_by_space: dict = field(default_factory=lambda: {"AnyNetX_B": 6, "AnyNetX_C": 6, "AnyNetX_D": 6})
+    n_per_space: int = 16
+    n_by_space: dict = field(default_factory=lambda: {"AnyNetX_B": 8, "AnyNetX_C": 8, "AnyNetX_D": 8})
                                             # per-space n overriding n_per_space (spaces absent: n_per_space)
     flop_window: list[float] = field(default_factory=lambda: [3e6, 5e6])   # MACs, inclusive
     num_stages: int = 3
     stem: str = "cifar"                     # cifar (3x3 s1) | simple (3x3 s2, RegNet ImageNet stem)
     stem_width: int = 16
     # ---- per-model training (identical for every model)
-    epochs: int = 3
+    epochs: int = 2                         # spec default: "~1-2 epochs"
     batch_size: int = 32
-    lr: float = 0.1
+    lr: float = 0.0125                      # pycls DDS lr 0.05 at batch 128, scaled to batch 32 (spec)
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-5
     wd_on_norm_bias: bool = True            # pycls DDS: weight decay on BN too
     warmup_epochs: float = 0.3
     max_steps: int | None = None            # ci: stop after N optimizer steps
+    precise_bn_images: int = 8192           # pycls Precise-BN before every evaluation (0 = off)
     # ---- sweep execution
     backend: str = "local"                  # local | serial | submitit | submitit_local
     workers: int | None = None              # None = every core

@@ -6,10 +6,16 @@ The sweep job is :func:`train_one` (importable, top-level, one JSON config in, o
     {"arch": <AnyNetConfig dict>, "space": "AnyNetX_A", "index": 3,
      "data": {"name": "synthetic", "data_root": None, "image_size": 32, "num_classes": 10,
               "n_train": 4000, "n_val": 1000, "seed": 0},
-     "train": {<TrainConfig fields>}, "batch_size": 128, "seed": 0, "device": "cpu"}
+     "train": {<TrainConfig fields>, "precise_bn_images": 0}, "batch_size": 128, "seed": 0,
+     "device": "cpu"}
+
+``train["precise_bn_images"]`` (optional, 0 = off): Precise-BN (pycls ``BN.USE_PRECISE_STATS`` /
+``BN.NUM_SAMPLES_PRECISE``, 8,192 in the paper's recipe) -- before every evaluation the BatchNorm
+running statistics are recomputed over that many training images (:func:`precise_bn`).
 
 It returns ``{"err": top-1 val error (fraction), "train_loss", "seconds", "flops", "params",
-"acts", "history": {...}}``. Datasets are loaded once per worker process and kept in memory.
+"acts", "precise_bn_images", "history": {...}}``. Datasets are loaded once per worker process and
+kept in memory.
 """
 from __future__ import annotations
 
@@ -20,9 +26,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["train_one", "population", "job_configs", "run_population", "errors_of",
-           "cpu_forward_timing", "regnet_table_rows", "plot_edfs", "trend_points",
-           "plot_trends", "fit_rows", "plot_fit", "comparison_rows", "pearson", "trend_verdict",
+__all__ = ["train_one", "precise_bn", "population", "job_configs", "run_population", "errors_of",
+           "forward_timing", "timing_device", "cpu_forward_timing", "regnet_table_rows", "plot_edfs",
+           "trend_points", "plot_trends", "fit_rows", "plot_fit", "comparison_rows", "pearson", "trend_verdict",
            "loglog_slope", "corr_diff_boot"]
 
 _DATA_CACHE: Dict[str, tuple] = {}
@@ -54,7 +60,7 @@ def train_one(config: dict) -> dict:
     import torch
 
     from ..design_spaces import anynet_complexity
-    from ..engine import TrainConfig, make_loader, train
+    from ..engine import TrainConfig, evaluate_classification, make_loader, train
     from ..models.anynet import AnyNet, AnyNetConfig
     from ..models.regnet import pycls_head_init
 
@@ -67,15 +73,52 @@ def train_one(config: dict) -> dict:
     bs = int(config.get("batch_size", 128))
     tl = make_loader(tr, bs, shuffle=True, seed=seed, drop_last=True)
     vl = make_loader(va, 256, shuffle=False)
-    tc = TrainConfig(**{**config["train"], "seed": seed})
-    hist = train(model, tl, tc, device=config.get("device", "cpu"), val_loader=vl, progress="off")
+    train_kw = dict(config["train"])
+    n_bn = int(train_kw.pop("precise_bn_images", 0) or 0)
+    tc = TrainConfig(**{**train_kw, "seed": seed})
+    eval_fn = None
+    if n_bn > 0:
+        def eval_fn(m, loader, device):     # Precise-BN, then the engine's default evaluation
+            precise_bn(m, tr, n_bn, batch_size=bs, device=device, seed=seed)
+            return evaluate_classification(m, loader, device, channels_last=tc.channels_last)
+    hist = train(model, tl, tc, device=config.get("device", "cpu"), val_loader=vl, eval_fn=eval_fn,
+                 progress="off")
     err = float(hist["val_err"][-1]) if hist.get("val_err") else float("nan")
     size = int(config["data"].get("image_size", 32))
     cx = anynet_complexity(config["arch"], size)
     small = {k: [float(x) for x in v] for k, v in hist.items()
              if isinstance(v, list) and k in ("epoch", "train_loss", "train_err", "val_err", "lr")}
     return {"err": err, "train_loss": float(hist["train_loss"][-1]) if hist.get("train_loss") else None,
-            "seconds": round(time.time() - t0, 2), **cx, "history": small}
+            "seconds": round(time.time() - t0, 2), **cx,
+            "precise_bn_images": min(n_bn, len(tr)), "history": small}
+
+
+def precise_bn(model, dataset, n_images: int, *, batch_size: int = 128, device="cpu", seed: int = 0) -> int:
+    """Precise-BN (pycls ``compute_precise_bn_stats``): reset every BatchNorm's running mean / var and
+    recompute them over ``n_images`` training images (a seeded random subset of ``dataset``, all of it
+    when smaller), in train mode without gradients, with PyTorch's maintained implementation
+    :func:`torch.optim.swa_utils.update_bn` (cumulative average of the batch statistics, like
+    fvcore's / detectron2's precise BN; pycls adds the spread of the batch means to the variance, a
+    ~1/batch relative difference). BN momenta and the train/eval mode are restored by ``update_bn``;
+    the RNG states (augmentations draw from them) are restored here, so the training that follows is
+    the same with and without it. Returns the number of images used."""
+    import torch
+    from torch.optim.swa_utils import update_bn
+    from torch.utils.data import Subset
+
+    from ..engine import make_loader
+    from ..engine.checkpoint import rng_state, set_rng_state
+    n = min(int(n_images), len(dataset))
+    if n <= 0:
+        return 0
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(int(seed)))[:n].tolist()
+    loader = make_loader(Subset(dataset, idx), batch_size, shuffle=False, seed=seed, distributed=False)
+    st = rng_state()
+    try:
+        update_bn(loader, model, device=device)
+    finally:
+        set_rng_state(st)
+    return n
 
 
 # ----------------------------------------------------------------------------- populations
@@ -260,36 +303,96 @@ def regnet_table_rows(family: str = "regnetx") -> List[dict]:
     return rows
 
 
-def cpu_forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, threads: int = 1,
-                       reps: int = 3, warmup: int = 1) -> List[dict]:
-    """Fig 12 analogue on CPU: median seconds of a forward pass (eval, no grad) at fixed threads,
-    with the model's flops / params / acts."""
+def timing_device(device="cpu"):
+    """The torch.device a Fig 12 timing runs on: "auto"/None picks CUDA when present; a CUDA device
+    gets its index resolved (``cuda`` -> ``cuda:<current>``). Asking for CUDA where none is available
+    (or for a GPU index that does not exist) is an error, never a silent fall-back to the CPU."""
+    import torch
+
+    from ..engine import resolve_device
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"forward timing: device {str(device)!r} requested but CUDA is not available "
+                               f"(torch {torch.__version__}); time on 'cpu' or run where a GPU is visible")
+        idx = torch.cuda.current_device() if dev.index is None else dev.index
+        if idx >= torch.cuda.device_count():
+            raise RuntimeError(f"forward timing: device {str(device)!r} requested but only "
+                               f"{torch.cuda.device_count()} CUDA device(s) are visible")
+        return torch.device("cuda", idx)
+    if dev.type != "cpu":
+        raise ValueError(f"forward timing: unsupported device {str(device)!r} (use 'cpu', 'cuda[:i]' or 'auto')")
+    return dev
+
+
+def forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, threads: int = 1,
+                   reps: int = 3, warmup: Optional[int] = None, device="cpu") -> List[dict]:
+    """Fig 12 analogue: median seconds of a forward pass (eval, no grad, float32; on CUDA with PyTorch's
+    default TF32 convolutions) of each model, with its flops / params / acts (counted on the meta device).
+
+    CPU: at ``threads`` intra-op threads (restored afterwards), ``warmup`` (default 1) untimed passes.
+    CUDA: model and input moved to the device, cuDNN autotuning on while timing (pycls), ``warmup``
+    (default 5) untimed passes, ``torch.cuda.synchronize()`` before and after every timed pass; the CPU
+    thread count is left alone (recorded as None). Every row records the device actually used
+    (``"cpu"`` or ``"cuda:<i>"``) and, on CUDA, the GPU's name (``device_name``). A CUDA ``device``
+    where CUDA is not available raises (see :func:`timing_device`)."""
     import torch
 
     from ..metrics import complexity
     from ..models import create_model
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    dev = timing_device(device)
+    cuda = dev.type == "cuda"
+    if warmup is None:
+        warmup = 5 if cuda else 1
+    old_threads = torch.get_num_threads()
+    old_bench = torch.backends.cudnn.benchmark
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        gpu_name = torch.cuda.get_device_name(dev)
+    else:
+        torch.set_num_threads(threads)
     rows = []
     try:
         x = torch.randn(batch, 3, image_size, image_size)
+        if cuda:
+            x = x.to(dev)
         for n in names:
             torch.manual_seed(0)
             m = create_model(n).eval()
             cx = complexity(m, (3, image_size, image_size))
+            if cuda:
+                m = m.to(dev)
             ts = []
             with torch.no_grad():
                 for i in range(warmup + reps):
+                    if cuda:
+                        torch.cuda.synchronize(dev)
                     t = time.perf_counter()
                     m(x)
+                    if cuda:
+                        torch.cuda.synchronize(dev)
                     if i >= warmup:
                         ts.append(time.perf_counter() - t)
-            rows.append({"model": n, "flops": cx["flops"], "params": cx["params"], "acts": cx["acts"],
-                         "seconds": float(np.median(ts)), "batch": batch, "threads": threads})
+            row = {"model": n, "flops": cx["flops"], "params": cx["params"], "acts": cx["acts"],
+                   "seconds": float(np.median(ts)), "batch": batch, "threads": None if cuda else threads,
+                   "device": str(dev)}
+            if cuda:
+                row["device_name"] = gpu_name
+            rows.append(row)
             del m
     finally:
-        torch.set_num_threads(old)
+        if cuda:
+            torch.backends.cudnn.benchmark = old_bench
+        else:
+            torch.set_num_threads(old_threads)
     return rows
+
+
+def cpu_forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, threads: int = 1,
+                       reps: int = 3, warmup: int = 1) -> List[dict]:
+    """:func:`forward_timing` on the CPU (kept for callers of the old name)."""
+    return forward_timing(names, batch=batch, image_size=image_size, threads=threads, reps=reps,
+                          warmup=warmup, device="cpu")
 
 
 def pearson(x, y) -> float:

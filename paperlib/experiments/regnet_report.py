@@ -15,8 +15,8 @@ Sections, in notebook order::
     population_table(records, errs) / population_metrics(errs) / edf_figure(errs, cfg)
     cmps = space_comparisons(errs, cfg, seed); comparison_verdicts(cmps)
     efit_section(records, cfg); random_search_figure(errs, seed); trends_section(records, cfg, seed)
-    timing_section(cfg, all24, device_type, seed)
-    claims(...) -> list of run.claim keyword dicts
+    timing = timing_section(cfg, all24, run.device, seed)   # timed where run.device says (CPU or CUDA)
+    claims(...) -> list of run.claim keyword dicts; run_notes(cfg, errs, timing)
 """
 from __future__ import annotations
 
@@ -156,11 +156,17 @@ def data_spec(cfg, data_root=None) -> dict:
 
 
 def train_config(cfg) -> dict:
-    """The ``train`` block of a sweep job: the same schedule for every model."""
-    return dict(epochs=cfg.epochs, max_steps=cfg.max_steps, lr=cfg.lr, momentum=cfg.momentum,
-                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, wd_on_norm_bias=cfg.wd_on_norm_bias,
-                schedule="cosine", warmup_epochs=cfg.warmup_epochs, warmup_start_factor=0.1,
-                amp=False, log_every=10**9, ckpt_every_epochs=10**9)
+    """The ``train`` block of a sweep job: the same schedule for every model. ``precise_bn_images``
+    (> 0: Precise-BN over that many training images before every evaluation) is added only when the
+    config turns it on, so the jobs of configs without it keep their cache keys."""
+    t = dict(epochs=cfg.epochs, max_steps=cfg.max_steps, lr=cfg.lr, momentum=cfg.momentum,
+             nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, wd_on_norm_bias=cfg.wd_on_norm_bias,
+             schedule="cosine", warmup_epochs=cfg.warmup_epochs, warmup_start_factor=0.1,
+             amp=False, log_every=10**9, ckpt_every_epochs=10**9)
+    n_bn = int(getattr(cfg, "precise_bn_images", 0) or 0)
+    if n_bn > 0:
+        t["precise_bn_images"] = n_bn
+    return t
 
 
 def default_sweep_dir(cfg, profile: str) -> Path:
@@ -376,12 +382,23 @@ def trends_section(records: Sequence[dict], cfg, seed: int, keys: Sequence[str] 
 # ----------------------------------------------------------------------------- 5 timing
 @dataclass
 class TimingSection:
-    table: Any                      # fig12_timing (cpu_forward_timing rows + ms)
+    table: Any                      # fig12_timing (forward_timing rows + ms)
     pearson_r: Dict[str, float]     # r(time, flops|params|acts)
     slopes: Dict[str, dict]         # family -> {acts, params}: log-log slope vs flops (s, lo, hi)
-    threads: int
+    threads: Optional[int]          # CPU intra-op threads (None when timed on CUDA)
     caption: str
     fig: Any
+    device: str = "cpu"             # the device the timing actually ran on: "cpu" | "cuda:<i>"
+    device_name: Optional[str] = None   # the GPU's name when timed on CUDA
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    @property
+    def device_label(self) -> str:
+        """"cpu", or "cuda (<GPU name>)"."""
+        return f"{self.device_type} ({self.device_name})" if self.device_name else self.device_type
 
 
 def timing_analysis(tim, all24, seed: int = 0):
@@ -394,10 +411,15 @@ def timing_analysis(tim, all24, seed: int = 0):
     return rs, slopes
 
 
-def timing_caption(cfg, device_type: str, threads: int, rs: Dict[str, float]) -> str:
-    return (f"Forward time ({device_type}, batch {cfg.timing_batch}, "
-            f"{cfg.timing_image_size} px, {threads} thread(s)); Pearson r with time: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in rs.items()))
+def timing_caption(cfg, device_type: str, threads: Optional[int], rs: Dict[str, float],
+                   device_name: Optional[str] = None) -> str:
+    """Caption of fig12_timing; ``device_type`` is the device the timing ran on ("cpu" | "cuda")."""
+    if device_type == "cpu":
+        where = f"cpu, batch {cfg.timing_batch}, {cfg.timing_image_size} px, {threads} thread(s)"
+    else:
+        where = (f"{device_type}{f' {device_name}' if device_name else ''}, batch {cfg.timing_batch}, "
+                 f"{cfg.timing_image_size} px, synchronized, median of {cfg.timing_reps}")
+    return f"Forward time ({where}); Pearson r with time: " + ", ".join(f"{k} {v:.3f}" for k, v in rs.items())
 
 
 def timing_figure(tim, all24, rs: Dict[str, float]):
@@ -419,20 +441,31 @@ def timing_figure(tim, all24, rs: Dict[str, float]):
     return fig
 
 
-def timing_section(cfg, all24, device_type: str, seed: int = 0, tim=None) -> TimingSection:
-    """Fig 12 analogue: forward timing of ``cfg.timing_models`` (or a given timing DataFrame ``tim``),
-    its correlations and the complexity slopes."""
+def timing_section(cfg, all24, device="cpu", seed: int = 0, tim=None) -> TimingSection:
+    """Fig 12 analogue: forward timing of ``cfg.timing_models`` on ``device`` (the run's device: "cpu",
+    "cuda[:i]", "auto" or a torch.device; CUDA where none is available raises), or a given timing
+    DataFrame ``tim``; its correlations and the complexity slopes. The caption, and through the
+    section the claim and the notes, carry the device the rows say they were timed on (a given ``tim``
+    without a ``device`` column is taken to be from ``device``)."""
     import pandas as pd
     import torch
     threads = cfg.timing_threads or torch.get_num_threads()
     if tim is None:
-        tim = pd.DataFrame(ex.cpu_forward_timing(cfg.timing_models, batch=cfg.timing_batch,
-                                                 image_size=cfg.timing_image_size, threads=threads,
-                                                 reps=cfg.timing_reps))
+        tim = pd.DataFrame(ex.forward_timing(cfg.timing_models, batch=cfg.timing_batch,
+                                             image_size=cfg.timing_image_size, threads=threads,
+                                             reps=cfg.timing_reps, device=device))
     tim["ms"] = 1000 * tim.seconds
+    used = sorted(set(map(str, tim["device"]))) if "device" in tim else [str(getattr(device, "type", device))]
+    if len(used) != 1:
+        raise ValueError(f"timing rows come from several devices {used}; time every model on one device")
+    dev = used[0]
+    names = sorted(set(tim["device_name"].dropna())) if "device_name" in tim else []
+    name = ", ".join(names) or None
+    if dev.startswith("cuda"):
+        threads = None
     rs, slopes = timing_analysis(tim, all24, seed=seed)
-    return TimingSection(tim, rs, slopes, threads, timing_caption(cfg, device_type, threads, rs),
-                         timing_figure(tim, all24, rs))
+    return TimingSection(tim, rs, slopes, threads, timing_caption(cfg, dev.split(":")[0], threads, rs, name),
+                         timing_figure(tim, all24, rs), device=dev, device_name=name)
 
 
 # ----------------------------------------------------------------------------- 6 claims
@@ -483,12 +516,16 @@ def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSectio
                   "pearson_efit_err": r_fit},
         trained=True))
 
-    # C3: activations predict runtime better than flops (measured here on CPU), acts ~ sqrt(flops),
-    # params ~ flops
+    # C3: activations predict runtime better than flops (on the device the timing ran on -- the run's
+    # device_type does not say where the models were timed), acts ~ sqrt(flops), params ~ flops
     tim, rs, slopes = timing.table, timing.pearson_r, timing.slopes
+    on_cpu = timing.device_type == "cpu"
+    t_note = ("timing measured on CPU, not the paper's GPU: on a CPU runtime tends to follow flops, so "
+              "this is a weak test of the GPU claim" if on_cpu else
+              f"timing measured on GPU ({timing.device_name or timing.device}), as in the paper")
     d_r, lo_r, hi_r = ex.corr_diff_boot(tim.seconds, tim.acts, tim.flops, n_boot=n_boot, seed=seed)
-    v_time = stats.decide_diff(d_r, lo_r, hi_r, expect="+", n=len(tim), device=device_type,
-                               pearson_r=rs, note="r(time, acts) - r(time, flops); CPU, not the paper's GPU")
+    v_time = stats.decide_diff(d_r, lo_r, hi_r, expect="+", n=len(tim), device=timing.device,
+                               pearson_r=rs, note="r(time, acts) - r(time, flops); " + t_note)
     # params grow faster with flops than acts do (log-log slopes over the 12 models of each family;
     # interval = conservative difference of the two bootstrap intervals)
     v_slope = stats.combine([stats.decide_diff(slopes[f]["params"][0] - slopes[f]["acts"][0],
@@ -496,13 +533,20 @@ def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSectio
                                                slopes[f]["params"][2] - slopes[f]["acts"][1], expect="+", n=12,
                                                family=f)
                              for f in FAMILIES], slopes=slopes)
+    c3_ev = {"timing_pearson_r": rs, "timing_device": timing.device_type, "timing_models": len(tim),
+             "timing_note": t_note}
+    if timing.device_name:
+        c3_ev["timing_device_name"] = timing.device_name
+    if device_type and str(device_type) != timing.device_type:
+        c3_ev["run_device"] = str(device_type)
     out.append(dict(
         claim_id="C3",
         statement="Runtime tracks activations better than flops; for the best models acts grow like "
-                  "sqrt(flops) and params like flops.",
+                  "sqrt(flops) and params like flops."
+                  + (" (Runtime measured here on CPU, not the paper's GPU.)" if on_cpu else ""),
         verdict=stats.combine([v_time, v_slope]),
         paper={"fig": "Fig 12 (GPU)", "acts_slope": 0.5, "params_slope": 1.0},
-        evidence={"timing_pearson_r": rs, "timing_device": device_type, "timing_models": len(tim)},
+        evidence=c3_ev,
         trained=False))
 
     # C4: trends (d ~ 20, wm ~ 2.5 among the best RegNets) and SE helps: not expected at this scale
@@ -537,11 +581,21 @@ def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSectio
     return out
 
 
-def run_notes(cfg, errs: Dict[str, np.ndarray], device_type: str) -> List[str]:
-    """The run's plain-language notes (population sizes and recipe; where Fig 12 was measured)."""
+def run_notes(cfg, errs: Dict[str, np.ndarray], timing) -> List[str]:
+    """The run's plain-language notes (population sizes and recipe; where Fig 12 was measured).
+    ``timing``: the :class:`TimingSection` (its device is where the models were timed), or that device
+    as a string."""
     lo_f, hi_f = cfg.flop_window
+    n_bn = int(getattr(cfg, "precise_bn_images", 0) or 0)
+    bn = f" Precise-BN: BN statistics recomputed on {n_bn} train images before every evaluation." if n_bn else ""
+    if isinstance(timing, TimingSection):
+        dev_type, label = timing.device_type, timing.device_label
+    else:
+        dev_type = label = str(getattr(timing, "type", timing)).split(":")[0]
+    where = ("Fig 12 analogue is measured on " + label + (
+        " (runtime there tends to follow flops; the paper's activation claim is about GPUs)." if dev_type == "cpu"
+        else " with synchronized forward timing, like the paper's GPU measurement."))
     return [f"Populations: {population_str(errs)}; {lo_f/1e6:g}-{hi_f/1e6:g} M MACs at {cfg.image_size} px "
             f"({cfg.stem} stem, {cfg.num_stages} stages); every model trained {cfg.epochs} epoch(s), batch "
-            f"{cfg.batch_size}, lr {cfg.lr}, wd {cfg.weight_decay}, cosine, on {cfg.dataset}.",
-            "Fig 12 analogue is measured on " + device_type + " (runtime there tends to follow flops; "
-            "the paper's activation claim is about GPUs)."]
+            f"{cfg.batch_size}, lr {cfg.lr}, wd {cfg.weight_decay}, cosine, on {cfg.dataset}." + bn,
+            where]
