@@ -467,9 +467,17 @@ DDP_SCRIPT = textwrap.dedent("""
     hb = train(bn, make_loader(ds, 8, shuffle=True, seed=2), TrainConfig(epochs=1, lr=0.1, ema_decay=0.5),
                progress=False)
     import torch.distributed as dist
+    # an odd validation set (63 items over 2 ranks): the default evaluation counts each item once
+    from torch.utils.data import DataLoader
+    from paperlib.engine import evaluate_classification
+    odd = TensorDataset(X[:63], Y[:63])
+    full = evaluate_classification(model, DataLoader(odd, batch_size=16), "cpu")   # every rank, all items
+    frozen = train(model, make_loader(ds, 8), TrainConfig(epochs=1, lr=0.0, weight_decay=0.0, momentum=0.0),
+                   val_loader=make_loader(odd, 16), progress=False)
     torch.save({"state": model.state_dict(), "hist": dict(h), "world": dist.get_world_size(),
                 "type": type(model).__name__, "bn": bn.state_dict(), "ema": hb.ema.state_dict(),
-                "ema_type": type(hb.ema).__name__},
+                "ema_type": type(hb.ema).__name__,
+                "odd": (full["err"], full["loss"], frozen["val_err"][-1], frozen["val_loss"][-1])},
                sys.argv[1] + f"/rank{dist.get_rank()}.pt")
     shutdown_distributed()
     assert not dist.is_initialized()
@@ -492,6 +500,8 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"rank{i}.pt", weights_only=False) for i in (0, 1))
     assert r0["world"] == 2 and r0["type"] == "Sequential"   # unwrapped from DDP
+    err, loss, val_err, val_loss = r0["odd"]
+    assert val_err == pytest.approx(err, abs=1e-12) and val_loss == pytest.approx(loss, rel=1e-6)
     assert r0["ema_type"] == "Sequential"                    # EMA of the unwrapped model
     for key in ("state", "bn", "ema"):
         for k in r0[key]:
@@ -511,3 +521,35 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
         assert torch.allclose(v, r0["state"][k], atol=1e-5), k
     assert h["train_loss"] == pytest.approx(r0["hist"]["train_loss"], rel=1e-5)
     assert h["val_err"] == pytest.approx(r0["hist"]["val_err"])
+
+
+# ----------------------------------------------------------------------------- evaluation shards
+def test_shard_sampler_sees_every_item_once(monkeypatch):
+    from torch.utils.data import DistributedSampler
+
+    from paperlib.engine import ShardSampler
+    from paperlib.engine.loop import _sharded_eval_loader
+
+    ds = TensorDataset(torch.arange(7))
+    shards = [list(ShardSampler(ds, num_replicas=3, rank=r)) for r in range(3)]
+    assert shards == [[0, 3, 6], [1, 4], [2, 5]] and [len(ShardSampler(ds, 3, r)) for r in range(3)] == [3, 2, 2]
+    # the padded DistributedSampler repeats items (what the default evaluation must not sum)
+    padded = [list(DistributedSampler(ds, num_replicas=3, rank=r, shuffle=False)) for r in range(3)]
+    assert sum(map(len, padded)) == 9
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    ev = make_loader(ds, 2, evaluation=True)
+    assert isinstance(ev.sampler, ShardSampler) and [int(b[0][0]) for b in ev] == [1]
+    assert torch.cat([b[0] for b in ev]).tolist() == [1, 4]
+    with pytest.raises(ValueError, match="shuffle=False"):
+        make_loader(ds, 2, shuffle=True, evaluation=True)
+    # the engine swaps a padded (or sequential) validation loader for the sharded one ...
+    for loader in (make_loader(ds, 2), torch.utils.data.DataLoader(ds, batch_size=2)):
+        got = _sharded_eval_loader(loader, 3)
+        assert isinstance(got.sampler, ShardSampler) and list(got.sampler) == [1, 4]
+    # ... and leaves alone what it must not touch: one process, shuffled or drop_last loaders
+    one = make_loader(ds, 2, distributed=False)
+    assert _sharded_eval_loader(one, 1) is one
+    shuffled = make_loader(ds, 2, shuffle=True)
+    assert _sharded_eval_loader(shuffled, 3) is shuffled

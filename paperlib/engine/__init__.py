@@ -10,7 +10,7 @@ EMA of the weights (cfg.ema_decay; the returned history's ``.ema``).
 """
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
-from .data import make_loader, seed_everything, seed_worker
+from .data import ShardSampler, make_loader, seed_everything, seed_worker
 from .distributed import init_distributed, is_distributed_env, is_main_process, shutdown_distributed
 from .loop import (TrainHistory, classification_step, evaluate_classification, resolve_device, to_device,
                    train)
@@ -20,7 +20,7 @@ from .schedule import IterScheduler, build_scheduler, lr_at
 
 __all__ = [
     "TrainConfig", "TrainHistory", "train", "build_optimizer", "build_scheduler", "seed_everything", "make_loader",
-    "seed_worker", "lr_at", "IterScheduler", "LARS", "param_groups_weight_decay",
+    "seed_worker", "ShardSampler", "lr_at", "IterScheduler", "LARS", "param_groups_weight_decay",
     "classification_step", "evaluate_classification", "resolve_device", "to_device",
     "save_atomic", "load_checkpoint", "init_distributed", "is_distributed_env", "is_main_process", "shutdown_distributed",
     "is_headless", "progress_mode",

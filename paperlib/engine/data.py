@@ -34,21 +34,47 @@ def seed_worker(worker_id: int) -> None:
     random.seed(s)
 
 
+class ShardSampler(DistributedSampler):
+    """Evaluation sampler under torchrun: rank r yields dataset indices r, r + world, r + 2 world, ...
+    in order, each index on exactly one rank. Unlike DistributedSampler it does not pad the shards to
+    equal length by repeating images, which would count those images twice in summed metrics. Shards
+    then differ by at most one item, so it is for evaluation only (DDP training needs equal step
+    counts on every rank)."""
+
+    def __init__(self, dataset, num_replicas: int, rank: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False, drop_last=False)
+        self.num_samples = len(range(rank, len(dataset), num_replicas))
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+    def __len__(self):
+        return self.num_samples
+
+
 def make_loader(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
                 drop_last: bool = False, distributed: bool | None = None, collate_fn=None,
-                pin_memory: bool = False, persistent_workers: bool = False, **kwargs) -> DataLoader:
+                pin_memory: bool = False, persistent_workers: bool = False, evaluation: bool = False,
+                **kwargs) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on `seed` (torch.Generator +
     worker_init_fn). distributed=None: use a DistributedSampler when launched by torchrun
-    (RANK/WORLD_SIZE in the environment); the engine calls sampler.set_epoch every epoch."""
+    (RANK/WORLD_SIZE in the environment); the engine calls sampler.set_epoch every epoch.
+    evaluation=True (distributed, no shuffling, no drop_last): a :class:`ShardSampler` instead, so
+    every item is seen exactly once across the ranks."""
     g = torch.Generator()
     g.manual_seed(int(seed))
     if distributed is None:
         distributed = is_distributed_env()
+    if evaluation and (shuffle or drop_last):
+        raise ValueError("make_loader(evaluation=True) needs shuffle=False and drop_last=False")
     sampler = None
     if distributed:
         rank, world, _ = env_world()
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle,
-                                     seed=int(seed), drop_last=drop_last)
+        if evaluation:
+            sampler = ShardSampler(dataset, num_replicas=world, rank=rank)
+        else:
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle,
+                                         seed=int(seed), drop_last=drop_last)
         shuffle = False
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler,
                       num_workers=num_workers, drop_last=drop_last, collate_fn=collate_fn,

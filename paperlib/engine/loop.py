@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .config import TrainConfig
@@ -169,6 +169,22 @@ def _ensure_distributed_loader(loader, cfg, world):
                        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory)
 
 
+def _sharded_eval_loader(loader, world):
+    """The validation loader for the default (summed) evaluation under DDP: a padded
+    DistributedSampler (or a plain sequential loader, which every rank would run in full) becomes a
+    :class:`ShardSampler` loader, so each item counts once in val_err. Other loaders are kept."""
+    from .data import ShardSampler
+    if world <= 1 or not isinstance(loader, DataLoader) or isinstance(loader.sampler, ShardSampler):
+        return loader
+    s = loader.sampler
+    padded = isinstance(s, DistributedSampler) and not s.shuffle and not s.drop_last
+    if not (padded or isinstance(s, SequentialSampler)) or loader.drop_last:
+        return loader
+    return make_loader(loader.dataset, loader.batch_size or 1, num_workers=loader.num_workers,
+                       distributed=True, evaluation=True, collate_fn=loader.collate_fn,
+                       pin_memory=loader.pin_memory)
+
+
 def _set_epoch(loader, epoch):
     for s in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
         if hasattr(s, "set_epoch"):
@@ -279,6 +295,8 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
     default_eval = eval_fn is None
     if default_eval:
         eval_fn = partial(evaluate_classification, channels_last=cfg.channels_last)
+        if val_loader is not None:
+            val_loader = _sharded_eval_loader(val_loader, world)
 
     if optimizer is None:
         optimizer = build_optimizer(raw, cfg, param_groups=param_groups)
