@@ -1,4 +1,7 @@
 """RegNet: the quantized linear rule, block compatibility, and the 24 RegNetX/Y anchors (exact)."""
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -191,3 +194,143 @@ def test_train_one_precise_bn_option(monkeypatch):
     assert calls == [(128, True, True)]           # once, before the one evaluation; stats recomputed
     assert on["train_loss"] == off["train_loss"]  # same training (RNGs restored)
     assert 0.0 <= on["err"] <= 1.0
+
+
+# ----------------------------------------------------------------------------- Table 4 timing (EfficientNet)
+def test_forward_timing_timm_model_per_model_size_and_train_mode():
+    """forward_timing takes timm names, a {name: size} mapping and mode="train" (forward + backward)."""
+    import timm
+
+    from paperlib.experiments import regnet as ex
+    rows = ex.forward_timing(["efficientnet_b0", "regnety_200mf"], batch=2,
+                             image_size={"efficientnet_b0": 40, "regnety_200mf": 32}, reps=2, warmup=0,
+                             device="cpu", mode="train")
+    eff, reg = rows
+    assert (eff["image_size"], reg["image_size"]) == (40, 32) and {eff["mode"], reg["mode"]} == {"train"}
+    assert eff["flops"] == complexity(timm.create_model("efficientnet_b0"), (3, 40, 40))["flops"]
+    assert len(eff["rep_seconds"]) == 2 and eff["seconds"] > 0 and eff["device"] == "cpu"
+    with pytest.raises(ValueError, match="mode 'eval'"):
+        ex.forward_timing(["regnetx_200mf"], mode="eval")
+    with pytest.raises(ValueError, match="needs batch >= 2"):
+        ex.forward_timing(["regnetx_200mf"], batch=1, mode="train")
+    with pytest.raises(KeyError, match="neither a paperlib model .* nor a timm model"):
+        ex.timing_model("efficientnet_b99")
+
+
+def test_effnet_pairs_resolve_to_the_spec_table4():
+    from paperlib.experiments import regnet as ex
+    got = ex.resolve_effnet_pairs(ex.EFFNET_PAIRS)
+    assert [(p["effnet"], p["regnety"], p["res"]) for p in got] == [
+        ("efficientnet_b0", "regnety_400mf", 224), ("efficientnet_b1", "regnety_600mf", 240),
+        ("efficientnet_b2", "regnety_800mf", 260), ("efficientnet_b3", "regnety_1_6gf", 300),
+        ("efficientnet_b4", "regnety_4_0gf", 380), ("efficientnet_b5", "regnety_8_0gf", 456)]
+    # a bare name takes its Table 4 partner and resolution; tf_ variants too; an explicit resolution wins
+    assert ex.resolve_effnet_pairs(["tf_efficientnet_b3", ["efficientnet_b0", "regnetx_400mf", 192]]) == [
+        {"effnet": "tf_efficientnet_b3", "regnety": "regnety_1_6gf", "res": 300},
+        {"effnet": "efficientnet_b0", "regnety": "regnetx_400mf", "res": 192}]
+    assert ex.resolve_effnet_pairs([]) == [] and ex.resolve_effnet_pairs(None) == []
+    assert ex.paper_time_ratio("efficientnet_b5") == pytest.approx(504 / 113)
+    assert ex.paper_time_ratio("efficientnet_b0", "train") == pytest.approx(11.7 / 5.1)
+    assert ex.paper_time_ratio("efficientnet_b1") is None      # the spec gives no B1 timing
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (["efficientnet_b9"], "unknown EfficientNet 'efficientnet_b9'"),
+    (["resnet50"], "unknown EfficientNet 'resnet50'"),
+    ([["efficientnet_b0", "regnety_9gf"]], "unknown RegNet 'regnety_9gf'"),
+    ([["efficientnet_b0", "regnety_400mf", 0]], "resolution must be an integer >= 8"),
+    ([["efficientnetv2_s", "regnety_400mf"]], "not in Table 4; give its resolution"),
+    ([3], "expected an EfficientNet name"),
+    ("efficientnet_b0", "must be a list"),
+])
+def test_effnet_pairs_unknown_names_are_clear_errors(bad, msg):
+    from paperlib.experiments import regnet as ex
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(")):
+        ex.resolve_effnet_pairs(bad)
+
+
+def test_effnet_pairs_config_field():
+    """Once the config has ``effnet_pairs``: empty at ci / default, the spec's six pairs at gpu / paper, and an
+    unknown name is a ConfigError naming it."""
+    from paperlib.config import ConfigError, get_config
+    from paperlib.configs.regnet import Config
+    from paperlib.experiments import regnet as ex
+    if not hasattr(Config(), "effnet_pairs"):
+        pytest.skip("Config.effnet_pairs not added yet")
+    assert get_config("08_regnet", "ci").effnet_pairs == [] == get_config("08_regnet", "default").effnet_pairs
+    for prof in ("gpu", "paper"):
+        assert ex.resolve_effnet_pairs(get_config("08_regnet", prof).effnet_pairs) == \
+            ex.resolve_effnet_pairs(ex.EFFNET_PAIRS)
+    with pytest.raises(ConfigError, match="unknown EfficientNet 'efficientnet_b9'"):
+        get_config("08_regnet", "gpu", {"effnet_pairs": [["efficientnet_b9", "regnety_400mf"]]})
+
+
+def test_effnet_complexity_at_paper_resolutions():
+    """metrics.complexity counts timm's EfficientNets (depthwise convs, SE convs with bias, SiLU/BN free):
+    at the paper's resolutions it gives Table 4's GF / params / acts within 5 % (pycls's EN-Bk differ
+    slightly from timm's widths: B4 4.39 vs 4.2 GF, B5 10.27 vs 9.9 GF; acts agree to 2 %)."""
+    import timm
+
+    from paperlib.experiments import regnet as ex
+    for name, row in ex.EFFNET_TABLE4.items():
+        if "GF" not in row:
+            continue
+        with torch.device("meta"):
+            m = timm.create_model(name)
+        cx = complexity(m, (3, row["res"], row["res"]))
+        assert cx["flops"] / 1e9 == pytest.approx(row["GF"], rel=0.05), name
+        assert cx["acts"] / 1e6 == pytest.approx(row["acts_M"], rel=0.025), name
+        if "params_M" in row:
+            assert cx["params"] / 1e6 == pytest.approx(row["params_M"], rel=0.02), name
+    # an independent count: PyTorch's FlopCounterMode (2 x MACs of conv / linear, no bias) + the bias adds
+    # of the biased layers (SE convs, classifier) equals metrics.complexity's MACs
+    from torch.utils.flop_counter import FlopCounterMode
+    b0 = timm.create_model("efficientnet_b0").eval()
+    cx = complexity(b0, (3, 224, 224))
+    assert cx == {"flops": 385_825_092, "params": 5_288_548, "acts": 6_748_036}
+    bias = []
+    hooks = [mod.register_forward_hook(lambda mod, i, o: bias.append(o[0].numel() if mod.bias is not None else 0))
+             for mod in b0.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        b0(torch.zeros(1, 3, 224, 224))
+    for h in hooks:
+        h.remove()
+    assert fc.get_total_flops() // 2 + sum(bias) == cx["flops"]
+    assert sum(1 for _ in bias) == sum(1 for mod in b0.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)))
+
+
+def test_log_ratio_ci():
+    from paperlib.experiments import regnet as ex
+    d, lo, hi = ex.log_ratio_ci([2.0, 2.1, 1.9, 2.0], [1.0, 1.05, 0.95, 1.0], n_boot=200)
+    assert d == pytest.approx(np.log(2.0)) and lo <= d <= hi and lo > 0
+    assert ex.log_ratio_ci([2.0, 2.0], [1.0, 1.0])[1:] == (None, None)      # < 3 passes: no interval
+    assert math.isnan(ex.log_ratio_ci([], [1.0])[0]) and math.isnan(ex.log_ratio_ci([0.0], [1.0])[0])
+
+
+def test_effnet_pair_timing_tiny_cpu():
+    """At a tiny resolution on the CPU: finite ratios with an interval, the device, both modes, and the
+    complexity at the timed resolution."""
+    from paperlib.experiments import regnet as ex
+    before = torch.get_num_threads()
+    rows = ex.effnet_pair_timing([["efficientnet_b0", "regnety_400mf"]], batch=1, train_batch=2, reps=3,
+                                 warmup=0, device="cpu", image_size=32, n_boot=100)
+    assert torch.get_num_threads() == before
+    assert [r["mode"] for r in rows] == ["infer", "train"] and [r["batch"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["device"] == "cpu" and r["device_name"] is None and r["note"] is None
+        assert (r["effnet_px"], r["regnety_px"]) == (32, 32) and r["pair"] == "efficientnet_b0 / regnety_400mf"
+        assert math.isfinite(r["ratio"]) and r["ratio"] > 0 and r["effnet_ms"] > 0 and r["regnety_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["effnet_ms"] / r["regnety_ms"])
+        assert r["ratio_lo"] <= r["ratio_hi"] and len(r["effnet_rep_seconds"]) == 3
+        assert r["regnety_flops"] == complexity(create_model("regnety_400mf"), (3, 32, 32))["flops"]
+    assert rows[0]["paper_ratio"] == pytest.approx(34 / 19) and rows[1]["paper_ratio"] == pytest.approx(11.7 / 5.1)
+    assert ex.effnet_pair_timing([], device="cpu") == []
+
+
+@pytest.mark.gpu
+def test_effnet_pair_timing_on_cuda():
+    from paperlib.experiments import regnet as ex
+    rows = ex.effnet_pair_timing(["efficientnet_b0"], batch=4, train_batch=4, reps=3, device="cuda", image_size=64)
+    idx = torch.cuda.current_device()
+    assert [r["device"] for r in rows] == [f"cuda:{idx}"] * 2
+    assert all(r["device_name"] == torch.cuda.get_device_name(idx) and math.isfinite(r["ratio"]) for r in rows)

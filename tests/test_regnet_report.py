@@ -244,7 +244,7 @@ def test_timing_section_measures_on_the_given_device(cfg, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- section 6
-def _claims(cfg, recs, tim=None, device_type="cpu"):
+def _claims(cfg, recs, tim=None, device_type="cpu", effnet=None):
     errs = R.space_errors(recs, cfg.spaces)
     cmps = R.space_comparisons(errs, cfg, seed=0)
     bom, _ = R.random_search_figure(errs, seed=0)
@@ -253,7 +253,7 @@ def _claims(cfg, recs, tim=None, device_type="cpu"):
                     v_sizes=R.space_size_verdict(R.space_size_table()), bom=bom,
                     r_fit=R.efit_section(recs, cfg).r_fit, timing=timing,
                     trends=R.trends_section(recs, cfg, seed=0), all24=_all24(), n_boot=cfg.n_boot,
-                    seed=0, device_type=device_type)
+                    seed=0, device_type=device_type, effnet=effnet)
 
 
 def test_claims_shape_and_verdicts(cfg):
@@ -336,3 +336,96 @@ def test_population_sizes_per_space_and_checks():
                      ({"n_by_space": {"AnyNetX_B": 0}}, "need an integer >= 1")]:
         with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("]", r"\]")):
             get_config("08_regnet", "default", bad)
+
+
+# ----------------------------------------------------------------------------- Table 4 timing (EfficientNet)
+def _effnet_rows(device="cuda:0", ratios=(2.0, 4.5), spread=0.02, mode="infer", note=None):
+    """effnet_pair_timing-shaped rows: EfficientNet-B0 / B5 against their RegNetY, ``ratios`` = time ratios."""
+    from paperlib.experiments import regnet as ex
+    rows = []
+    for (eff, reg), ratio in zip([ex.EFFNET_PAIRS[0], ex.EFFNET_PAIRS[5]], ratios):
+        reg_s = [0.010 * (1 + spread * k) for k in (-1, 0, 1, 0, 1)]
+        eff_s = [ratio * t for t in reg_s[::-1]]
+        d, lo, hi = ex.log_ratio_ci(eff_s, reg_s, n_boot=200)
+        if note:
+            d, lo, hi = float("nan"), None, None
+        row = {"pair": f"{eff} / {reg}", "mode": mode, "batch": 64, "reps": 5, "device": device,
+               "device_name": "NVIDIA H100 80GB HBM3" if device.startswith("cuda") else None, "note": note,
+               "ratio": float(np.exp(d)), "log_ratio": d, "log_ratio_lo": lo, "log_ratio_hi": hi,
+               "ratio_lo": None if lo is None else float(np.exp(lo)), "ratio_hi": None if hi is None else float(np.exp(hi)),
+               "paper_ratio": ex.paper_time_ratio(eff, mode)}
+        for side, name, ts in (("effnet", eff, eff_s), ("regnety", reg, reg_s)):
+            row.update({side: name, f"{side}_px": ex.EFFNET_TABLE4[eff]["res"] if side == "effnet" else 224,
+                        f"{side}_flops": 4e8, f"{side}_params": 5e6, f"{side}_acts": 7e6,
+                        f"{side}_ms": 1000 * float(np.median(ts)), f"{side}_rep_seconds": ts})
+        rows.append(row)
+    return rows
+
+
+def test_effnet_section_absent_without_pairs(cfg):
+    assert R.effnet_section(cfg, "cpu") is None                  # ci: no effnet_pairs (or an empty list)
+    c = replace(cfg)
+    c.effnet_pairs = []
+    assert R.effnet_section(c, "cpu") is None
+    # C5 without the section: no timing part, no timing evidence
+    c5 = {c["claim_id"]: c for c in _claims(cfg, _records(4))}["C5"]
+    assert c5["evidence"] is None and len(c5["verdict"].evidence["parts"]) == 2
+    assert "faster" not in c5["statement"]
+
+
+def test_effnet_section_on_cpu_is_not_tested(cfg):
+    """A real tiny run on the CPU: the table is drawn, the C5 timing part says CPU / not tested."""
+    c = replace(cfg, timing_reps=1)
+    c.effnet_pairs = [["efficientnet_b0", "regnety_400mf", 32]]
+    sec = R.effnet_section(c, "cpu", seed=0)
+    assert sec.device == "cpu" and sec.device_type == "cpu" and sec.device_name is None
+    assert list(sec.table.columns) == R.EFFNET_COLUMNS and sec.table.pair.tolist() == ["efficientnet_b0 / regnety_400mf"]
+    assert sec.table.effnet_px.tolist() == [32] and sec.table.regnety_px.tolist() == [224]
+    assert math.isfinite(sec.ratios["infer"]["efficientnet_b0 / regnety_400mf"])
+    assert sec.verdict.verdict == "inconclusive" and "CPU" in sec.verdict.reason and "not tested" in sec.verdict.reason
+    assert sec.caption.startswith("Table 4 timing analogue") and "on cpu;" in sec.caption
+    c5 = {c["claim_id"]: c for c in _claims(cfg, _records(4), effnet=sec)}["C5"]
+    parts = c5["verdict"].evidence["parts"]
+    assert len(parts) == 3 and parts[1]["verdict"] == "inconclusive" and "CPU" in parts[1]["reason"]
+    assert c5["evidence"]["effnet_timing_device"] == "cpu" and "measured here on CPU" in c5["statement"]
+    notes = R.run_notes(cfg, R.space_errors(_records(4), cfg.spaces), "cpu", sec)
+    assert len(notes) == 3 and "measured on cpu" in notes[2] and "not tested" in notes[2]
+
+
+def test_effnet_verdict_on_gpu_rows(cfg):
+    # RegNetY clearly >= 1.5x faster on every pair: held, with the ratios and the device
+    sec = R.effnet_section(cfg, "cpu", rows=_effnet_rows())
+    assert sec.device == "cuda:0" and sec.device_name == "NVIDIA H100 80GB HBM3"
+    v = sec.verdict
+    assert v.verdict == "held" and v.evidence["max_ratio"] == pytest.approx(4.5)
+    assert [p["verdict"] for p in v.evidence["parts"]] == ["held", "held"]
+    assert sec.table.ratio.tolist() == pytest.approx([2.0, 4.5])
+    c5 = {c["claim_id"]: c for c in _claims(cfg, _records(4), effnet=sec)}["C5"]
+    assert c5["evidence"]["effnet_timing_device_name"] == "NVIDIA H100 80GB HBM3"
+    assert c5["paper"]["effnet_vs_regnety_infer_ratio"]["efficientnet_b5 / regnety_8_0gf"] == pytest.approx(504 / 113)
+    assert "CPU" not in c5["statement"] and c5["verdict"].verdict == "inconclusive"  # ImageNet accuracy untested
+    # faster but below the ~1.5x reference: inconclusive; EfficientNet faster: not held
+    assert R.effnet_section(cfg, rows=_effnet_rows(ratios=(1.2, 1.3))).verdict.verdict == "inconclusive"
+    bad = R.effnet_section(cfg, rows=_effnet_rows(ratios=(0.6, 2.0))).verdict
+    assert bad.verdict == "not held"
+    assert {c["claim_id"]: c for c in _claims(cfg, _records(4), effnet=R.effnet_section(
+        cfg, rows=_effnet_rows(ratios=(0.6, 2.0))))}["C5"]["verdict"].verdict == "not held"
+    # a pair that ran out of GPU memory: recorded, inconclusive, never held
+    oom = R.effnet_section(cfg, rows=_effnet_rows(note="CUDA out of memory at batch 64"))
+    assert oom.verdict.verdict == "inconclusive" and oom.ratios["infer"]["efficientnet_b0 / regnety_400mf"] is None
+    mixed = _effnet_rows() + _effnet_rows(device="cpu")
+    with pytest.raises(ValueError, match="several devices"):
+        R.effnet_section(cfg, rows=mixed)
+
+
+def test_effnet_claims_record_through_run(cfg, tmp_path):
+    from paperlib.record import Run
+    run = Run("08_regnet", profile="ci", device="cpu", out_dir=str(tmp_path))
+    sec = R.effnet_section(cfg, rows=_effnet_rows() + _effnet_rows(mode="train"))
+    assert set(sec.ratios) == {"infer", "train"}
+    run.table("table4_effnet_timing", sec.table, caption=sec.caption)
+    for c in _claims(cfg, _records(4), effnet=sec):
+        run.claim(**c)
+    c5 = run.claims[-1]
+    assert c5["id"] == "C5" and c5["evidence"]["effnet_time_ratios"]["train"]
+    assert (tmp_path / "08_regnet" / "table4_effnet_timing.csv").exists()

@@ -74,9 +74,16 @@ class Config:
     timing_image_size: int = 224
     timing_threads: int = 1
     timing_reps: int = 2
+    # ---- Table 4 timing analogue: EfficientNet (timm) vs RegNetY at similar flops (gpu / paper)
+    effnet_pairs: list = field(default_factory=list)   # [[effnet, regnet(, px)], ...]; [] = not run
+    effnet_train_batch: int = 0             # > 0: also time the training step (pycls's 1.66x is train time)
 
     def __post_init__(self):
         from ..design_spaces import SPACES
+        from ..experiments.regnet import resolve_effnet_pairs
+        resolve_effnet_pairs(self.effnet_pairs)
+        if self.effnet_train_batch < 0 or self.effnet_train_batch == 1:
+            raise ValueError(f"effnet_train_batch = {self.effnet_train_batch}: 0 (off) or >= 2 images")
         bad = [s for s in self.spaces if s not in SPACES]
         if bad or not self.spaces:
             raise ValueError(f"spaces: unknown {bad or 'empty list'}; choose from {sorted(SPACES)}")
@@ -104,13 +111,21 @@ PROFILES = {
                 workers=1, timing_models=[f"regnet{f}_{t}" for f in "xy" for t in
                                           ("200mf", "400mf", "600mf", "800mf", "1_6gf", "3_2gf", "4_0gf",
                                            "6_4gf", "8_0gf", "12gf", "16gf", "32gf")],
-                timing_batch=64, timing_reps=10, timing_threads=0),
+                timing_batch=64, timing_reps=10, timing_threads=0,
+                effnet_pairs=[["efficientnet_b0", "regnety_400mf"], ["efficientnet_b1", "regnety_600mf"],
+                              ["efficientnet_b2", "regnety_800mf"], ["efficientnet_b3", "regnety_1_6gf"],
+                              ["efficientnet_b4", "regnety_4_0gf"], ["efficientnet_b5", "regnety_8_0gf"]],
+                effnet_train_batch=32),
     "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, n_per_space=500, n_by_space={},
                   spaces=["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"],
                   flop_window=[360e6, 400e6], num_stages=4, stem="simple", stem_width=32,
                   epochs=10, batch_size=128, lr=0.05, nesterov=True, warmup_epochs=0.0,
                   backend="submitit", executor_kwargs={"gpus_per_node": 1, "timeout_min": 600},
-                  timing_batch=64, timing_reps=10, timing_threads=0),
+                  timing_batch=64, timing_reps=10, timing_threads=0,
+                  effnet_pairs=[["efficientnet_b0", "regnety_400mf"], ["efficientnet_b1", "regnety_600mf"],
+                                ["efficientnet_b2", "regnety_800mf"], ["efficientnet_b3", "regnety_1_6gf"],
+                                ["efficientnet_b4", "regnety_4_0gf"], ["efficientnet_b5", "regnety_8_0gf"]],
+                  effnet_train_batch=32),
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

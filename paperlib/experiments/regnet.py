@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 __all__ = ["train_one", "precise_bn", "population", "job_configs", "run_population", "errors_of",
-           "forward_timing", "timing_device", "cpu_forward_timing", "regnet_table_rows", "plot_edfs",
+           "forward_timing", "timing_device", "timing_model", "cpu_forward_timing", "EFFNET_TABLE4",
+           "EFFNET_PAIRS", "resolve_effnet_pairs", "paper_time_ratio", "log_ratio_ci", "effnet_pair_timing",
+           "regnet_table_rows", "plot_edfs",
            "trend_points", "plot_trends", "fit_rows", "plot_fit", "comparison_rows", "pearson", "trend_verdict",
            "loglog_slope", "corr_diff_boot"]
 
@@ -325,25 +327,81 @@ def timing_device(device="cpu"):
     return dev
 
 
-def forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, threads: int = 1,
-                   reps: int = 3, warmup: Optional[int] = None, device="cpu") -> List[dict]:
+def timing_model(name: str):
+    """A model to time by name: a paperlib registry model (the RegNets), else a timm model
+    (``timm.create_model(name)``, random init, e.g. ``"efficientnet_b0"``); an unknown name raises a
+    KeyError naming both registries."""
+    from ..models import create_model, is_model
+    if is_model(name):
+        return create_model(name)
+    import timm
+    if timm.is_model(name):
+        return timm.create_model(name, pretrained=False)
+    raise KeyError(f"timing: unknown model {name!r}: neither a paperlib model (paperlib.models.list_models()) "
+                   f"nor a timm model (timm.list_models())")
+
+
+def _timed_passes(m, x, dev, warmup: int, reps: int, mode: str) -> List[float]:
+    """Seconds of each of ``reps`` passes of ``m`` on ``x`` after ``warmup`` untimed ones (CUDA
+    synchronized before and after each pass). ``mode`` "infer": eval, no grad; "train": train mode,
+    forward + backward of a cross-entropy loss (pycls's training timing: FP32 forward + backward, no
+    optimizer step; gradients cleared before each pass, outside the timer)."""
+    import torch
+    cuda = dev.type == "cuda"
+    train = mode == "train"
+    m.train(train)
+    y = None
+    ts = []
+    with torch.set_grad_enabled(train):
+        for i in range(warmup + reps):
+            if train:
+                m.zero_grad(set_to_none=True)
+            if cuda:
+                torch.cuda.synchronize(dev)
+            t = time.perf_counter()
+            out = m(x)
+            if train:
+                if y is None:
+                    y = torch.zeros(out.shape[0], dtype=torch.long, device=out.device)
+                torch.nn.functional.cross_entropy(out, y).backward()
+            if cuda:
+                torch.cuda.synchronize(dev)
+            if i >= warmup:
+                ts.append(time.perf_counter() - t)
+    if train:
+        m.zero_grad(set_to_none=True)
+    return ts
+
+
+def forward_timing(names: Sequence[str], batch: int = 8, image_size: Union[int, Mapping[str, int]] = 224,
+                   threads: int = 1, reps: int = 3, warmup: Optional[int] = None, device="cpu",
+                   mode: str = "infer") -> List[dict]:
     """Fig 12 analogue: median seconds of a forward pass (eval, no grad, float32; on CUDA with PyTorch's
     default TF32 convolutions) of each model, with its flops / params / acts (counted on the meta device).
+
+    ``names``: paperlib registry models or timm models (:func:`timing_model`). ``image_size``: one
+    size for every model, or ``{name: size}`` (e.g. each EfficientNet at its own resolution).
+    ``mode="train"`` times forward + backward instead (see :func:`_timed_passes`).
 
     CPU: at ``threads`` intra-op threads (restored afterwards), ``warmup`` (default 1) untimed passes.
     CUDA: model and input moved to the device, cuDNN autotuning on while timing (pycls), ``warmup``
     (default 5) untimed passes, ``torch.cuda.synchronize()`` before and after every timed pass; the CPU
     thread count is left alone (recorded as None). Every row records the device actually used
-    (``"cpu"`` or ``"cuda:<i>"``) and, on CUDA, the GPU's name (``device_name``). A CUDA ``device``
-    where CUDA is not available raises (see :func:`timing_device`)."""
+    (``"cpu"`` or ``"cuda:<i>"``) and, on CUDA, the GPU's name (``device_name``), the input size, the
+    mode and every timed pass (``rep_seconds``). A CUDA ``device`` where CUDA is not available raises
+    (see :func:`timing_device`)."""
     import torch
 
     from ..metrics import complexity
-    from ..models import create_model
+    if mode not in ("infer", "train"):
+        raise ValueError(f"forward timing: mode {mode!r}: use 'infer' or 'train'")
+    if mode == "train" and batch < 2:
+        raise ValueError(f"forward timing: mode 'train' needs batch >= 2 (BatchNorm in train mode), got {batch}")
     dev = timing_device(device)
     cuda = dev.type == "cuda"
     if warmup is None:
         warmup = 5 if cuda else 1
+    sizes = {n: int(image_size[n] if isinstance(image_size, Mapping) else image_size) for n in names}
     old_threads = torch.get_num_threads()
     old_bench = torch.backends.cudnn.benchmark
     if cuda:
@@ -352,30 +410,23 @@ def forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 224, 
     else:
         torch.set_num_threads(threads)
     rows = []
+    inputs: Dict[int, Any] = {}
     try:
-        x = torch.randn(batch, 3, image_size, image_size)
-        if cuda:
-            x = x.to(dev)
         for n in names:
+            size = sizes[n]
+            if size not in inputs:
+                inputs[size] = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+                if cuda:
+                    inputs[size] = inputs[size].to(dev)
             torch.manual_seed(0)
-            m = create_model(n).eval()
-            cx = complexity(m, (3, image_size, image_size))
+            m = timing_model(n)
+            cx = complexity(m, (3, size, size))
             if cuda:
                 m = m.to(dev)
-            ts = []
-            with torch.no_grad():
-                for i in range(warmup + reps):
-                    if cuda:
-                        torch.cuda.synchronize(dev)
-                    t = time.perf_counter()
-                    m(x)
-                    if cuda:
-                        torch.cuda.synchronize(dev)
-                    if i >= warmup:
-                        ts.append(time.perf_counter() - t)
+            ts = _timed_passes(m, inputs[size], dev, warmup, reps, mode)
             row = {"model": n, "flops": cx["flops"], "params": cx["params"], "acts": cx["acts"],
                    "seconds": float(np.median(ts)), "batch": batch, "threads": None if cuda else threads,
-                   "device": str(dev)}
+                   "device": str(dev), "image_size": size, "mode": mode, "rep_seconds": [float(t) for t in ts]}
             if cuda:
                 row["device_name"] = gpu_name
             rows.append(row)
@@ -393,6 +444,171 @@ def cpu_forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 2
     """:func:`forward_timing` on the CPU (kept for callers of the old name)."""
     return forward_timing(names, batch=batch, image_size=image_size, threads=threads, reps=reps,
                           warmup=warmup, device="cpu")
+
+
+# ----------------------------------------------------------------------------- Table 4 timing analogue
+#: Table 4 (spec): EfficientNet-Bk with its input resolution, the RegNetY at similar flops it is set
+#: against, and the paper's numbers (GF, params M and acts M where the spec gives them; V100 inference
+#: ms per 64 images and training hours per 100 epochs on 8 GPUs, EfficientNet and RegNetY; top-1 error
+#: under the paper's training). The resolutions are EfficientNet's own (Tan & Le; pycls's EN-Bk configs
+#: train and test at them): the spec does not list them, but its GF / acts for B0, B3, B4, B5 are only
+#: reproduced at these sizes (timm ``efficientnet_bk`` at them: 0.386 / 1.83 / 4.39 / 10.27 GF,
+#: 6.75 / 23.8 / 49.5 / 98.9 M acts). B1 and B2 have no timing in the spec (None).
+EFFNET_TABLE4: Dict[str, dict] = {
+    "efficientnet_b0": dict(res=224, regnety="regnety_400mf", GF=0.4, acts_M=6.7, infer_ms=34, train_h=11.7,
+                            regnety_infer_ms=19, regnety_train_h=5.1, err=24.9, regnety_err=25.9),
+    "efficientnet_b1": dict(res=240, regnety="regnety_600mf", err=24.1, regnety_err=24.5,
+                            regnety_infer_ms=19, regnety_train_h=5.2),
+    "efficientnet_b2": dict(res=260, regnety="regnety_800mf", err=23.4, regnety_err=23.7,
+                            regnety_infer_ms=22, regnety_train_h=6.0),
+    "efficientnet_b3": dict(res=300, regnety="regnety_1_6gf", GF=1.8, acts_M=23.8, infer_ms=114, train_h=32.1,
+                            regnety_infer_ms=39, regnety_train_h=10.1, err=22.5, regnety_err=22.0),
+    "efficientnet_b4": dict(res=380, regnety="regnety_4_0gf", GF=4.2, acts_M=48.5, infer_ms=240, train_h=65.1,
+                            regnety_infer_ms=68, regnety_train_h=16.8, err=21.2, regnety_err=20.6),
+    "efficientnet_b5": dict(res=456, regnety="regnety_8_0gf", GF=9.9, params_M=30.0, acts_M=98.9, infer_ms=504,
+                            train_h=135.1, regnety_infer_ms=113, regnety_train_h=28.1, err=21.5, regnety_err=20.1),
+}
+#: the spec's pairs, in the form of a config's ``effnet_pairs``
+EFFNET_PAIRS = [[k, v["regnety"]] for k, v in EFFNET_TABLE4.items()]
+#: the RegNetY side is timed at the RegNets' 224 px
+REGNET_RES = 224
+
+
+def _effnet_key(name: str) -> str:
+    """Table 4 key of a timm EfficientNet name (``tf_efficientnet_b3`` -> ``efficientnet_b3``)."""
+    return name[3:] if name.startswith("tf_") else name
+
+
+def paper_time_ratio(effnet: str, mode: str = "infer") -> Optional[float]:
+    """The paper's EfficientNet / RegNetY time ratio of a Table 4 pair (inference ms or training
+    hours), None where the spec gives no timing."""
+    r = EFFNET_TABLE4.get(_effnet_key(effnet), {})
+    k = "infer_ms" if mode == "infer" else "train_h"
+    if r.get(k) is None or r.get("regnety_" + k) is None:
+        return None
+    return r[k] / r["regnety_" + k]
+
+
+def resolve_effnet_pairs(pairs) -> List[dict]:
+    """Validate a config's ``effnet_pairs`` and return ``[{"effnet", "regnety", "res"}]``.
+
+    Each entry is an EfficientNet timm name (its Table 4 RegNetY and resolution are used), or
+    ``[effnet, regnet]``, or ``[effnet, regnet, resolution]``. The EfficientNet must be a timm model, the
+    RegNet a paperlib registry model; the resolution defaults to :data:`EFFNET_TABLE4`'s (required for a
+    timm model outside it). Anything else raises a ValueError that names the entry and the valid names."""
+    from ..models import is_model, list_models
+    if pairs is None:
+        return []
+    if not isinstance(pairs, (list, tuple)):
+        raise ValueError(f"effnet_pairs must be a list, got {type(pairs).__name__}")
+    if not pairs:
+        return []
+    import timm
+    out = []
+    for i, e in enumerate(pairs):
+        where = f"effnet_pairs[{i}] = {e!r}"
+        if isinstance(e, str):
+            e = [e]
+        if not isinstance(e, (list, tuple)) or not 1 <= len(e) <= 3 or not all(isinstance(v, str) for v in e[:2]):
+            raise ValueError(f"{where}: expected an EfficientNet name, [effnet, regnet] or [effnet, regnet, resolution]")
+        eff = e[0]
+        key = _effnet_key(eff)
+        if not timm.is_model(eff) or "efficientnet" not in eff:
+            raise ValueError(f"{where}: unknown EfficientNet {eff!r}; use a timm EfficientNet, e.g. "
+                             f"{sorted(EFFNET_TABLE4)} (the tf_ variants too; timm.list_models('*efficientnet*'))")
+        if len(e) >= 2:
+            reg = e[1]
+        elif key in EFFNET_TABLE4:
+            reg = EFFNET_TABLE4[key]["regnety"]
+        else:
+            raise ValueError(f"{where}: {eff!r} has no Table 4 partner; give [effnet, regnet, resolution]")
+        if not is_model(reg):
+            raise ValueError(f"{where}: unknown RegNet {reg!r}; choose from "
+                             f"{list_models(family='regnety') + list_models(family='regnetx')}")
+        if len(e) == 3:
+            res = e[2]
+            if not isinstance(res, int) or isinstance(res, bool) or res < 8:
+                raise ValueError(f"{where}: resolution must be an integer >= 8")
+        elif key in EFFNET_TABLE4:
+            res = EFFNET_TABLE4[key]["res"]
+        else:
+            raise ValueError(f"{where}: {eff!r} is not in Table 4; give its resolution: [effnet, regnet, resolution]")
+        out.append({"effnet": eff, "regnety": reg, "res": int(res)})
+    return out
+
+
+def log_ratio_ci(slow_seconds: Sequence[float], fast_seconds: Sequence[float], n_boot: int = 1000,
+                 seed: int = 0, min_reps: int = 3) -> tuple:
+    """log(median slow / median fast) of two models' timed passes, with a percentile-bootstrap 95 %
+    interval (:func:`metrics.stats.two_sample_bootstrap` of the median log time, each model's passes
+    resampled independently). (nan, None, None) when a time is missing or not positive; no interval
+    (None, None) with fewer than ``min_reps`` passes on either side."""
+    from ..metrics import stats
+    a, b = np.asarray(slow_seconds, float), np.asarray(fast_seconds, float)
+    if a.size == 0 or b.size == 0 or not (np.all(a > 0) and np.all(b > 0)):
+        return float("nan"), None, None
+    d = float(np.log(np.median(a)) - np.log(np.median(b)))
+    if min(a.size, b.size) < min_reps:
+        return d, None, None
+    _, lo, hi = stats.two_sample_bootstrap(np.log(b), np.log(a), stat=np.median, n_boot=n_boot, seed=seed)
+    return d, lo, hi
+
+
+def _oom_errors():
+    import torch
+    return (torch.cuda.OutOfMemoryError,) if hasattr(torch.cuda, "OutOfMemoryError") else ()
+
+
+def effnet_pair_timing(pairs, batch: int = 64, train_batch: int = 0, reps: int = 10,
+                       warmup: Optional[int] = None, device="cpu", threads: int = 1,
+                       image_size: Optional[int] = None, n_boot: int = 1000, seed: int = 0) -> List[dict]:
+    """Table 4 timing analogue: each EfficientNet at its resolution against its RegNetY at 224 px, timed
+    with :func:`forward_timing` on ``device`` (same batch, device, threads and reps for both).
+
+    ``pairs``: a config's ``effnet_pairs`` (:func:`resolve_effnet_pairs`). Inference at ``batch``; when
+    ``train_batch`` > 0 also the training step (forward + backward) at that batch. ``image_size``
+    overrides both models' resolution (tests, smoke runs). One row per pair and mode: both models'
+    flops / params / acts (:func:`metrics.complexity`, at the timed resolution) and median ms, ``ratio``
+    = EfficientNet time / RegNetY time (> 1: RegNetY faster) with ``log_ratio`` and its bootstrap 95 %
+    interval over the timed passes (:func:`log_ratio_ci`), the paper's ratio where the spec has it, and
+    the device. A CUDA out-of-memory error is recorded in the row (``note``, times NaN), not raised."""
+    import torch
+    modes = [("infer", int(batch))] + ([("train", int(train_batch))] if train_batch and train_batch > 0 else [])
+    rows = []
+    for p in resolve_effnet_pairs(pairs):
+        eff, reg = p["effnet"], p["regnety"]
+        sizes = {eff: image_size or p["res"], reg: image_size or REGNET_RES}
+        for mode, bs in modes:
+            note = None
+            try:
+                t_eff, t_reg = forward_timing([eff, reg], batch=bs, image_size=sizes, threads=threads, reps=reps,
+                                              warmup=warmup, device=device, mode=mode)
+            except _oom_errors() as e:          # one pair too big for this GPU: say so in its row
+                note = f"CUDA out of memory at batch {bs} ({str(e).splitlines()[0][:120]})"
+                t_eff = t_reg = None
+            d, lo, hi = (log_ratio_ci(t_eff["rep_seconds"], t_reg["rep_seconds"], n_boot=n_boot, seed=seed)
+                         if note is None else (float("nan"), None, None))
+            row = {"pair": f"{eff} / {reg}", "mode": mode, "batch": bs}
+            for side, name, t in (("effnet", eff, t_eff), ("regnety", reg, t_reg)):
+                row.update({side: name, f"{side}_px": sizes[name],
+                            f"{side}_flops": t["flops"] if t else None, f"{side}_params": t["params"] if t else None,
+                            f"{side}_acts": t["acts"] if t else None,
+                            f"{side}_ms": 1000 * t["seconds"] if t else float("nan"),
+                            f"{side}_rep_seconds": t["rep_seconds"] if t else []})
+            row.update({"ratio": float(np.exp(d)) if math.isfinite(d) else float("nan"), "log_ratio": d,
+                        "log_ratio_lo": lo, "log_ratio_hi": hi,
+                        "ratio_lo": float(np.exp(lo)) if lo is not None else None,
+                        "ratio_hi": float(np.exp(hi)) if hi is not None else None,
+                        "paper_ratio": paper_time_ratio(eff, mode), "reps": reps,
+                        "device": str(timing_device(device)), "note": note})
+            dev_name = (t_eff or {}).get("device_name")
+            if dev_name is None and row["device"].startswith("cuda"):
+                dev_name = torch.cuda.get_device_name(timing_device(device))
+            row["device_name"] = dev_name
+            rows.append(row)
+            if row["device"].startswith("cuda"):
+                torch.cuda.empty_cache()
+    return rows
 
 
 def pearson(x, y) -> float:

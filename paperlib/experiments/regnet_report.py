@@ -16,7 +16,8 @@ Sections, in notebook order::
     cmps = space_comparisons(errs, cfg, seed); comparison_verdicts(cmps)
     efit_section(records, cfg); random_search_figure(errs, seed); trends_section(records, cfg, seed)
     timing = timing_section(cfg, all24, run.device, seed)   # timed where run.device says (CPU or CUDA)
-    claims(...) -> list of run.claim keyword dicts; run_notes(cfg, errs, timing)
+    effnet = effnet_section(cfg, run.device, seed)         # Table 4 timing; None where cfg.effnet_pairs is empty
+    claims(..., effnet=effnet) -> list of run.claim keyword dicts; run_notes(cfg, errs, timing, effnet)
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ __all__ = ["FAMILIES", "TABLE_COLUMNS", "DISPLAY_COLUMNS", "ComplexityTables", "
            "space_comparisons", "comparison_caption", "comparison_verdicts", "EfitSection",
            "efit_section", "random_search_figure", "TrendsSection", "trends_section",
            "TimingSection", "timing_analysis", "timing_caption", "timing_figure", "timing_section",
+           "EFFNET_MIN_SPEEDUP", "EFFNET_COLUMNS", "EffnetSection", "effnet_table", "effnet_verdict",
+           "effnet_caption", "effnet_section",
            "population_str", "claims", "run_notes"]
 
 FAMILIES = ("regnetx", "regnety")
@@ -454,6 +457,7 @@ def timing_section(cfg, all24, device="cpu", seed: int = 0, tim=None) -> TimingS
         tim = pd.DataFrame(ex.forward_timing(cfg.timing_models, batch=cfg.timing_batch,
                                              image_size=cfg.timing_image_size, threads=threads,
                                              reps=cfg.timing_reps, device=device))
+    tim = tim.drop(columns=[c for c in ("rep_seconds", "image_size", "mode") if c in tim])
     tim["ms"] = 1000 * tim.seconds
     used = sorted(set(map(str, tim["device"]))) if "device" in tim else [str(getattr(device, "type", device))]
     if len(used) != 1:
@@ -468,15 +472,128 @@ def timing_section(cfg, all24, device="cpu", seed: int = 0, tim=None) -> TimingS
                          timing_figure(tim, all24, rs), device=dev, device_name=name)
 
 
+# ----------------------------------------------------------------------------- 5b Table 4 timing
+#: the spec's reference for "RegNetY faster than EfficientNet at equal flops": a time ratio of about
+#: 1.5x or more (pycls: EfficientNet-B0 / RegNetY-400MF training time 1.66x; the paper's Table 4 inference
+#: ratios run from 1.8x for B0 to 4.5x for B5)
+EFFNET_MIN_SPEEDUP = 1.5
+PYCLS_B0_TRAIN_RATIO = 1.66
+#: columns of the table4_effnet_timing artifact
+EFFNET_COLUMNS = ["pair", "mode", "batch", "effnet_px", "effnet_GF", "effnet_params_M", "effnet_acts_M",
+                  "effnet_ms", "regnety_px", "regnety_GF", "regnety_params_M", "regnety_acts_M", "regnety_ms",
+                  "ratio", "ratio_lo", "ratio_hi", "paper_ratio", "device", "note"]
+
+
+@dataclass
+class EffnetSection:
+    rows: List[dict]                # effnet_pair_timing rows (per-pass seconds included)
+    table: Any                      # table4_effnet_timing (EFFNET_COLUMNS)
+    device: str                     # where the pairs were timed: "cpu" | "cuda:<i>"
+    device_name: Optional[str]
+    caption: str
+    verdict: Any                    # the C5 timing part (a stats.Verdict)
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    @property
+    def ratios(self) -> Dict[str, Dict[str, Optional[float]]]:
+        """{mode: {pair: EfficientNet time / RegNetY time}} (None where a pair did not run)."""
+        out: Dict[str, Dict[str, Optional[float]]] = {}
+        for r in self.rows:
+            v = r["ratio"]
+            out.setdefault(r["mode"], {})[r["pair"]] = float(v) if v is not None and np.isfinite(v) else None
+        return out
+
+
+def effnet_table(rows: Sequence[dict]):
+    """The table4_effnet_timing DataFrame of :func:`regnet.effnet_pair_timing` rows (GF / M units)."""
+    import pandas as pd
+    df = pd.DataFrame(list(rows))
+    for side in ("effnet", "regnety"):
+        for src, dst, unit in (("flops", "GF", 1e9), ("params", "params_M", 1e6), ("acts", "acts_M", 1e6)):
+            df[f"{side}_{dst}"] = pd.to_numeric(df[f"{side}_{src}"], errors="coerce") / unit
+    return df[EFFNET_COLUMNS]
+
+
+def effnet_verdict(rows: Sequence[dict], device_type: str, min_speedup: float = EFFNET_MIN_SPEEDUP):
+    """The C5 timing part ("RegNetY is faster than EfficientNet at similar flops on GPU").
+
+    CPU rows: not tested (the claim is about GPUs), with the ratios as evidence. GPU rows: per pair and
+    mode, :func:`stats.decide_diff` on log(EfficientNet time / RegNetY time) with its bootstrap interval
+    over the timed passes, expecting "+" with the stated minimum log(``min_speedup``) (the spec's ~1.5x
+    reference); the pairs combined (:func:`stats.combine`: held only if every pair is)."""
+    from ..metrics import stats
+    ratios = {f"{r['pair']} ({r['mode']})": r["ratio"] for r in rows}
+    if not rows:
+        return stats.not_tested("EfficientNet vs RegNetY timing not run")
+    if device_type != "cuda":
+        return stats.not_tested(f"EfficientNet vs RegNetY timed on {device_type.upper()}, not a GPU: the paper's "
+                                f"speed claim (Table 4) is about GPUs -- not tested", device=device_type,
+                                time_ratios=ratios)
+    parts = []
+    for r in rows:
+        ev = dict(pair=r["pair"], mode=r["mode"], batch=r["batch"], ratio=r["ratio"],
+                  ratio_ci95=[r["ratio_lo"], r["ratio_hi"]], paper_ratio=r["paper_ratio"])
+        if r.get("note"):
+            ev["note"] = r["note"]
+        parts.append(stats.decide_diff(r["log_ratio"], r["log_ratio_lo"], r["log_ratio_hi"], expect="+",
+                                       min_effect=float(np.log(min_speedup)), n=r.get("reps"), **ev))
+    finite = [v for v in ratios.values() if v is not None and np.isfinite(v)]
+    v = stats.combine(parts, time_ratios=ratios, max_ratio=max(finite) if finite else None,
+                      min_speedup=min_speedup, device_name=rows[0].get("device_name"))
+    return v
+
+
+def effnet_caption(cfg, rows: Sequence[dict]) -> str:
+    r0 = rows[0]
+    where = r0["device"] + (f" {r0['device_name']}" if r0.get("device_name") else "")
+    modes = sorted({(r["mode"], r["batch"]) for r in rows})
+    return ("Table 4 timing analogue: timm EfficientNet-Bk (random init) at its own resolution vs the RegNetY at "
+            f"similar flops at 224 px, on {where}; " + ", ".join(f"{m} batch {b}" for m, b in modes) +
+            f"; median of {r0['reps']} passes (train = forward + backward, pycls's timing). ratio = EfficientNet "
+            "time / RegNetY time (> 1: RegNetY faster), 95% bootstrap interval over passes; paper_ratio from the "
+            "paper's V100 Table 4 (inference ms / training hours).")
+
+
+def effnet_section(cfg, device="cpu", seed: int = 0, rows: Optional[Sequence[dict]] = None) -> Optional[EffnetSection]:
+    """Table 4 timing analogue for ``cfg.effnet_pairs`` (read with getattr: absent or empty -> None, the
+    section did not run), timed on ``device`` at ``cfg.timing_batch`` (inference) and
+    ``cfg.effnet_train_batch`` (training step, 0 = off), ``cfg.timing_reps`` passes; or given ``rows``."""
+    import torch
+    pairs = getattr(cfg, "effnet_pairs", None) or []
+    if rows is None:
+        if not pairs:
+            return None
+        rows = ex.effnet_pair_timing(pairs, batch=cfg.timing_batch,
+                                     train_batch=int(getattr(cfg, "effnet_train_batch", 0) or 0),
+                                     reps=cfg.timing_reps, device=device,
+                                     threads=cfg.timing_threads or torch.get_num_threads(),
+                                     n_boot=cfg.n_boot, seed=seed)
+    rows = list(rows)
+    if not rows:
+        return None
+    used = sorted({r["device"] for r in rows})
+    if len(used) != 1:
+        raise ValueError(f"EfficientNet timing rows come from several devices {used}; time every pair on one device")
+    dev = used[0]
+    names = sorted({r["device_name"] for r in rows if r.get("device_name")})
+    return EffnetSection(rows, effnet_table(rows), dev, ", ".join(names) or None, effnet_caption(cfg, rows),
+                         effnet_verdict(rows, dev.split(":")[0]))
+
+
 # ----------------------------------------------------------------------------- 6 claims
 def population_str(errs: Dict[str, np.ndarray]) -> str:
     return ", ".join(f"{sp} n={len(e)}" for sp, e in errs.items())
 
 
 def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSection, trends: TrendsSection,
-           all24, n_boot: int, seed: int, device_type: str) -> List[dict]:
+           all24, n_boot: int, seed: int, device_type: str,
+           effnet: Optional[EffnetSection] = None) -> List[dict]:
     """C1..C5 as keyword dicts for ``run.claim(**c)`` (claim_id, statement, verdict, paper, evidence,
-    trained), every verdict computed from this run's numbers."""
+    trained), every verdict computed from this run's numbers. ``effnet``: the Table 4 timing section
+    (:func:`effnet_section`) when it ran -- it adds C5's timing part (not tested when timed on a CPU)."""
     from .. import design_spaces as ds
     from ..metrics import stats
     from ..models.regnet import REGNET_TABLE
@@ -569,19 +686,35 @@ def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSectio
     # C5: competitive ImageNet models: the 24 models are reproduced exactly, their accuracy needs ImageNet
     v_cx = stats.decide_exact(all24[["flops", "params", "acts"]].values.tolist(),
                               [[REGNET_TABLE[n][k] for k in ("flops", "params", "acts")] for n in all24.model])
+    c5_parts = [v_cx]
+    c5_paper = {"RegNetX-3.2GF_err": 21.7, "ResNeXt-50_err": 21.9, "RegNetY-8.0GF_err": 20.1}
+    c5_ev = None
+    statement = ("RegNetX beats ResNe(X)t and RegNetY matches or beats EfficientNet at equal flops "
+                 "under one training setup (ImageNet).")
+    if effnet is not None and effnet.rows:         # the Table 4 timing part, only where the pairs ran
+        c5_parts.append(effnet.verdict)
+        statement += " RegNetY is up to ~5x faster than EfficientNet on GPU (Table 4)."
+        if effnet.device_type != "cuda":
+            statement += " (EfficientNet timing measured here on CPU: not a test of the GPU claim.)"
+        c5_paper.update({"effnet_vs_regnety_infer_ratio": {r["pair"]: r["paper_ratio"] for r in effnet.rows
+                                                           if r["mode"] == "infer"},
+                         "pycls_B0_vs_Y400MF_train_ratio": PYCLS_B0_TRAIN_RATIO,
+                         "reference_min_ratio": EFFNET_MIN_SPEEDUP})
+        c5_ev = {"effnet_timing_device": effnet.device_type, "effnet_time_ratios": effnet.ratios}
+        if effnet.device_name:
+            c5_ev["effnet_timing_device_name"] = effnet.device_name
     out.append(dict(
         claim_id="C5",
-        statement="RegNetX beats ResNe(X)t and RegNetY matches or beats EfficientNet at equal flops "
-                  "under one training setup (ImageNet).",
-        verdict=stats.combine([v_cx, stats.not_tested(
+        statement=statement,
+        verdict=stats.combine(c5_parts + [stats.not_tested(
             "ImageNet accuracy of the RegNet models is not trained at this profile")]),
-        paper={"RegNetX-3.2GF_err": 21.7, "ResNeXt-50_err": 21.9, "RegNetY-8.0GF_err": 20.1},
-        evidence=None,
+        paper=c5_paper,
+        evidence=c5_ev,
         trained=False))
     return out
 
 
-def run_notes(cfg, errs: Dict[str, np.ndarray], timing) -> List[str]:
+def run_notes(cfg, errs: Dict[str, np.ndarray], timing, effnet: Optional[EffnetSection] = None) -> List[str]:
     """The run's plain-language notes (population sizes and recipe; where Fig 12 was measured).
     ``timing``: the :class:`TimingSection` (its device is where the models were timed), or that device
     as a string."""
@@ -595,7 +728,14 @@ def run_notes(cfg, errs: Dict[str, np.ndarray], timing) -> List[str]:
     where = ("Fig 12 analogue is measured on " + label + (
         " (runtime there tends to follow flops; the paper's activation claim is about GPUs)." if dev_type == "cpu"
         else " with synchronized forward timing, like the paper's GPU measurement."))
-    return [f"Populations: {population_str(errs)}; {lo_f/1e6:g}-{hi_f/1e6:g} M MACs at {cfg.image_size} px "
-            f"({cfg.stem} stem, {cfg.num_stages} stages); every model trained {cfg.epochs} epoch(s), batch "
-            f"{cfg.batch_size}, lr {cfg.lr}, wd {cfg.weight_decay}, cosine, on {cfg.dataset}." + bn,
-            where]
+    notes = [f"Populations: {population_str(errs)}; {lo_f/1e6:g}-{hi_f/1e6:g} M MACs at {cfg.image_size} px "
+             f"({cfg.stem} stem, {cfg.num_stages} stages); every model trained {cfg.epochs} epoch(s), batch "
+             f"{cfg.batch_size}, lr {cfg.lr}, wd {cfg.weight_decay}, cosine, on {cfg.dataset}." + bn,
+             where]
+    if effnet is not None and effnet.rows:
+        lab = effnet.device_type + (f" ({effnet.device_name})" if effnet.device_name else "")
+        notes.append(f"Table 4 timing analogue (timm EfficientNet-Bk at its own resolution vs RegNetY at 224 px, "
+                     f"{len({r['pair'] for r in effnet.rows})} pair(s)) measured on {lab}"
+                     + (": a CPU says nothing about the paper's GPU speed claim, so C5's timing part is not tested."
+                        if effnet.device_type != "cuda" else "."))
+    return notes
