@@ -96,3 +96,17 @@ def test_layer_ids():
     assert vit_layer_id("blocks.0.attn.qkv.weight", L) == 1
     assert vit_layer_id("blocks.11.mlp.fc2.bias", L) == 12
     assert vit_layer_id("fc_norm.weight", L) == 13 and vit_layer_id("head.weight", L) == 13
+
+
+def test_pos_embed_modes_sincos_frozen_sincos_learn_and_learn():
+    table = torch.from_numpy(get_2d_sincos_pos_embed(32, 4, cls_token=True)).float()
+    kw = dict(img_size=16, patch_size=4, num_classes=3, embed_dim=32, depth=2, num_heads=2)
+    torch.manual_seed(0)
+    fixed, start, learn = (VisionTransformer(pos_embed=p, **kw) for p in ("sincos", "sincos_learn", "learn"))
+    assert not fixed.pos_embed.requires_grad and torch.allclose(fixed.pos_embed[0], table)
+    assert start.pos_embed.requires_grad and torch.allclose(start.pos_embed[0], table)   # FT: trainable from sin-cos
+    assert learn.pos_embed.requires_grad and not torch.allclose(learn.pos_embed[0], table)
+    assert 0 < learn.pos_embed.std() < 0.05                                              # timm: trunc-normal 0.02
+    assert "pos_embed" in start.no_weight_decay() and vit_layer_id("pos_embed", 3) == 0
+    with pytest.raises(AssertionError):
+        VisionTransformer(pos_embed="fixed", **kw)

@@ -109,3 +109,59 @@ def all_gather_object(obj):
         dist.all_gather_object(out, obj)
         return out
     return [obj]
+
+
+# --------------------------------------------------------------------------------------------
+# per-item evaluation results gathered from the ranks' shards, in dataset order
+# --------------------------------------------------------------------------------------------
+def loader_indices(loader) -> list:
+    """Dataset indices in the order a non-shuffling loader yields them (this rank's shard under a
+    DistributedSampler or ShardSampler, padding included; everything for a SequentialSampler)."""
+    from torch.utils.data import DistributedSampler, SequentialSampler
+
+    sampler = loader.sampler
+    if isinstance(sampler, DistributedSampler):
+        if sampler.shuffle:
+            raise ValueError("per-item results need a validation loader without shuffling")
+    elif not isinstance(sampler, SequentialSampler):
+        raise ValueError(f"per-item results need a sequential or distributed sampler, got {type(sampler).__name__}")
+    return [int(i) for i in sampler]
+
+
+def merge_rank_items(gathered, n: int) -> list:
+    """Per-item values of every rank -> one list in dataset order, every index exactly once.
+
+    gathered[r] = (indices, values) of rank r in its loader order (all_gather_object's list).
+    DistributedSampler (drop_last=False) pads the shards to equal length by repeating the first
+    indices; those duplicates are the same image through the same (synchronised, eval-mode) model, so
+    the first occurrence is kept.  An index missing from every shard (drop_last=True, or a loader
+    over another data set) is an error, as is an index outside [0, n)."""
+    out: dict = {}
+    for r, (idx, vals) in enumerate(gathered):
+        if len(idx) != len(vals):
+            raise ValueError(f"rank {r}: {len(idx)} indices but {len(vals)} values")
+        for i, v in zip(idx, vals):
+            i = int(i)
+            if not 0 <= i < n:
+                raise ValueError(f"rank {r}: index {i} outside the data set of {n} items")
+            out.setdefault(i, v)
+    if len(out) != n:
+        missing = sorted(set(range(n)) - set(out))
+        raise ValueError(f"{len(missing)} of {n} items missing from the gathered shards "
+                         f"(first: {missing[:5]}); the per-item evaluation must see every item (drop_last=False)")
+    return [out[i] for i in range(n)]
+
+
+def gather_rows(indices, rows: torch.Tensor, n: int) -> torch.Tensor:
+    """This rank's per-item rows (``rows[j]`` belongs to dataset item ``indices[j]``) -> the rows of every
+    item of the data set of ``n`` items, in dataset order, on every rank (one process: reordered only).
+    The tensors travel through :func:`all_gather_object` (CPU); the order and the checks are
+    :func:`merge_rank_items`' (applied to positions, so the rows are indexed once, not per item)."""
+    gathered = all_gather_object((list(indices), rows.cpu()))
+    cat = torch.cat([g[1] for g in gathered]) if len(gathered) > 1 else gathered[0][1]
+    pos, off = [], 0
+    for idx, r in gathered:
+        pos.append((idx, list(range(off, off + len(r)))))
+        off += len(r)
+    order = merge_rank_items(pos, n)
+    return cat[torch.as_tensor(order, dtype=torch.long)]

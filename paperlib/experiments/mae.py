@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine import TrainConfig, train
+from ..engine import distributed as D
 from ..models.mae import MaskedAutoencoderViT, pix_target, unpatchify
 from ..models.vit import VisionTransformer, vit_layer_id
 
@@ -79,16 +80,22 @@ def pretrain(model: MaskedAutoencoderViT, loader, cfg: TrainConfig, device="cpu"
 # --------------------------------------------------------------------------------------------
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, device="cpu") -> Dict[str, torch.Tensor]:
-    """cls-token feature after the final norm of the *unmasked* encoder, for every image."""
+    """cls-token feature after the final norm of the *unmasked* encoder, for every image of the loader's data
+    set in dataset order. Under torchrun each rank encodes its shard (``make_loader(..., evaluation=True)``)
+    and the shards are gathered (:func:`paperlib.engine.distributed.gather_rows`), so every rank holds the
+    features of the whole set; one process: the loader's (sequential) order."""
     was = model.training
     model.eval()
+    idx = D.loader_indices(loader)
     feats, labels = [], []
     for x, y in loader:
         tokens = model.forward_features(x.to(device))     # MAE inherits the ViT's unmasked path
         feats.append(tokens[:, 0].float().cpu())
         labels.append(torch.as_tensor(y))
     model.train(was)
-    return {"x": torch.cat(feats), "y": torch.cat(labels)}
+    n = len(loader.dataset)
+    x, y = torch.cat(feats), torch.cat(labels)
+    return {"x": D.gather_rows(idx, x, n), "y": D.gather_rows(idx, y, n)}
 
 
 class LinearProbeHead(nn.Sequential):
@@ -132,19 +139,27 @@ def linprobe_config(epochs: int, batch_size: int, *, base_lr: float = 0.1, warmu
 
 def linear_probe(train_feats: Dict[str, torch.Tensor], val_feats: Dict[str, torch.Tensor], num_classes: int,
                  *, epochs: int = 30, batch_size: int = 256, optimizer: str = "adamw", lr: float = 1e-3,
-                 warmup_epochs: float = 2, seed: int = 0, device="cpu") -> Dict:
+                 warmup_epochs: float = 2, seed: int = 0, device="cpu", world_size: Optional[int] = None) -> Dict:
     """Train BN(affine=False) + Linear on cached frozen features (CPU-cheap form of the linear probe:
     the encoder is frozen and evaluated without augmentation, so its features can be cached).
     ``optimizer="lars"`` uses the paper's LARS with lr = 0.1*batch/256 (``lr`` ignored) -- it needs
-    the paper's 90 epochs; small profiles use AdamW. Returns acc, per-item correctness, history."""
+    the paper's 90 epochs; small profiles use AdamW. Returns acc, per-item correctness, history.
+
+    ``batch_size`` is the *global* batch (paper 16384): under torchrun (features gathered on every rank by
+    :func:`extract_features`) each of the ``world_size`` processes (None: torchrun's) trains on batches of
+    batch_size / world_size and LARS' lr is 0.1 x global batch / 256; the validation features are scored in
+    shards and gathered, so the accuracy covers every image once."""
     from torch.utils.data import TensorDataset
 
     from ..engine import make_loader
 
+    ws = n_processes(world_size)
+    if batch_size % ws:
+        raise ValueError(f"linear-probe batch {batch_size} (global) must be divisible by the {ws} processes")
     torch.manual_seed(seed)
     head = LinearProbeHead(train_feats["x"].shape[1], num_classes)
-    tr = make_loader(TensorDataset(train_feats["x"], train_feats["y"]), batch_size, shuffle=True, seed=seed)
-    va = make_loader(TensorDataset(val_feats["x"], val_feats["y"]), 1024, shuffle=False)
+    tr = make_loader(TensorDataset(train_feats["x"], train_feats["y"]), batch_size // ws, shuffle=True, seed=seed)
+    va = make_loader(TensorDataset(val_feats["x"], val_feats["y"]), 1024, shuffle=False, evaluation=True)
     if optimizer == "lars":
         cfg = linprobe_config(epochs, batch_size, warmup_epochs=warmup_epochs, seed=seed, log_every=10**9)
     else:
@@ -152,31 +167,45 @@ def linear_probe(train_feats: Dict[str, torch.Tensor], val_feats: Dict[str, torc
                           schedule="cosine", warmup_epochs=warmup_epochs, seed=seed, log_every=10**9)
     hist = train(head, tr, cfg, device=device, val_loader=None, progress=False, desc="linprobe")
     correct = per_item_correct(head, va, device)
-    return {"acc": float(correct.mean()), "correct": correct, "history": hist}
+    return {"acc": float(correct.mean()), "correct": correct, "history": hist, "batch_per_process": batch_size // ws,
+            "global_batch": batch_size, "lr": cfg.lr}
 
 
 @torch.no_grad()
 def per_item_correct(model: nn.Module, loader, device="cpu") -> np.ndarray:
+    """0/1 correctness of every item of the loader's data set, in dataset order. Under torchrun each rank
+    scores its shard (an ``evaluation=True`` loader) and the shards are gathered and merged
+    (:func:`paperlib.engine.distributed.merge_rank_items`, as the ResNeXt notebook does)."""
     was = model.training
     model.eval()
+    idx = D.loader_indices(loader)
     out = []
     for x, y in loader:
         out.append((model(x.to(device)).argmax(1).cpu() == torch.as_tensor(y)).numpy())
     model.train(was)
-    return np.concatenate(out).astype(float)
+    local = np.concatenate(out).astype(float) if out else np.zeros(0)
+    return np.asarray(D.merge_rank_items(D.all_gather_object((idx, local.tolist())), len(loader.dataset)),
+                      dtype=float)
 
 
 # --------------------------------------------------------------------------------------------
 # fine-tuning (Table 9) with layer-wise lr decay; partial fine-tuning (Fig 9)
 # --------------------------------------------------------------------------------------------
 def vit_from_mae(mae: MaskedAutoencoderViT, num_classes: int, *, global_pool: bool = True,
-                 drop_path_rate: float = 0.1, head_init_std: float = 2e-5) -> VisionTransformer:
+                 drop_path_rate: float = 0.1, head_init_std: float = 2e-5,
+                 train_pos_embed: bool = True) -> VisionTransformer:
     """A ViT classifier initialised from the MAE encoder (official models_vit: global pool + fc_norm by
-    default, head trunc-normal std 2e-5). Missing keys are exactly the new head (and fc_norm)."""
+    default, head trunc-normal std 2e-5). Missing keys are exactly the new head (and fc_norm).
+
+    ``train_pos_embed=True`` (end-to-end fine-tuning): pos_embed is a trainable parameter starting from the
+    checkpoint's sin-cos values, as in the official fine-tuning (timm ViT's learned pos_embed loaded from the
+    MAE checkpoint); it gets no weight decay and layer id 0 (:func:`param_groups_lrd`). False (linear probing,
+    partial fine-tuning): the fixed sin-cos table, frozen as in pre-training."""
     vit = VisionTransformer(img_size=mae.img_size, patch_size=mae.patch_size, in_chans=mae.in_chans,
                             num_classes=num_classes, embed_dim=mae.embed_dim, depth=mae.depth,
                             num_heads=mae.blocks[0].attn.num_heads, drop_path_rate=drop_path_rate,
-                            global_pool=global_pool, head_init_std=head_init_std)
+                            global_pool=global_pool, head_init_std=head_init_std,
+                            pos_embed="sincos_learn" if train_pos_embed else "sincos")
     sd = mae.encoder_state_dict()
     if global_pool:
         sd = {k: v for k, v in sd.items() if not k.startswith("norm.")}
@@ -542,8 +571,10 @@ def build_data(cfg, data_root=None, seed: int = 0) -> Dict:
     return {
         "meta": meta, "pre_ds": pre_ds, "val_ds": val,
         "pre": make_loader(pre, cfg.batch_size, shuffle=True, seed=seed, num_workers=nw, drop_last=True),
-        "lp_train": make_loader(lp_tr, cfg.eval_batch_size, num_workers=nw),
-        "val": make_loader(val, cfg.eval_batch_size, num_workers=nw),
+        # evaluation loaders: under torchrun every image on exactly one rank (ShardSampler, no padding); the
+        # per-item results and features are gathered in dataset order (per_item_correct, extract_features)
+        "lp_train": make_loader(lp_tr, cfg.eval_batch_size, num_workers=nw, evaluation=True),
+        "val": make_loader(val, cfg.eval_batch_size, num_workers=nw, evaluation=True),
     }
 
 
@@ -560,9 +591,11 @@ def make_mae(cfg, **over) -> MaskedAutoencoderViT:
 def per_image_loss(model: MaskedAutoencoderViT, loader, device="cpu", mask_ratio: Optional[float] = None,
                    seed: int = 0) -> np.ndarray:
     """Reconstruction loss per image (masked patches, the model's own target and mask sampling),
-    with masks drawn from a seeded generator so every call sees the same masks."""
+    with masks drawn from a seeded generator so every call sees the same masks. Dataset order; under torchrun
+    the ranks' shards are gathered (each rank draws its masks from the same seeded generator)."""
     was = model.training
     model.eval()
+    idx = D.loader_indices(loader)
     g = torch.Generator().manual_seed(seed)
     r = model.mask_ratio if mask_ratio is None else mask_ratio
     out = []
@@ -574,7 +607,9 @@ def per_image_loss(model: MaskedAutoencoderViT, loader, device="cpu", mask_ratio
         per = ((pred - target) ** 2).mean(-1)
         out.append(((per * mask).sum(1) / mask.sum(1)).cpu().numpy())
     model.train(was)
-    return np.concatenate(out)
+    local = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    return np.asarray(D.merge_rank_items(D.all_gather_object((idx, local.tolist())), len(loader.dataset)),
+                      dtype=local.dtype)
 
 
 def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp: bool = True,
@@ -595,7 +630,8 @@ def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp:
     res = {"name": name, "model": model, "history": hist, "pretrain_s": time.perf_counter() - t0,
            "train_loss": hist["train_loss"][-1], "mask_ratio": model.mask_ratio, "aug": aug,
            "sampling": model.mask_sampling, "decoder_depth": len(model.decoder_blocks),
-           "norm_pix": model.norm_pix_loss, "mask_token_in_encoder": model.mask_token_in_encoder}
+           "norm_pix": model.norm_pix_loss, "mask_token_in_encoder": model.mask_token_in_encoder,
+           "decoder_width": model.decoder_embed_dim, "loss_on": model.loss_on}
     res["val_loss_per_image"] = per_image_loss(model, data["val"], device, seed=seed + 123)
     res["val_loss"] = float(res["val_loss_per_image"].mean())
     if lp:
@@ -728,12 +764,44 @@ def ft_train_config(cfg, epochs: int, *, seed: int = 0, world_size: Optional[int
                            log_every=cfg.log_every, ckpt_every_epochs=10**9, ema_decay=ema_decay)
 
 
-def finetune_data(cfg, data: Dict, seed: int = 0) -> Dict:
+def scratch_train_config(cfg, epochs: int, *, seed: int = 0, world_size: Optional[int] = None,
+                         ema_decay: float = 0.0) -> TrainConfig:
+    """The scratch arm's TrainConfig: :func:`scratch_config` (Table 11: AdamW (0.9, 0.95), lr = scratch_base_lr
+    (1e-4) x effective batch / 256, wd 0.3, cfg.scratch_warmup_epochs (paper 20) of warm-up then cosine to
+    ft_min_lr); effective batch = ft_batch x scratch_grad_accum (0: ft_grad_accum) x GPUs (paper 4096)."""
+    warm = cfg.ft_warmup_epochs if cfg.scratch_warmup_epochs is None else cfg.scratch_warmup_epochs
+    return scratch_config(epochs, ft_batch(cfg), base_lr=cfg.scratch_base_lr, warmup_epochs=min(warm, epochs / 2),
+                          weight_decay=cfg.scratch_weight_decay, grad_accum=scratch_grad_accum(cfg),
+                          world_size=world_size, min_lr=cfg.ft_min_lr, max_steps=cfg.max_steps, seed=seed,
+                          log_every=cfg.log_every, ckpt_every_epochs=10**9, ema_decay=ema_decay)
+
+
+def scratch_grad_accum(cfg) -> int:
+    return cfg.scratch_grad_accum or cfg.ft_grad_accum
+
+
+def scratch_epochs(cfg) -> int:
+    return cfg.scratch_epochs or cfg.ft_epochs
+
+
+def scratch_vit(cfg, ref: nn.Module, num_classes: int) -> VisionTransformer:
+    """The supervised-from-scratch ViT (Table 11 / Table 3 baseline) with the encoder's shape: global pool +
+    fc_norm, drop path cfg.scratch_drop_path (None: ft_drop_path; paper 0.1 B / 0.2 L, H) and a learned
+    pos_embed with timm's init (trunc-normal 0.02), as the official code trains it (main_finetune.py without
+    --finetune builds timm's ViT); no weight decay on it, layer id 0."""
+    dp = cfg.ft_drop_path if cfg.scratch_drop_path is None else cfg.scratch_drop_path
+    return VisionTransformer(img_size=ref.img_size, patch_size=ref.patch_size, num_classes=num_classes,
+                             embed_dim=ref.embed_dim, depth=ref.depth, num_heads=ref.blocks[0].attn.num_heads,
+                             drop_path_rate=dp, global_pool=True, pos_embed="learn")
+
+
+def finetune_data(cfg, data: Dict, seed: int = 0, reprob: Optional[float] = None) -> Dict:
     """Fine-tuning loaders over the pre-training images (``data["pre"].dataset``, a Subset of
     ``data["pre_ds"]`` or the set itself) with the fine-tuning train transform; ``train`` drops the last
     partial batch (mixup needs even batches). ``cfg.ft_transform``: "table9" -> :func:`finetune_transforms`
     (and the official eval transform for ``val``); "standard" -> the dataset's training augmentation and the
-    shared ``data["val"]`` loader."""
+    shared ``data["val"]`` loader. ``reprob``: random-erasing probability (None: cfg.ft_reprob; the scratch arm
+    passes cfg.scratch_reprob -- Table 11 lists no random erasing)."""
     from ..data.classification import default_transforms
     from ..engine import make_loader
 
@@ -741,8 +809,9 @@ def finetune_data(cfg, data: Dict, seed: int = 0) -> Dict:
     nw = cfg.num_workers
     if getattr(cfg, "ft_transform", "standard") == "table9":
         ttf, evt = finetune_transforms(cfg.image_size, meta["mean"], meta["std"], randaug=cfg.ft_randaug,
-                                       reprob=cfg.ft_reprob)
-        val = make_loader(with_transform(data["val_ds"], evt), cfg.eval_batch_size, num_workers=nw)
+                                       reprob=cfg.ft_reprob if reprob is None else reprob)
+        val = make_loader(with_transform(data["val_ds"], evt), cfg.eval_batch_size, num_workers=nw,
+                          evaluation=True)
     else:
         ttf = default_transforms(cfg.image_size, meta["mean"], meta["std"], train=True,
                                  crop="padcrop" if cfg.image_size <= 64 else "rrc")
@@ -755,8 +824,11 @@ def finetune_data(cfg, data: Dict, seed: int = 0) -> Dict:
 def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device="cpu", *, seed: int = 0,
                  n_blocks: Optional[int] = None, scratch_build: Optional[Callable] = None, name="ft") -> Dict:
     """End-to-end (n_blocks None) or partial fine-tuning of a pre-trained MAE encoder, or a
-    from-scratch ViT (``scratch_build``) with the same budget and augmentation (no layer decay: Table 11
-    has none). The Table 9 recipe comes from cfg.ft_* (:func:`finetune_data`, :func:`finetune_step`).
+    from-scratch ViT (``scratch_build``, e.g. :func:`scratch_vit`) with the Table 11 recipe
+    (:func:`scratch_train_config`: cfg.scratch_* epochs / warm-up / lr / wd; the fine-tuning augmentation
+    RandAug + mixup + CutMix + label smoothing without random erasing (cfg.scratch_reprob); no layer decay).
+    The Table 9 recipe comes from cfg.ft_* (:func:`finetune_data`, :func:`finetune_step`). End-to-end
+    fine-tuning trains pos_embed (from the sin-cos values); partial fine-tuning keeps it frozen.
     Returns val acc + per-image correctness. The scratch arm keeps an EMA of its weights when cfg.scratch_ema
     > 0 (Table 11: 0.9999) and then reports the EMA model's accuracy, as the paper does (the trained weights'
     accuracy stays in ``acc_raw`` / ``correct_raw``)."""
@@ -765,13 +837,20 @@ def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device=
     if scratch_build is not None:
         vit = scratch_build()
     else:
-        vit = vit_from_mae(model, nc, global_pool=n_blocks is None, drop_path_rate=cfg.ft_drop_path)
+        vit = vit_from_mae(model, nc, global_pool=n_blocks is None, drop_path_rate=cfg.ft_drop_path,
+                           train_pos_embed=n_blocks is None)
     if n_blocks is not None:
         freeze_for_partial_ft(vit, n_blocks)
-    epochs = cfg.ft_epochs if n_blocks is None or scratch_build is not None else cfg.partial_ft_epochs
-    ema = float(getattr(cfg, "scratch_ema", 0.0)) if scratch_build is not None else 0.0
-    fcfg = ft_train_config(cfg, epochs, seed=seed, ema_decay=ema)
-    loaders = finetune_data(cfg, data, seed=seed)
+    if scratch_build is not None:
+        epochs = scratch_epochs(cfg)
+        ema = float(getattr(cfg, "scratch_ema", 0.0))
+        fcfg = scratch_train_config(cfg, epochs, seed=seed, ema_decay=ema)
+        loaders = finetune_data(cfg, data, seed=seed, reprob=cfg.scratch_reprob)
+    else:
+        epochs = cfg.ft_epochs if n_blocks is None else cfg.partial_ft_epochs
+        ema = 0.0
+        fcfg = ft_train_config(cfg, epochs, seed=seed, ema_decay=ema)
+        loaders = finetune_data(cfg, data, seed=seed)
     t0 = time.perf_counter()
     hist = finetune(vit, loaders["train"], fcfg, device, layer_decay=1.0 if scratch_build is not None else cfg.layer_decay,
              label_smoothing=cfg.ft_smoothing, mixup=cfg.ft_mixup, cutmix=cfg.ft_cutmix, mixup_prob=cfg.ft_mixup_prob,
@@ -796,11 +875,15 @@ def arm_specs(cfg) -> List[tuple]:
     specs += [(f"sampling_{s}", dict(base, mask_sampling=s, lp=True)) for s in cfg.sampling_arms if s != "random"]
     specs += [(f"decoder_depth_{d}", dict(base, decoder_depth=d)) for d in cfg.decoder_depth_arms
               if d != cfg.decoder_depth]
+    specs += [(f"decoder_width_{w}", dict(base, decoder_embed_dim=w)) for w in getattr(cfg, "decoder_width_arms", [])
+              if w != cfg.decoder_dim]                                               # Table 1b
     if cfg.norm_pix_arm:
         specs.append(("norm_pix_" + ("off" if cfg.norm_pix_loss else "on"), dict(base, norm_pix_loss=not cfg.norm_pix_loss)))
     if cfg.mask_token_arm:
         specs.append(("mask_token_encoder", dict(base, mask_token_in_encoder=True)))
     specs += [(f"aug_{a}", dict(base, aug=a)) for a in getattr(cfg, "aug_arms", []) if a != "crop_rand"]
+    if getattr(cfg, "loss_all_arm", False):                                          # footnote: loss on all patches
+        specs.append(("loss_all_patches", dict(base, loss_on="all")))
     specs += [(f"epochs_{e}", dict(base, epochs=e)) for e in cfg.schedule_epochs if e != cfg.epochs]
     return specs
 
@@ -836,9 +919,12 @@ def ablation_rows(arms: Dict[str, Dict], cfg, ft: Optional[Dict[str, Dict]] = No
              "decoder_depth_8": "84.9/73.5", "decoder_depth_12": "84.4/73.3", "mask_token_encoder": "84.2/59.6",
              "norm_pix_on": "85.4/73.9", "sampling_block": "82.8/63.9 (75%)", "sampling_grid": "84.0/66.0",
              "aug_none": "84.0/65.7", "aug_crop_fixed": "84.7/73.1", "aug_crop_jitter": "84.3/71.9",
-             "base": "84.9/73.5"}
+             "base": "84.9/73.5", **{f"decoder_width_{w}": v for w, v in PAPER_TABLE1B.items()},
+             "loss_all_patches": PAPER_LOSS_ALL}
     ft = ft or {}
     show_aug = any(k.startswith("aug_") for k in arms)
+    show_width = any(k.startswith("decoder_width_") for k in arms)
+    show_loss = "loss_all_patches" in arms
     show_ft = any(k in ft for k in arms)
     rows = []
     for k, a in arms.items():
@@ -848,6 +934,10 @@ def ablation_rows(arms: Dict[str, Dict], cfg, ft: Optional[Dict[str, Dict]] = No
                        f"{'norm-pix' if cfg.norm_pix_loss else 'raw pixels'})") if k == base_key(cfg) else k,
                "mask ratio": a["mask_ratio"], "sampling": a["sampling"], "decoder depth": a["decoder_depth"],
                "norm pix": a["norm_pix"], "[M] in encoder": a["mask_token_in_encoder"]}
+        if show_width:
+            row["decoder width"] = a.get("decoder_width")
+        if show_loss:
+            row["loss on"] = a.get("loss_on", "masked")
         if show_aug:
             row["augmentation"] = AUG_LABEL[a.get("aug", "crop_rand")]
         row.update({"final train loss": a["train_loss"], "val loss (own target)": a["val_loss"],
@@ -857,6 +947,10 @@ def ablation_rows(arms: Dict[str, Dict], cfg, ft: Optional[Dict[str, Dict]] = No
         row["paper ft/lin"] = paper.get("base" if k == base_key(cfg) else k, "")
         rows.append(row)
     return rows
+
+
+PAPER_TABLE1B = {128: "84.9/69.1", 256: "84.8/71.3", 512: "84.9/73.5", 768: "84.4/73.1", 1024: "84.3/73.1"}
+PAPER_LOSS_ALL = "~0.5 lower than masked-only (footnote)"
 
 
 PAPER_FIG5 = {"ratio": [10, 20, 30, 40, 50, 60, 70, 75, 80, 90],
@@ -936,6 +1030,35 @@ def _loss_contrast(arms, a_key, b_key, expect, n_boot, **ev):
                                loss_b=arms[b_key]["val_loss"], **ev)
 
 
+FT_FLAT_RANGE = (0.4, 0.8)
+FT_FLAT_MARGIN = 0.01     # stated minimum: 1 accuracy point (the paper's FT spread over 40-80 % is 0.5 points)
+
+
+def ft_flat_verdict(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]], n_boot: int = 1000,
+                    margin: float = FT_FLAT_MARGIN, seed_std: Optional[float] = None):
+    """C1's "fine-tuning is flat over ~40-80 %" part. Rule: among the fine-tuned ratio arms with a ratio in
+    [0.4, 0.8] (at least two), spread = acc(best) - acc(worst); its 95 % interval is a paired bootstrap over the
+    validation images. Flat is *held* when the interval's upper end is below max(``margin`` (1 point), 2 x seed
+    std when given), *not held* when its lower end is above it, else inconclusive (decide_diff on margin -
+    spread). Fewer than two such arms: not tested."""
+    from ..metrics import stats
+
+    ft = ft or {}
+    keys = sorted((arms[k]["mask_ratio"], k) for k in ft if k in arms and k.startswith("ratio_")
+                  and FT_FLAT_RANGE[0] - 1e-9 <= arms[k]["mask_ratio"] <= FT_FLAT_RANGE[1] + 1e-9)
+    if len(keys) < 2:
+        return stats.not_tested("FT flatness over 40-80 % needs fine-tuned ratio arms (>= 2 ratios in [0.4, 0.8]); "
+                                "not run at this profile")
+    accs = {k: float(np.mean(ft[k]["correct"])) for _, k in keys}
+    hi_k, lo_k = max(accs, key=accs.get), min(accs, key=accs.get)
+    spread, lo, hi = stats.paired_bootstrap(ft[lo_k]["correct"], ft[hi_k]["correct"], n_boot=n_boot)
+    bar = max(margin, 2 * seed_std if seed_std else 0.0)
+    return stats.decide_diff(bar - spread, bar - hi, bar - lo, expect="+", n=len(ft[lo_k]["correct"]),
+                             part=f"FT flat over 40-80 %: max-min FT acc ({hi_k} - {lo_k}) below {bar:.3g}",
+                             spread=spread, spread_ci95=[lo, hi], margin=bar,
+                             ft_acc={k: accs[k] for _, k in keys})
+
+
 def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Optional[Dict] = None,
                    partial: Optional[Dict] = None) -> Dict[str, tuple]:
     """{claim id: (statement, Verdict, paper numbers)} for C1..C6 of the spec."""
@@ -958,6 +1081,7 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
                                                  part=f"FT({k}) - scratch"))
     else:
         parts.append(stats.not_tested("fine-tuning vs scratch not run at this profile (ft_epochs=0)"))
+    parts.append(ft_flat_verdict(arms, ft, nb))
     out["C1"] = ("High masking ratio: LP accuracy rises with the masking ratio up to 75 %; FT is flat over "
                  "40-80 %; every ratio beats training from scratch when fine-tuned (Fig 5).",
                  stats.combine(parts), {"lin_10": 54.6, "lin_75": 73.5, "ft_75": 84.9, "scratch": 82.5})

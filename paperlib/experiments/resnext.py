@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..engine import TrainConfig, make_loader, train
-from ..engine.distributed import all_gather_object, env_world, is_distributed_env
+from ..engine.distributed import all_gather_object, env_world, is_distributed_env, loader_indices, merge_rank_items
 from ..metrics import stats
 from ..metrics.complexity import complexity
 from ..models import create_model, get_model_meta
@@ -172,44 +172,6 @@ def train_config(cfg, seed: int) -> TrainConfig:
                        schedule=cfg.schedule, milestones=list(cfg.milestones),
                        warmup_epochs=cfg.warmup_epochs, seed=seed, channels_last=cfg.channels_last,
                        log_every=10 ** 6)
-
-
-def loader_indices(loader) -> List[int]:
-    """Dataset indices in the order a non-shuffling loader yields them (this rank's shard under a
-    DistributedSampler, padding included; everything for a SequentialSampler)."""
-    from torch.utils.data import DistributedSampler, SequentialSampler
-
-    sampler = loader.sampler
-    if isinstance(sampler, DistributedSampler):
-        if sampler.shuffle:
-            raise ValueError("per-item results need a validation loader without shuffling")
-    elif not isinstance(sampler, SequentialSampler):
-        raise ValueError(f"per-item results need a sequential or distributed sampler, got {type(sampler).__name__}")
-    return [int(i) for i in sampler]
-
-
-def merge_rank_items(gathered: Sequence[Sequence[Sequence]], n: int) -> list:
-    """Per-item values of every rank -> one list in dataset order, every index exactly once.
-
-    gathered[r] = (indices, values) of rank r in its loader order (all_gather_object's list).
-    DistributedSampler (drop_last=False) pads the shards to equal length by repeating the first
-    indices; those duplicates are the same image through the same (synchronised, eval-mode) model, so
-    the first occurrence is kept.  An index missing from every shard (drop_last=True, or a loader
-    over another data set) is an error, as is an index outside [0, n)."""
-    out: Dict[int, object] = {}
-    for r, (idx, vals) in enumerate(gathered):
-        if len(idx) != len(vals):
-            raise ValueError(f"rank {r}: {len(idx)} indices but {len(vals)} values")
-        for i, v in zip(idx, vals):
-            i = int(i)
-            if not 0 <= i < n:
-                raise ValueError(f"rank {r}: index {i} outside the data set of {n} items")
-            out.setdefault(i, v)
-    if len(out) != n:
-        missing = sorted(set(range(n)) - set(out))
-        raise ValueError(f"{len(missing)} of {n} items missing from the gathered shards "
-                         f"(first: {missing[:5]}); the per-item evaluation must see every item (drop_last=False)")
-    return [out[i] for i in range(n)]
 
 
 @torch.no_grad()

@@ -17,7 +17,11 @@ default is :func:`patchify_stem` (a p x p / stride p convolution = timm ``PatchE
 
 Position embeddings: ``pos_embed="sincos"`` (default) stores the fixed 2-D sin-cos table as an
 ``nn.Parameter`` with ``requires_grad=False`` (as the official MAE code does), so it is part of the
-state dict and of the parameter count; ``pos_embed="learn"`` makes it trainable (timm default).
+state dict and of the parameter count; ``pos_embed="learn"`` makes it trainable with timm's init
+(trunc-normal std 0.02: the official from-scratch ViT, main_finetune.py without --finetune);
+``pos_embed="sincos_learn"`` is trainable and starts from the sin-cos table (the official fine-tuning model:
+timm's learned pos_embed overwritten by the MAE checkpoint's sin-cos values, then trained -- no weight decay,
+layer id 0).
 """
 from __future__ import annotations
 
@@ -131,11 +135,11 @@ class VisionTransformer(nn.Module):
         self.num_patches = num_patches
 
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        assert pos_embed in ("sincos", "learn"), pos_embed
+        assert pos_embed in ("sincos", "learn", "sincos_learn"), pos_embed
         self.pos_embed_type = pos_embed
         # a Parameter even when frozen: official layout, and part of the counted parameters
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim),
-                                      requires_grad=(pos_embed == "learn"))
+                                      requires_grad=(pos_embed in ("learn", "sincos_learn")))
         dpr = [drop_path_rate * i / max(1, depth - 1) for i in range(depth)]   # = torch.linspace, meta-safe
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=dpr[i],
@@ -154,7 +158,7 @@ class VisionTransformer(nn.Module):
     def init_weights(self) -> None:
         if self.pos_embed.device.type == "meta":
             return
-        if self.pos_embed_type == "sincos":
+        if self.pos_embed_type in ("sincos", "sincos_learn"):
             pe = get_2d_sincos_pos_embed(self.embed_dim, self.grid_size, cls_token=True)
             self.pos_embed.data.copy_(torch.from_numpy(pe).float().unsqueeze(0))
         else:
