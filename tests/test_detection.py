@@ -61,7 +61,9 @@ def test_variant_rpn_and_detector_train_and_evaluate(variant, tiny_data):
 
 
 def test_mask_rcnn_fpn(tiny_data):
-    ap = _train_eval(build_detector("fpn", mask=True, norm="frozen_bn", **KW), tiny_data, masks=True)
+    weights = build_backbone("tiny", "bn").state_dict()          # frozen BN needs (pre-trained) weights
+    ap = _train_eval(build_detector("fpn", mask=True, norm="frozen_bn", backbone_weights=weights, **KW), tiny_data,
+                     masks=True)
     assert "AP" in ap
 
 
@@ -136,7 +138,9 @@ def test_anchor_counts_worked_example():
 def test_norm_choice(norm, cls):
     from torchvision.ops import FrozenBatchNorm2d
 
-    net = build_backbone("tiny", norm)
+    # frozen BN only on "pre-trained" weights: here a paperlib-layout state dict of another tiny net
+    weights = build_backbone("tiny", "bn").state_dict() if norm == "frozen_bn" else None
+    net = build_backbone("tiny", norm, weights)
     kinds = {type(m) for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, FrozenBatchNorm2d))}
     assert kinds == {cls or FrozenBatchNorm2d}
     body = AnyNetBody(net)
@@ -148,8 +152,72 @@ def test_norm_choice(norm, cls):
                        for p in m.parameters())
 
 
+def test_frozen_bn_without_weights_is_refused():
+    """Spec pitfall: FrozenBatchNorm on a randomly initialised network is no normalisation."""
+    from paperlib.models.detection import FROZEN_BN_WITHOUT_WEIGHTS
+
+    assert "no normalisation" in FROZEN_BN_WITHOUT_WEIGHTS and "backbone_weights" in FROZEN_BN_WITHOUT_WEIGHTS
+    for build in (lambda: build_backbone("tiny", "frozen_bn"), lambda: build_backbone("resnet50", "frozen_bn"),
+                  lambda: build_detector("fpn", norm="frozen_bn", **KW)):
+        with pytest.raises(ValueError, match="frozen_bn' without pre-trained weights"):
+            build()
+
+
+def test_torchvision_resnet50_weights_load_exactly(tmp_path):
+    """A torchvision-layout R-50 state dict (built here, BN statistics randomised) is converted and
+    loaded before the frozen-BN conversion: every backbone tensor identical, same C2..C5 outputs; a
+    paperlib-layout file gives the same backbone; a mismatched file is refused."""
+    import torchvision
+    from torchvision.ops import FrozenBatchNorm2d
+
+    from paperlib.models.convert import state_dict_layout, torchvision_key_to_ours
+
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet50(weights=None).eval()
+    for m in tv.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    sd = tv.state_dict()
+    path = tmp_path / "resnet50-tv.pth"
+    torch.save(sd, path)
+    assert state_dict_layout(sd) == "torchvision"
+    net = build_backbone("resnet50", "frozen_bn", str(path))
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in net.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    ours = net.state_dict()
+    checked = 0
+    for k, v in sd.items():
+        if k.startswith("fc.") or k.endswith("num_batches_tracked"):
+            continue
+        assert torch.equal(ours[torchvision_key_to_ours(k)], v), k
+        checked += 1
+    assert checked == sum(1 for k in sd if not k.startswith("fc.") and not k.endswith("num_batches_tracked"))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        c = AnyNetBody(net.eval())(x)
+        y = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
+        for name, layer in zip(("c2", "c3", "c4", "c5"), (tv.layer1, tv.layer2, tv.layer3, tv.layer4)):
+            y = layer(y)
+            torch.testing.assert_close(c[name], y, rtol=1e-3, atol=1e-3)   # frozen BN: x * scale + shift
+    # the same weights in paperlib's layout (a state dict of a bn-norm AnyNet) -> identical backbone
+    plain = build_backbone("resnet50", "bn", str(path))
+    path2 = tmp_path / "resnet50-paperlib.pth"
+    torch.save(plain.state_dict(), path2)
+    net2 = build_backbone("resnet50", "frozen_bn", str(path2))
+    sd2 = net2.state_dict()
+    assert all(torch.equal(v, sd2[k]) for k, v in ours.items() if not k.startswith("head."))   # head: unused
+    # a ResNet-18 file does not fit an R-50: a clear error
+    path3 = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path3)
+    with pytest.raises(ValueError, match="backbone weights do not match"):
+        build_backbone("resnet50", "frozen_bn", str(path3))
+
+
 def test_r50_pyramid_shapes_without_weights():
-    net = build_backbone("resnet50", "frozen_bn").eval()
+    net = build_backbone("resnet50", "bn").eval()
     body = AnyNetBody(net)
     from torchvision.ops import FeaturePyramidNetwork
     neck = FeaturePyramidNetwork(list(net.cfg.widths), 256)

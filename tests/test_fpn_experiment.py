@@ -18,7 +18,7 @@ def small_run(tmp_path_factory, monkeypatch_module):
                                       "progress": False})
     data = fpn.load_data(cfg)
     rpn = {v: fpn.run_rpn(v, cfg, data, "cpu") for v in ("c4", "fpn", "no_lateral")}
-    det = {v: fpn.run_detector(v, cfg, data, "cpu") for v in ("c4", "fpn")}
+    det = {v: fpn.run_detector(v, cfg, data, "cpu", rpn=rpn[v]) for v in ("c4", "fpn")}   # Table 1's RPNs
     return cfg, data, rpn, det
 
 
@@ -188,3 +188,95 @@ def test_table2_fixed_proposals_and_claim(small_run, table2_run):
     assert "Table 2: Fast R-CNN heads (c4, c5, fpn)" in fpn.fast_rcnn_note(frc, props, cfg)
     assert "beats the C4 (conv5) and C5 (2fc) heads in AP and AP_s (Table 2)" in fpn.claim_c3_statement(frc)
     assert "beats the C4 (conv5) head in" in fpn.claim_c3_statement({"c4": 1, "fpn": 1})
+
+
+def test_table3_unshared_reuses_each_variants_rpn(small_run):
+    """Table 3 = the paper's unshared setting: a Fast R-CNN per variant on the proposals of the same
+    variant's (Table 1) RPN, evaluated as RPN -> Fast R-CNN; nothing retrained."""
+    from paperlib.models.detection import FastRCNN
+
+    cfg, data, rpn, det = small_run
+    assert cfg.shared_features is False and get_config("02_fpn", "default", {}).shared_features is False
+    for v in ("c4", "fpn"):
+        r = det[v]
+        assert isinstance(r["model"], fpn.TwoStage) and isinstance(r["model"].fast_rcnn, FastRCNN)
+        assert r["model"].rpn_model is rpn[v]["model"] and r["model"].fast_rcnn.variant == v
+        assert r["shared"] is False and r["rpn_trained_here"] is False
+        assert r["params"] == rpn[v]["params"] + sum(p.numel() for p in r["model"].fast_rcnn.parameters())
+    # the evaluated detections are the Fast R-CNN's on that RPN's top-N test proposals
+    val = data["val"]
+    m = det["fpn"]["model"]
+    props = fpn.rpn_proposals(m.rpn_model, val, "cpu", pre_nms=cfg.rpn_pre_nms_test,
+                              post_nms=cfg.fast_rcnn_proposals_test)
+    outs = fpn.predict(m.fast_rcnn, val, "cpu", proposals=[props[i] for i in val.ids])
+    for a, b in zip(outs, det["fpn"]["outputs"]):
+        torch.testing.assert_close(a["boxes"], b["boxes"])
+    rows = fpn.table3_rows(det)
+    assert [r["proposals"] for r in rows] == ["own c4 RPN (Table 1)", "own fpn RPN (Table 1)"]
+    note = fpn.table3_note(det, cfg)
+    assert "features not shared" in note and "reused, not retrained" in note
+    with pytest.raises(ValueError, match="features are per variant"):
+        fpn.run_detector("c4", cfg, data, "cpu", rpn=rpn["fpn"])
+
+
+def test_table3_trains_a_missing_rpn_and_shared_option(small_run):
+    cfg, data, rpn, det = small_run
+    r = fpn.run_detector("c5", cfg, data, "cpu")                  # no c5 RPN in Table 1 -> trained here
+    assert r["rpn_trained_here"] is True and r["model"].rpn_model.variant == "c5"
+    note = fpn.table3_note({"c5": r}, cfg)
+    assert "c5 are not in rpn_variants and were trained for Table 3" in note
+    from torchvision.models.detection import FasterRCNN
+
+    shared = dataclasses.replace(cfg, shared_features=True)
+    j = fpn.run_detector("fpn", shared, data, "cpu")
+    assert isinstance(j["model"], FasterRCNN) and j["shared"] is True
+    assert fpn.table3_rows({"fpn": j})[0]["proposals"] == "joint RPN (shared features)"
+    assert "trained jointly on one shared backbone" in fpn.table3_note({"fpn": j}, shared)
+
+
+def test_run_notes_are_built_from_cfg():
+    d = get_config("02_fpn", "default", {})
+    n = fpn.run_note(d, "default", n_train=600)
+    for part in ("tiny backbone trained from scratch", "600 synthetic scenes of 256 px", "3 epoch(s) per RPN",
+                 "2 epoch(s) per Table 3", "anchors 4 x stride (16, 32, 64, 128, 256)", "canonical size 112",
+                 "0.5 x the paper's", "features not shared", "gradient clipping at 10"):
+        assert part in n, part
+    p = get_config("02_fpn", "paper", {})
+    n = fpn.run_note(p, "paper", n_train=118287)
+    for part in ("resnet50 backbone initialised from resnet50-0676ba61.pth (pre-trained), norm frozen_bn",
+                 "118287 COCO train2017 images (shorter side 800)", "40000 iterations (lr x0.1 after 30000) per RPN",
+                 "80000 iterations (lr x0.1 after 60000) per Table 3", "anchors 8 x stride (32, 64, 128, 256, 512)",
+                 "canonical size 224 (the paper's)", "no gradient clipping"):
+        assert part in n, part
+    assert "scratch" not in n and "synthetic" not in n
+    g = fpn.run_note(get_config("02_fpn", "gpu", {}), "gpu")
+    assert "resnet50 backbone trained from scratch (no pre-training), norm gn" in g and "12 epoch(s)" in g
+
+
+def test_backbone_profiles_and_weights(tmp_path):
+    from paperlib.config import ConfigError
+    from paperlib.models.detection import build_backbone
+
+    p = get_config("02_fpn", "paper", {})
+    assert (p.backbone, p.norm, p.backbone_weights, p.clip_grad) == ("resnet50", "frozen_bn",
+                                                                      "resnet50-0676ba61.pth", None)
+    g = get_config("02_fpn", "gpu", {})
+    assert (g.backbone, g.norm, g.backbone_weights) == ("resnet50", "gn", None)
+    assert get_config("02_fpn", "default", {}).clip_grad == 10.0
+    with pytest.raises(ConfigError, match="norm='frozen_bn' needs backbone_weights"):
+        get_config("02_fpn", "ci", {"norm": "frozen_bn"})
+    with pytest.raises(ConfigError, match="norm='frozen_bn' needs backbone_weights"):
+        get_config("02_fpn", "paper", {"backbone_weights": None})
+    # paper: a missing file stops the run before any data or training, naming the field and the file
+    with pytest.raises(FileNotFoundError, match=r"backbone_weights = 'resnet50-0676ba61.pth'.*IMAGENET1K_V1"):
+        fpn.load_data(p, str(tmp_path))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be loaded into tiny"):
+        fpn.resolve_backbone_weights(get_config("02_fpn", "ci", {"backbone_weights": "bad.pth"}), str(tmp_path))
+    torch.save(build_backbone("tiny", "bn").state_dict(), tmp_path / "tiny.pth")
+    c = get_config("02_fpn", "ci", {"backbone_weights": "tiny.pth", "norm": "frozen_bn"})
+    assert fpn.resolve_backbone_weights(c, str(tmp_path)) == str(tmp_path / "tiny.pth")
+    kw = fpn.detector_kwargs(c, 3, str(tmp_path / "tiny.pth"))
+    assert kw["backbone_weights"] == str(tmp_path / "tiny.pth") and kw["norm"] == "frozen_bn"
+    assert fpn.resolve_backbone_weights(get_config("02_fpn", "ci", {}), str(tmp_path)) is None

@@ -26,7 +26,12 @@ class Config:
     max_size: Optional[int] = None
     # model
     backbone: str = "tiny"              # "tiny" | "small" | an AnyNet registry name ("resnet50")
-    norm: str = "bn"                    # "bn" | "frozen_bn" | "gn"
+    norm: str = "bn"                    # "bn" | "frozen_bn" (needs backbone_weights) | "gn"
+    # pre-trained backbone (spec: ImageNet-pre-trained, user-supplied): a state-dict file of a
+    # torchvision ResNet (e.g. torchvision's resnet50-0676ba61.pth, converted by paperlib.models.convert)
+    # or of a paperlib AnyNet -- layout detected; loaded before the norm conversion. A relative path is
+    # looked up under data_root, then the working directory. None = random init (train from scratch).
+    backbone_weights: Optional[str] = None
     fpn_channels: int = 32              # d (paper 256)
     anchor_scale: int = 4               # anchor side = anchor_scale x stride (paper 8: 32..512)
     representation_size: int = 256      # 2fc head width (paper 1024)
@@ -37,6 +42,11 @@ class Config:
     # experiments
     rpn_variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS))
     det_variants: list[str] = field(default_factory=lambda: ["c4", "fpn"])
+    # Table 3: False (the paper's Table 3 = Table 5 "not shared"): per det variant, a Fast R-CNN trained
+    # on the proposals of that variant's own RPN (the Table 1 RPN, reused; trained here if the variant is
+    # not in rpn_variants). True: one jointly trained Faster R-CNN per variant, RPN and detector sharing
+    # the backbone (the Table 5 "shared" analogue).
+    shared_features: bool = False
     # Table 2: Fast R-CNN heads trained and tested on the fixed proposals of the FPN RPN (Table 1 c);
     # [] = skip (needs "fpn" in rpn_variants)
     fast_rcnn_variants: list[str] = field(default_factory=list)
@@ -75,6 +85,12 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0])
 
     def __post_init__(self):
+        if self.norm not in ("bn", "frozen_bn", "gn"):
+            raise ValueError(f"norm = {self.norm!r}: choose 'bn', 'frozen_bn' or 'gn'")
+        if self.norm == "frozen_bn" and not self.backbone_weights:
+            raise ValueError("norm='frozen_bn' needs backbone_weights (an ImageNet-pre-trained ResNet state dict): "
+                             "FrozenBatchNorm on a randomly initialised backbone is no normalisation at all "
+                             "(spec pitfall). Set backbone_weights, or norm='gn' / 'bn' to train from scratch")
         for name in ("rpn_variants", "det_variants", "fast_rcnn_variants"):
             vs = getattr(self, name)
             bad = [v for v in vs if v not in ALL_VARIANTS]
@@ -104,7 +120,9 @@ PROFILES = {
                curve_budgets=[1, 10, 100], eval_batch_size=8),
     # one thread: stable timings (C4) and no oversubscription when notebooks run side by side
     "default": dict(threads=1),
-    "gpu": dict(image_size=512, n_train=6000, n_val=500, max_objects=20, backbone="small", norm="gn",
+    # spec gpu: "Backbone ... else from scratch with GroupNorm": R-50 (AnyNet has no basic
+    # block, so no R-18), GN, from scratch unless backbone_weights (+ norm="frozen_bn") is given
+    "gpu": dict(image_size=512, n_train=6000, n_val=500, max_objects=20, backbone="resnet50", norm="gn",
                 fpn_channels=128, anchor_scale=8, representation_size=1024, rpn_post_nms_train=2000,
                 box_batch_size_per_image=512, proposal_budgets=[100, 1000],
                 curve_budgets=[10, 30, 100, 300, 1000], det_variants=["c4", "c5", "fpn"],
@@ -115,7 +133,10 @@ PROFILES = {
     # "Training"): RPN lr 0.02 for 30k then 0.002 for 10k; Fast R-CNN (Table 2) and the Faster R-CNNs
     # of Table 3 lr 0.02 for 60k then 0.002 for 20k; 512 RoIs / image; 2000 / 1000 proposals per
     # image at train / test time. rpn_epochs, det_epochs and fast_rcnn_epochs are unused here.
-    "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", fpn_channels=256,
+    # ImageNet-pre-trained R-50 (torchvision's IMAGENET1K_V1 file, put under data_root by the user;
+    # checked before any training) with frozen BN; no gradient clipping (not in the recipe).
+    "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn",
+                  backbone_weights="resnet50-0676ba61.pth", clip_grad=None, fpn_channels=256,
                   anchor_scale=8, representation_size=1024, min_size=800, max_size=1333,
                   rpn_post_nms_train=2000, box_batch_size_per_image=512,
                   proposal_budgets=[100, 1000], curve_budgets=[10, 30, 100, 300, 1000],

@@ -29,7 +29,8 @@ from typing import Mapping
 import torch
 
 __all__ = ["torchvision_key_to_ours", "ours_key_to_torchvision", "from_torchvision_state_dict",
-           "to_torchvision_state_dict", "load_torchvision_state_dict"]
+           "to_torchvision_state_dict", "load_torchvision_state_dict", "state_dict_layout",
+           "read_state_dict", "load_backbone_weights"]
 
 _BLOCK = {"conv1": "f.a", "bn1": "f.a_bn", "conv2": "f.b", "bn2": "f.b_bn", "conv3": "f.c",
           "bn3": "f.c_bn", "downsample.0": "proj", "downsample.1": "bn"}
@@ -75,3 +76,64 @@ def to_torchvision_state_dict(sd: Mapping[str, torch.Tensor]) -> "OrderedDict[st
 def load_torchvision_state_dict(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = True):
     """Load a torchvision state dict into our model (strict: every key must match both ways)."""
     return model.load_state_dict(from_torchvision_state_dict(sd), strict=strict)
+
+
+# ----------------------------------------------------------------------------- backbone weights
+def _unwrap(obj):
+    """A bare state dict from a checkpoint: {"state_dict": ...}, {"model": ...} and a DDP
+    ``module.`` prefix are accepted."""
+    for k in ("state_dict", "model"):
+        if isinstance(obj, Mapping) and k in obj and isinstance(obj[k], Mapping):
+            obj = obj[k]
+    if not isinstance(obj, Mapping) or not obj:
+        raise ValueError("not a state dict (expected a mapping of parameter names to tensors)")
+    if all(k.startswith("module.") for k in obj):
+        obj = OrderedDict((k[len("module."):], v) for k, v in obj.items())
+    return obj
+
+
+def state_dict_layout(sd: Mapping[str, torch.Tensor]) -> str:
+    """"torchvision" (conv1 / bn1 / layer*, also timm's ResNets) or "paperlib" (stem / s* / head)."""
+    keys = list(sd)
+    if any(k.startswith("layer1.") for k in keys) or "conv1.weight" in sd:
+        return "torchvision"
+    if any(k.startswith("stem.") for k in keys) or any(_OURS_RE.match(k) for k in keys):
+        return "paperlib"
+    raise ValueError(f"unrecognised state-dict layout (first keys {keys[:3]}); expected a torchvision "
+                     "ResNet (conv1, bn1, layer1..4, fc) or a paperlib AnyNet (stem, s1..s4, head)")
+
+
+def read_state_dict(path) -> "OrderedDict[str, torch.Tensor]":
+    """Read a backbone state dict file and return it in paperlib's layout (converted from
+    torchvision's when needed, see :func:`state_dict_layout`)."""
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    sd = _unwrap(obj)
+    if state_dict_layout(sd) == "torchvision":
+        sd = from_torchvision_state_dict(sd)
+    return OrderedDict(sd)
+
+
+def load_backbone_weights(model: torch.nn.Module, weights) -> torch.nn.Module:
+    """Load pre-trained backbone weights into an AnyNet (before any norm conversion): ``weights`` is a
+    path to a torchvision-layout ResNet state dict (e.g. torchvision's ``resnet50-0676ba61.pth``) or a
+    paperlib AnyNet state dict (layout detected), or such a state dict itself. The classifier head
+    (``fc`` / ``head.*``) is ignored; every other tensor must match the model's, both ways."""
+    if isinstance(weights, Mapping):
+        sd = _unwrap(weights)
+        if state_dict_layout(sd) == "torchvision":
+            sd = from_torchvision_state_dict(sd)
+    else:
+        sd = read_state_dict(weights)
+    sd = OrderedDict((k, v) for k, v in sd.items() if not k.startswith("head."))
+    own = {k for k in model.state_dict() if not k.startswith("head.")}
+    missing, unexpected = sorted(own - set(sd)), sorted(set(sd) - own)
+    if missing or unexpected:
+        raise ValueError(f"backbone weights do not match the model: {len(missing)} missing (e.g. {missing[:3]}), "
+                         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+    shapes = model.state_dict()
+    bad = [k for k, v in sd.items() if tuple(v.shape) != tuple(shapes[k].shape)]
+    if bad:
+        raise ValueError(f"backbone weights: shape mismatch for {len(bad)} tensor(s), e.g. {bad[0]}: "
+                         f"{tuple(sd[bad[0]].shape)} in the file vs {tuple(shapes[bad[0]].shape)} in the model")
+    model.load_state_dict(sd, strict=False)
+    return model

@@ -75,7 +75,7 @@ from .anynet import AnyNet, AnyNetConfig
 
 __all__ = ["VARIANTS", "VARIANT_INFO", "build_detector", "build_backbone", "AnyNetBody",
            "PyramidNeck", "DetectionBackbone", "Res5Head", "RPNOnly", "FastRCNN", "convert_norm",
-           "fpn_level", "anchor_counts", "backbone_config", "BACKBONES"]
+           "fpn_level", "anchor_counts", "backbone_config", "BACKBONES", "FROZEN_BN_WITHOUT_WEIGHTS"]
 
 VARIANTS = ("c4", "c5", "fpn", "bottom_up", "no_lateral", "finest")
 VARIANT_INFO = {
@@ -268,9 +268,21 @@ class Res5Head(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(self.res5(x), 1), 1)
 
 
-def build_backbone(backbone: Union[str, AnyNetConfig, AnyNet] = "tiny", norm: str = "bn") -> AnyNet:
+FROZEN_BN_WITHOUT_WEIGHTS = (
+    "norm='frozen_bn' without pre-trained weights: FrozenBatchNorm2d on a randomly initialised network is no "
+    "normalisation at all (spec pitfall; torchvision's resnet_fpn_backbone(weights=None) does this silently). "
+    "Give backbone_weights (an ImageNet-pre-trained ResNet state dict, torchvision or paperlib layout) or "
+    "train from scratch with norm='gn' (or 'bn')")
+
+
+def build_backbone(backbone: Union[str, AnyNetConfig, AnyNet] = "tiny", norm: str = "bn",
+                   weights=None) -> AnyNet:
     """An AnyNet from a built-in name ("tiny", "small"), a registry name ("resnet50", ...), a config
-    or a (pre-trained) module; its BatchNorms converted to ``norm``."""
+    or a (pre-trained) module; ``weights`` (a path to a torchvision- or paperlib-layout state dict, or
+    the dict itself; :func:`paperlib.models.convert.load_backbone_weights`) are loaded *before* its
+    BatchNorms are converted to ``norm``, so that "frozen_bn" freezes the pre-trained statistics.
+    "frozen_bn" on a network built here without ``weights`` is refused (:data:`FROZEN_BN_WITHOUT_WEIGHTS`);
+    a module passed in is taken as pre-trained."""
     if isinstance(backbone, AnyNet):
         net = backbone
     elif isinstance(backbone, AnyNetConfig):
@@ -284,6 +296,11 @@ def build_backbone(backbone: Union[str, AnyNetConfig, AnyNet] = "tiny", norm: st
             raise TypeError(f"{backbone!r} is not an AnyNet")
     if net.cfg.stem != "imagenet":
         raise ValueError("detection needs strides 4..32: use an AnyNet with the 'imagenet' stem")
+    if weights is not None:
+        from .convert import load_backbone_weights
+        load_backbone_weights(net, weights)
+    elif norm == "frozen_bn" and not isinstance(backbone, AnyNet):
+        raise ValueError(FROZEN_BN_WITHOUT_WEIGHTS)
     return convert_norm(net, norm)
 
 
@@ -414,7 +431,7 @@ _ROI_HEAD_DEFAULTS = dict(box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_posi
 
 
 def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, AnyNet] = "tiny",
-                   norm: str = "bn", num_classes: int = 91, mask: bool = False, rpn_only: bool = False,
+                   norm: str = "bn", backbone_weights=None, num_classes: int = 91, mask: bool = False, rpn_only: bool = False,
                    proposals: str = "rpn",
                    fpn_channels: int = 256, anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
                    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), canonical_scale: float = 224,
@@ -428,6 +445,8 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
                    box_score_thresh: float = 0.05, mask_dim: Optional[int] = None, **kwargs) -> nn.Module:
     """Faster / Mask R-CNN, RPN-only or Fast R-CNN for one FPN-paper variant; see the module docstring.
 
+    ``backbone_weights``: pre-trained backbone weights (path or state dict, torchvision or paperlib
+    layout), loaded before the norm conversion; required with ``norm="frozen_bn"``.
     ``anchor_sizes``: the 5 anchor sides for P2..P6 (paper 32..512 = 8 x stride; scale them with
     the image). ``canonical_scale``: s0 of Eq. 1 (224; scale it like the anchors).
     ``proposals``: ``"rpn"`` (default) learns its proposals (Faster R-CNN, or the RPN alone with
@@ -442,7 +461,7 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
         raise ValueError("proposals='fixed' (Fast R-CNN) has no RPN and no mask head: rpn_only and mask must be False")
     if len(anchor_sizes) != 5:
         raise ValueError("anchor_sizes: one size per level P2..P6 (5 values)")
-    net = build_backbone(backbone, norm)
+    net = build_backbone(backbone, norm, backbone_weights)
     ratios = tuple(float(r) for r in aspect_ratios)
     sizes = tuple(int(s) for s in anchor_sizes)
     bb, levels, anchor_cfg = _variant_backbone(variant, net, fpn_channels, sizes, ratios,
