@@ -212,3 +212,134 @@ def test_min_effect_config_is_validated():
         get_config("04_panoptic_segmentation", "default", {"min_effect_pts": {"C9": 1.0}})
     with pytest.raises(ConfigError, match=">= 0"):
         get_config("04_panoptic_segmentation", "default", {"min_effect_pts": {"C2": -1.0}})
+
+
+# ----------------------------------------------------------------------------- T5 on user files (merge)
+MERGE_CATS = [{"id": 1, "name": "person", "supercategory": "p", "isthing": 1, "color": [220, 20, 60]},
+              {"id": 2, "name": "car", "supercategory": "v", "isthing": 1, "color": [0, 0, 142]},
+              {"id": 3, "name": "sky", "supercategory": "s", "isthing": 0, "color": [70, 130, 180]},
+              {"id": 4, "name": "grass", "supercategory": "s", "isthing": 0, "color": [0, 200, 0]},
+              {"id": 5, "name": "tree", "supercategory": "s", "isthing": 0, "color": [0, 100, 0]}]
+
+
+def _rle(mask):
+    from pycocotools import mask as mask_utils
+
+    r = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": list(r["size"]), "counts": r["counts"].decode("ascii")}
+
+
+def _merge_files(root, *, fp_instance=False, tree_patch=False, sem_png=False):
+    """GT: 2 images of 100x100 (sky / grass halves, a person on the sky, a car on the grass, a VOID
+    column) written with the project's writer; predictions derived from it: a semantic results json
+    (RLE per class, thing labels included as a real segmenter would give them; or PNG label maps) and
+    an instance results json (the GT things at score 0.9, plus a junk instance at score 0.3).
+    Perturbations: ``fp_instance`` adds a 400-px false car on the sky (score 0.8); ``tree_patch`` a
+    400-px hallucinated tree region in the grass (below the 64^2 px stuff limit)."""
+    from paperlib.data import panoptic as pan
+
+    images, maps, segs = [], [], []
+    for k in range(2):
+        ids = np.zeros((100, 100), np.uint32)
+        ids[:50, 1:] = 10
+        ids[50:, 1:] = 11
+        ids[10:20, 10 + k:20 + k] = 20
+        ids[60:72, 50:62] = 30
+        images.append({"id": k + 1, "file_name": f"img{k}.jpg", "height": 100, "width": 100})
+        maps.append(ids)
+        segs.append([{"id": 10, "category_id": 3}, {"id": 11, "category_id": 4},
+                     {"id": 20, "category_id": 1}, {"id": 30, "category_id": 2}])
+    pan.write_panoptic_dataset(root / "gt.json", images, maps, segs, MERGE_CATS)
+    sem_res, inst_res = [], []
+    (root / "sem").mkdir(exist_ok=True)
+    for img, ids, sg in zip(images, maps, segs):
+        sem = pan.semantic_from_panoptic(ids, sg)
+        if tree_patch:
+            sem[80:100, 10:30] = 5
+        from PIL import Image
+        Image.fromarray(sem.astype(np.uint8), mode="L").save(root / "sem" / f"img{img['id'] - 1}.png")
+        for c in np.unique(sem).tolist():
+            if c:
+                sem_res.append({"image_id": img["id"], "category_id": c, "segmentation": _rle(sem == c)})
+        for s in sg:
+            if s["category_id"] in (1, 2):
+                inst_res.append({"image_id": img["id"], "category_id": s["category_id"],
+                                 "segmentation": _rle(ids == s["id"]), "score": 0.9})
+        junk = np.zeros((100, 100), bool)
+        junk[50:100, 0:60] = True                       # low score: dropped by the confidence threshold
+        inst_res.append({"image_id": img["id"], "category_id": 1, "segmentation": _rle(junk), "score": 0.3})
+        if fp_instance:
+            fp = np.zeros((100, 100), bool)
+            fp[0:20, 60:80] = True
+            inst_res.append({"image_id": img["id"], "category_id": 2, "segmentation": _rle(fp), "score": 0.8})
+    (root / "sem.json").write_text(__import__("json").dumps(sem_res))
+    (root / "inst.json").write_text(__import__("json").dumps(inst_res))
+    cfg = Cfg(dataset="files", gt_json="gt.json", semantic_pred="sem" if sem_png else "sem.json",
+              instance_pred_json="inst.json", workers=1)
+    return cfg
+
+
+@pytest.mark.parametrize("sem_png", [False, True])
+def test_files_merge_perfect_predictions_give_pq_1(tmp_path, sem_png):
+    cfg = _merge_files(tmp_path, sem_png=sem_png)
+    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    assert out["limit"] == 4096.0                       # unscaled on real data
+    assert out["merged"]["res"]["All"]["pq"] == pytest.approx(1.0, abs=1e-12)
+    assert out["merged"]["res"]["Stuff"]["n"] == 2 and out["merged"]["res"]["Things"]["n"] == 2
+    assert out["stuff_only"]["res"]["Stuff"]["pq"] == pytest.approx(1.0)
+    assert out["things_only"]["res"]["Things"]["pq"] == pytest.approx(1.0)
+    # the written prediction is valid COCO panoptic and re-scores identically
+    for k in ("stuff_only", "things_only", "merged"):
+        assert (tmp_path / "out" / f"panoptic_{k}" / "img0.png").is_file()
+    again = pqm.pq_compute(tmp_path / "gt.json", out["paths"]["merged"], workers=1)
+    assert again["All"] == out["merged"]["res"]["All"]
+    rows = {r["setting"]: r for r in out["rows"]}
+    assert rows["user files: merged (heuristic)"]["PQ"] == pytest.approx(100.0)
+    assert "paper Cityscapes: merged" in rows
+
+
+def test_files_merge_things_unchanged_stuff_drops_and_c5(tmp_path):
+    cfg = _merge_files(tmp_path, fp_instance=True)
+    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    th_sep = out["things_only"]["res"]["Things"]["pq"]
+    assert th_sep == pytest.approx((1 + 1 / 1.5) / 2)   # the false car costs PQ^Th
+    assert out["merged"]["res"]["Things"]["pq"] == th_sep   # exactly unchanged by merging
+    assert out["stuff_only"]["res"]["Stuff"]["pq"] == pytest.approx(1.0)
+    assert out["merged"]["res"]["Stuff"]["pq"] == pytest.approx((4450 / 4850 + 1) / 2)  # the car takes sky
+    v = ps.claim_c5(out, cfg, out["cats"])
+    assert v.verdict == "held", v.reason
+
+
+def test_files_merge_stuff_limit_drops_small_stuff(tmp_path):
+    cfg = _merge_files(tmp_path, tree_patch=True)
+    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    merged = __import__("json").loads((tmp_path / "out" / "panoptic_merged.json").read_text())
+    cats = {s["category_id"] for a in merged["annotations"] for s in a["segments_info"]}
+    assert 5 not in cats and {1, 2, 3, 4} <= cats       # the 400-px tree region fell under 4096 px
+    assert out["merged"]["res"]["Stuff"]["n"] == 2      # so it is no false positive
+    cfg.stuff_area_limit = 0                            # without the limit it survives as an FP
+    out0 = ps.files_merge_study(cfg, tmp_path, tmp_path / "out0")
+    assert out0["merged"]["res"]["Stuff"]["n"] == 3
+    assert out0["merged"]["res"]["per_class"][5]["fp"] == 2
+    assert out0["merged"]["res"]["Stuff"]["pq"] < out["merged"]["res"]["Stuff"]["pq"]
+
+
+def test_files_merge_missing_inputs_are_named(tmp_path):
+    cfg = _merge_files(tmp_path)
+    cfg.instance_pred_json = "preds/missing_instances.json"
+    with pytest.raises(FileNotFoundError) as e:
+        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    assert "instance_pred_json" in str(e.value) and "missing_instances.json" in str(e.value)
+    assert "COCO detection results" in str(e.value)
+    cfg.instance_pred_json, cfg.semantic_pred = "inst.json", None
+    with pytest.raises(FileNotFoundError, match="semantic_pred"):
+        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    cfg.semantic_pred = "no_such_sem"
+    with pytest.raises(FileNotFoundError, match="no_such_sem"):
+        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    (tmp_path / "sem_png").mkdir()
+    cfg.semantic_pred = "sem_png"                        # a label-map folder without the image's PNG
+    with pytest.raises(FileNotFoundError, match="img0.png"):
+        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    with pytest.raises(FileNotFoundError, match="layout"):
+        ps.files_merge_study(cfg, None, tmp_path / "out")

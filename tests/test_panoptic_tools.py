@@ -191,3 +191,64 @@ def test_heuristic_matches_panopticapi_loop_on_random_inputs():
         rsegs = [s for s in rsegs if (ref == s[0]).any()]
         assert np.array_equal(ids, ref)
         assert [(s["id"], s["category_id"]) for s in segs] == rsegs
+
+
+# ----------------------------------------------------------------------------- merge inputs (user results)
+def test_decode_segmentation_formats_and_size_check():
+    from pycocotools import mask as mask_utils
+
+    from paperlib.data.panoptic import decode_segmentation
+
+    m = np.zeros((6, 8), bool)
+    m[1:4, 2:7] = True
+    r = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    comp = {"size": [6, 8], "counts": r["counts"].decode("ascii")}
+    assert np.array_equal(decode_segmentation(comp, 6, 8), m)
+    flat = m.T.reshape(-1).astype(int)                   # uncompressed RLE: column-major run lengths
+    runs, cur, n = [], 0, 0
+    for v in flat:
+        if v != cur:
+            runs.append(n)
+            cur, n = v, 0
+        n += 1
+    runs.append(n)
+    assert np.array_equal(decode_segmentation({"size": [6, 8], "counts": runs}, 6, 8), m)
+    poly = decode_segmentation([[2, 1, 7, 1, 7, 4, 2, 4]], 6, 8)
+    assert poly.dtype == bool and poly[2, 4] and not poly[5, 0]
+    with pytest.raises(ValueError, match="size"):
+        decode_segmentation(comp, 8, 6)
+
+
+def test_semantic_results_first_wins_png_maps_and_instances(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from paperlib.data.panoptic import (instances_from_results, load_results_json, read_semantic_png,
+                                        results_by_image, semantic_map_from_results)
+
+    def rle(mm):
+        r = mask_utils.encode(np.asfortranarray(mm.astype(np.uint8)))
+        return {"size": list(r["size"]), "counts": r["counts"].decode("ascii")}
+
+    a = np.zeros((4, 4), bool)
+    a[:, :3] = True
+    b = np.zeros((4, 4), bool)
+    b[:, 2:] = True
+    res = [{"image_id": 7, "category_id": 3, "segmentation": rle(a)},
+           {"image_id": 7, "category_id": 4, "segmentation": rle(b)}]
+    (tmp_path / "s.json").write_text(json.dumps(res))
+    by = results_by_image(load_results_json(tmp_path / "s.json"))
+    sem = semantic_map_from_results(by[7], 4, 4)
+    assert (sem[:, :3] == 3).all() and (sem[:, 3] == 4).all()       # overlap: first entry wins
+    Image.fromarray(sem.astype(np.uint8), mode="L").save(tmp_path / "x.png")
+    assert np.array_equal(read_semantic_png(tmp_path / "x.png", 4, 4), sem)
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8), mode="RGB").save(tmp_path / "rgb.png")
+    with pytest.raises(ValueError, match="single-channel"):
+        read_semantic_png(tmp_path / "rgb.png")
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        read_semantic_png(tmp_path / "nope.png")
+    inst = [dict(r, score=s) for r, s in zip(res, (0.9, 0.2))]
+    masks, scores, labels = instances_from_results(inst, 4, 4, min_score=0.5)
+    assert masks.shape == (1, 4, 4) and np.array_equal(masks[0], a) and labels.tolist() == [3]
+    (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 1}]))
+    with pytest.raises(ValueError, match="COCO results"):
+        load_results_json(tmp_path / "bad.json")

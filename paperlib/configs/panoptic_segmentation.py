@@ -78,6 +78,13 @@ class Config:
     gt_json: Optional[str] = None
     pred_json: Optional[str] = None
     workers: Optional[int] = None
+    # dataset == "files", T5 on real data (panopticapi's combine script inputs; paths relative to
+    # data_root or absolute): semantic_pred = COCO stuff results json (RLE per image and class) or a
+    # folder of single-channel PNG label maps (<image stem>.png, pixel = category id);
+    # instance_pred_json = COCO detection results json with RLE masks and scores. The merged
+    # prediction uses the script's unscaled 64*64 px stuff limit unless stuff_area_limit is set.
+    semantic_pred: Optional[str] = None
+    instance_pred_json: Optional[str] = None
 
 
 PROFILES = {
@@ -86,7 +93,8 @@ PROFILES = {
     "default": dict(),
     "gpu": dict(image_size=512, n_scenes=1000, n_train=2000, width=32, epochs=30, batch_size=16,
                 max_objects=30, roi_epochs=20, min_instance_area=60),
-    "paper": dict(dataset="files", gt_json="annotations/panoptic_val2017.json", train_machine=False),
+    "paper": dict(dataset="files", gt_json="annotations/panoptic_val2017.json", train_machine=False,
+                  pred_json=None, semantic_pred=None, instance_pred_json=None),  # user sets them
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

@@ -29,6 +29,8 @@ __all__ = [
     "VOID", "OFFSET", "rgb2id", "id2rgb", "read_panoptic_png", "write_panoptic_png",
     "segments_info_from_ids", "save_json", "load_json", "write_panoptic_dataset",
     "load_panoptic_annotations", "combine_semantic_instances", "semantic_from_panoptic",
+    "load_results_json", "results_by_image", "decode_segmentation", "semantic_map_from_results",
+    "read_semantic_png", "instances_from_results",
 ]
 
 
@@ -250,3 +252,92 @@ def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
         segs.append({"id": next_id, "category_id": c, "area": n, "iscrowd": 0})
         next_id += 1
     return pan, segs
+
+
+# ----------------------------------------------------------------------------- user results (merge inputs)
+# The inputs of panopticapi's ``combine_semantic_and_instance_predictions.py``: a semantic
+# segmentation as COCO "stuff" results (``--semseg_json_file``: [{image_id, category_id,
+# segmentation (RLE)}], one entry per image and class) and instances as COCO detection results
+# (``--instseg_json_file``: [{image_id, category_id, segmentation (RLE), score}]). A folder of
+# single-channel PNG label maps (pixel value = category id, cocostuff's convention) is accepted as
+# an alternative semantic input. Decoding is per image, so a whole val set is never held in memory.
+def load_results_json(path) -> list:
+    """A COCO results file: a list of dicts (or a dict holding them under "annotations")."""
+    data = load_json(path)
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        data = data["annotations"]
+    if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
+        raise ValueError(f"{path}: expected a COCO results list [{{image_id, category_id, segmentation, ...}}]")
+    for a in data[:1]:
+        missing = {"image_id", "category_id", "segmentation"} - set(a)
+        if missing:
+            raise ValueError(f"{path}: result entries need {sorted(missing)} (COCO results format)")
+    return data
+
+
+def results_by_image(results: Iterable[dict]) -> dict:
+    """Group COCO results by image_id, keeping file order."""
+    out: dict = {}
+    for r in results:
+        out.setdefault(r["image_id"], []).append(r)
+    return out
+
+
+def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    """(H, W) bool mask from a COCO segmentation: compressed or uncompressed RLE, or polygons.
+    An RLE whose size differs from the image raises."""
+    from pycocotools import mask as mask_utils
+
+    seg = segmentation
+    if isinstance(seg, list):                                   # polygons
+        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+    elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
+        if list(seg["size"]) != [height, width]:
+            raise ValueError(f"RLE size {list(seg['size'])} != image size [{height}, {width}]")
+        if isinstance(seg["counts"], list):                     # uncompressed RLE
+            rle = mask_utils.frPyObjects(seg, height, width)
+        else:
+            c = seg["counts"]
+            rle = {"size": [height, width], "counts": c.encode("ascii") if isinstance(c, str) else c}
+    else:
+        raise ValueError("segmentation must be an RLE dict {size, counts} or a polygon list")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def semantic_map_from_results(anns: Sequence[dict], height: int, width: int) -> np.ndarray:
+    """(H, W) int32 category map from one image's semantic results; 0 = unlabelled. Where two
+    entries overlap the first in file order wins (as in panopticapi, which fills each stuff entry
+    only where nothing is assigned yet)."""
+    sem = np.zeros((height, width), dtype=np.int32)
+    for a in anns:
+        m = decode_segmentation(a["segmentation"], height, width) & (sem == 0)
+        sem[m] = int(a["category_id"])
+    return sem
+
+
+def read_semantic_png(path, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """(H, W) int32 category map from a single-channel PNG label map (mode L, P, I or I;16)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"semantic label map {path} not found")
+    with Image.open(path) as im:
+        if im.mode not in ("L", "P", "I", "I;16"):
+            raise ValueError(f"semantic label map {path} has mode {im.mode!r}; expected a single-channel "
+                             "PNG whose pixel values are category ids")
+        sem = np.asarray(im).astype(np.int32)
+    if height is not None and sem.shape != (height, width):
+        raise ValueError(f"semantic label map {path}: shape {sem.shape} != image ({height}, {width})")
+    return sem
+
+
+def instances_from_results(anns: Sequence[dict], height: int, width: int, min_score: float | None = None):
+    """(masks (N, H, W) bool, scores (N,), labels (N,)) from one image's instance results; entries
+    with score < ``min_score`` are skipped before decoding (the merge drops them anyway)."""
+    keep = [a for a in anns if min_score is None or float(a["score"]) >= min_score]
+    masks = np.zeros((len(keep), height, width), dtype=bool)
+    for k, a in enumerate(keep):
+        if "score" not in a:
+            raise ValueError(f"instance result for image {a.get('image_id')} has no 'score'")
+        masks[k] = decode_segmentation(a["segmentation"], height, width)
+    scores = np.array([float(a["score"]) for a in keep], dtype=np.float64)
+    labels = np.array([int(a["category_id"]) for a in keep], dtype=np.int64)
+    return masks, scores, labels

@@ -759,16 +759,24 @@ def panoptic_predictions(preds, cfg, cats) -> Dict[str, list]:
     lim = stuff_limit(cfg)
     out = {"stuff_only": [], "things_only": [], "merged": []}
     for p in preds:
-        h, w = p["semantic"].shape
-        empty = np.zeros((0, h, w), bool)
-        kw = dict(stuff_category_ids=st, confidence_thr=cfg.confidence_thr, overlap_thr=cfg.overlap_thr,
-                  stuff_area_limit=lim)
-        out["stuff_only"].append(pan.combine_semantic_instances(p["semantic"], empty, [], [], **kw))
-        out["things_only"].append(pan.combine_semantic_instances(
-            np.zeros((h, w), np.int64), p["masks"], p["scores"], p["labels"], **kw))
-        out["merged"].append(pan.combine_semantic_instances(p["semantic"], p["masks"], p["scores"],
-                                                            p["labels"], **kw))
+        for k, v in separate_and_merged(p, cfg, st, lim).items():
+            out[k].append(v)
     return out
+
+
+def separate_and_merged(p, cfg, stuff_category_ids, limit) -> Dict[str, tuple]:
+    """One image's stuff-only, things-only and merged (heuristic) predictions as (ids, segments),
+    from ``p`` = {semantic (H, W) category map, masks, scores, labels}."""
+    h, w = p["semantic"].shape
+    empty = np.zeros((0, h, w), bool)
+    kw = dict(stuff_category_ids=stuff_category_ids, confidence_thr=cfg.confidence_thr,
+              overlap_thr=cfg.overlap_thr, stuff_area_limit=limit)
+    return {
+        "stuff_only": pan.combine_semantic_instances(p["semantic"], empty, [], [], **kw),
+        "things_only": pan.combine_semantic_instances(np.zeros((h, w), np.int64), p["masks"], p["scores"],
+                                                      p["labels"], **kw),
+        "merged": pan.combine_semantic_instances(p["semantic"], p["masks"], p["scores"], p["labels"], **kw),
+    }
 
 
 def machine_study(scenes, cfg, device, cats=None, human=None) -> Dict[str, Any]:
@@ -822,14 +830,14 @@ def merge_pixel_effect(A, pp, cats) -> List[dict]:
             {"stuff pixels taken by merging": "wrong stuff (an error removed)", "% of pixels": 100 * wrong / total}]
 
 
-def t5_rows(machine) -> List[dict]:
+def t5_rows(machine, name: str = "tiny FCN") -> List[dict]:
     rows = []
     if "merged" in machine:
-        rows.append({"setting": "tiny FCN: separate", "PQ": None,
+        rows.append({"setting": f"{name}: separate", "PQ": None,
                      "PQ_St": 100 * machine["stuff_only"]["res"]["Stuff"]["pq"],
                      "PQ_Th": 100 * machine["things_only"]["res"]["Things"]["pq"]})
         m = machine["merged"]["res"]
-        rows.append({"setting": "tiny FCN: merged (heuristic)", "PQ": 100 * m["All"]["pq"],
+        rows.append({"setting": f"{name}: merged (heuristic)", "PQ": 100 * m["All"]["pq"],
                      "PQ_St": 100 * m["Stuff"]["pq"], "PQ_Th": 100 * m["Things"]["pq"]})
     for ds, (s_st, s_th, m_pq, m_st, m_th) in PAPER_T5.items():
         rows.append({"setting": f"paper {ds}: separate", "PQ": None, "PQ_St": s_st, "PQ_Th": s_th})
@@ -958,14 +966,15 @@ def claim_c4(t4, cfg) -> stats.Verdict:
     return stats.combine([gap, small], PQ_St_drop=drop_pq, mIoU_drop=drop_miou, blobs=kmax)
 
 
-def claim_c5(machine, cfg) -> stats.Verdict:
-    """Merging leaves PQ^Th unchanged (exact) and lowers PQ^St (paired bootstrap CI)."""
+def claim_c5(machine, cfg, cats=None) -> stats.Verdict:
+    """Merging leaves PQ^Th unchanged (exact) and lowers PQ^St (paired bootstrap CI). ``cats``: the
+    evaluation's categories (default: the synthetic scenes'; the GT json's for user files)."""
     if "merged" not in machine:
         return stats.not_tested("no trained machine in this profile")
     th_sep = machine["things_only"]["res"]["Things"]["pq"]
     th_mer = machine["merged"]["res"]["Things"]["pq"]
     exact = stats.decide_exact(th_mer, th_sep, quantity="PQ^Th merged vs separate")
-    cats = categories()
+    cats = cats or categories()
     st_mask = np.array([c["isthing"] != 1 for c in cats])
     bs, fs, idx = boot_counts(machine["stuff_only"]["images"], cats, cfg.n_boot, seed=2)
     bmg, fmg, _ = boot_counts(machine["merged"]["images"], cats, cfg.n_boot, index=idx)
@@ -1078,7 +1087,93 @@ def files_study(cfg, data_root) -> Dict[str, Any]:
     if not os.path.isfile(gt):
         raise FileNotFoundError(f"GT json {gt} not found; expected layout:\n{FILES_LAYOUT}")
     if not cfg.pred_json:
-        raise FileNotFoundError("set overrides={'pred_json': ...}; expected layout:\n" + FILES_LAYOUT)
+        raise FileNotFoundError("set overrides={'pred_json': ...} (or 'semantic_pred' + 'instance_pred_json' "
+                                "to merge, see MERGE_LAYOUT); expected layout:\n" + FILES_LAYOUT)
     pred = cfg.pred_json if os.path.isabs(cfg.pred_json) else os.path.join(str(data_root), cfg.pred_json)
     res, images = pqm.pq_compute(gt, pred, workers=cfg.workers, return_images=True)
     return {"res": res, "images": images, "rows": [summary_row("user prediction", res)]}
+
+
+MERGE_LAYOUT = """data_root/
+  annotations/panoptic_val2017.json        GT (cfg.gt_json; COCO panoptic: images, annotations, categories)
+  annotations/panoptic_val2017/*.png       GT PNGs
+  <semantic_pred>    either a COCO stuff results json [{image_id, category_id, segmentation: RLE}]
+                     (panopticapi combine script's --semseg_json_file; thing classes are ignored),
+                     or a folder of single-channel PNG label maps <image stem>.png, pixel = category id
+  <instance_pred_json>  COCO detection results json [{image_id, category_id, segmentation: RLE, score}]
+                     (--instseg_json_file)
+set them with overrides={"semantic_pred": ..., "instance_pred_json": ...} (relative to data_root or absolute)"""
+
+
+def _user_path(data_root, p):
+    import os
+
+    return p if os.path.isabs(p) else os.path.join(str(data_root), p)
+
+
+def files_merge_limit(cfg) -> float:
+    """Stuff area limit for real images: the script's unscaled 64*64 px unless set in the config."""
+    return float(cfg.stuff_area_limit) if cfg.stuff_area_limit is not None else 64.0 * 64.0
+
+
+def files_merge_study(cfg, data_root, out_dir) -> Dict[str, Any]:
+    """T5 on real data: merge the user's semantic and instance results with the paper's heuristic
+    (panopticapi's combine script), write stuff-only, things-only and merged COCO panoptic
+    predictions (PNG + json) under ``out_dir`` and score each against the GT with ``pq_compute``."""
+    import os
+
+    if data_root is None:
+        raise FileNotFoundError("the merge study needs data_root with the layout:\n" + MERGE_LAYOUT)
+    for key in ("gt_json", "semantic_pred", "instance_pred_json"):
+        if not getattr(cfg, key):
+            raise FileNotFoundError(f"set overrides={{'{key}': ...}}; expected layout:\n{MERGE_LAYOUT}")
+    gt = _user_path(data_root, cfg.gt_json)
+    sem = _user_path(data_root, cfg.semantic_pred)
+    inst = _user_path(data_root, cfg.instance_pred_json)
+    for key, path, ok in (("gt_json", gt, os.path.isfile(gt)),
+                          ("GT PNG folder", gt.replace(".json", ""), os.path.isdir(gt.replace(".json", ""))),
+                          ("semantic_pred", sem, os.path.exists(sem)),
+                          ("instance_pred_json", inst, os.path.isfile(inst))):
+        if not ok:
+            raise FileNotFoundError(f"{key}: {path} not found; expected layout:\n{MERGE_LAYOUT}")
+    gt_data = pan.load_json(gt)
+    cats = gt_data["categories"]
+    images = {im["id"]: im for im in gt_data["images"]}
+    st = stuff_ids(cats)
+    limit = files_merge_limit(cfg)
+    sem_folder = os.path.isdir(sem)
+    sem_by = None if sem_folder else pan.results_by_image(pan.load_results_json(sem))
+    inst_by = pan.results_by_image(pan.load_results_json(inst))
+    if not inst_by.keys() & images.keys():
+        raise ValueError(f"instance_pred_json {inst}: no result has an image_id of the GT images")
+    os.makedirs(str(out_dir), exist_ok=True)
+    kinds = ("stuff_only", "things_only", "merged")
+    paths = {k: os.path.join(str(out_dir), f"panoptic_{k}.json") for k in kinds}
+    anns = {k: [] for k in kinds}
+    for k in kinds:
+        os.makedirs(paths[k][:-5], exist_ok=True)
+    for gt_ann in gt_data["annotations"]:
+        iid = gt_ann["image_id"]
+        if iid not in images:
+            raise ValueError(f"GT annotation for image_id {iid} has no entry in the GT json's images")
+        h, w = int(images[iid]["height"]), int(images[iid]["width"])
+        fname = gt_ann["file_name"]
+        if sem_folder:
+            semantic = pan.read_semantic_png(os.path.join(sem, os.path.splitext(fname)[0] + ".png"), h, w)
+        else:
+            semantic = pan.semantic_map_from_results(sem_by.get(iid, []), h, w)
+        masks, scores, labels = pan.instances_from_results(inst_by.get(iid, []), h, w,
+                                                           min_score=cfg.confidence_thr)
+        p = {"semantic": semantic, "masks": masks, "scores": scores, "labels": labels}
+        for k, (ids, segs) in separate_and_merged(p, cfg, st, limit).items():
+            info = pan.segments_info_from_ids(ids, {s["id"]: s["category_id"] for s in segs})
+            pan.write_panoptic_png(os.path.join(paths[k][:-5], fname), ids)
+            anns[k].append({"image_id": iid, "file_name": fname, "segments_info": info})
+    out: Dict[str, Any] = {"cats": cats, "limit": limit, "paths": paths, "n_images": len(gt_data["annotations"]),
+                           "semantic_format": "png folder" if sem_folder else "json (RLE)"}
+    for k in kinds:
+        pan.save_json({"images": gt_data["images"], "annotations": anns[k], "categories": cats}, paths[k])
+        res, imgs = pqm.pq_compute(gt, paths[k], workers=cfg.workers, return_images=True)
+        out[k] = {"res": res, "images": imgs}
+    out["rows"] = t5_rows(out, name="user files")
+    return out
