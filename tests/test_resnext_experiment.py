@@ -261,3 +261,156 @@ def test_fig5_panels():
     default = get_config("01_resnext", "default")
     assert ex.fig5_pairs(default) == [default.c1_pair]
     assert ex.fig5_panels(res, [["resnet50", "resnext50_32x4d"]]).axes[0].get_title().startswith("Fig 5 analogue")
+
+
+# ----------------------------------------------------------------------------- arms (several datasets per profile)
+def test_single_dataset_profiles_are_one_arm_of_themselves():
+    for p in ("ci", "default", "paper"):
+        cfg = get_config("01_resnext", p)
+        assert cfg.arms == [] and cfg.stem is None and cfg.crop is None
+        arms = ex.resolve_arms(cfg)
+        assert len(arms) == 1 and arms[0].cfg is cfg and arms[0].name == cfg.dataset
+        assert arms[0].data_root("/d") == "/d" and ex.primary_arm(arms, cfg.c1_pair) is arms[0]
+
+
+def test_gpu_profile_arms_and_matched_c1_pair():
+    cfg = get_config("01_resnext", "gpu")
+    arms = {a.name: a for a in ex.resolve_arms(cfg)}
+    assert list(arms) == ["tiny_imagenet", "cifar10", "cifar100"]
+    tiny = arms["tiny_imagenet"]
+    assert (tiny.cfg.dataset, tiny.cfg.image_size, tiny.cfg.num_classes, tiny.cfg.stem) == \
+        ("tiny-imagenet", 64, 200, "imagenet_nopool")
+    assert tiny.cfg.models == ["resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d", "resnext50_32x4d"]
+    assert tiny.data_root("/data") == "/data/tiny-imagenet-200" and tiny.data_root(None) is None
+    assert ex.primary_arm(list(arms.values()), cfg.c1_pair) is tiny
+    # C1 is judged on the spec's equal-complexity pair, counted as the arm builds it (64 px, no maxpool, 200 classes)
+    assert cfg.c1_pair == ["resnet50", "resnext50_32x4d"]
+    cx = ex.pair_complexity(tiny.cfg, cfg.c1_pair)
+    assert cx["matched"] and abs(cx["params_rel_diff"]) < 0.03 and abs(cx["macs_rel_diff"]) < 0.04
+    # the old gpu C1 pair (1x64d vs 4x64d) is not matched: the check can fail
+    assert not ex.pair_complexity(arms["cifar10"].cfg, ["resnext29_1x64d", "resnext29_4x64d"])["matched"]
+    for n in ("cifar10", "cifar100"):
+        c = arms[n].cfg
+        assert c.dataset == n and c.num_classes == int(n[5:]) and c.epochs == 100 and c.milestones == [50, 75]
+        assert {m for p in cfg.c5_pairs for m in p} <= set(c.models)
+        assert arms[n].data_root("/data") == "/data"
+
+
+def test_bad_arm_specs_are_clear_errors():
+    import pytest
+
+    from paperlib.config import ConfigError
+
+    ok = dict(name="a", dataset="cifar10")
+    cases = [([dict(ok, epoch=3)], "unknown key.*'epoch'"), ([dict(dataset="cifar10")], "'name' is required"),
+             ([dict(ok, name="a b")], "must match"), ([ok, dict(ok)], "duplicate arm name 'a'"),
+             ([dict(name="a")], "'dataset' is required"), ([dict(ok, epochs="3")], r"\['epochs'\].*expected int"),
+             ([dict(ok, models=[])], "must not be empty"), (["cifar10"], "expected list\\[dict\\]"),
+             ([dict(ok, arms=[])], "unknown key.*'arms'")]
+    for arms, msg in cases:
+        with pytest.raises(ConfigError, match=msg):
+            get_config("01_resnext", "ci", {"arms": arms})
+    cfg = get_config("01_resnext", "ci", {"arms": [dict(ok, models=["resnext_mini_1x32d", "resnext29_nope"])]})
+    with pytest.raises(ValueError, match="arm 'a': unknown model.*resnext29_nope"):
+        ex.resolve_arms(cfg)
+
+
+def _fake_tiny_imagenet(root, classes=("n01", "n02"), n=2, size=64):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "val" / "images").mkdir(parents=True)
+    ann = []
+    for c in classes:
+        (root / "train" / c / "images").mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                root / "train" / c / "images" / f"{c}_{i}.JPEG")
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                root / "val" / "images" / f"val_{c}_{i}.JPEG")
+            ann.append(f"val_{c}_{i}.JPEG\t{c}\t0\t0\t{size}\t{size}")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(ann) + "\n")
+
+
+def _fake_cifar100(root, n_train=8, n_test=6):
+    import pickle
+
+    d = root / "cifar-100-python"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in (("train", n_train), ("test", n_test)):
+        with open(d / name, "wb") as f:
+            pickle.dump({"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                         "fine_labels": [int(v) for v in rng.integers(0, 100, n)]}, f)
+    with open(d / "meta", "wb") as f:
+        pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, f)
+
+
+def test_arms_train_tiny_imagenet_and_cifar100(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path / "cache"))
+    _fake_tiny_imagenet(tmp_path / "data" / "tiny")
+    _fake_cifar100(tmp_path / "data")
+    arms_spec = [dict(name="tiny", dataset="tiny-imagenet", data_subdir="tiny", image_size=32, num_classes=200,
+                      models=["resnext50_32x4d"], stem="imagenet_nopool", crop="padcrop"),
+                 dict(name="c100", dataset="cifar100", num_classes=100, image_size=32,
+                      models=["resnext29_1x64d"], c2_models=[])]
+    cfg = get_config("01_resnext", "ci", {"arms": arms_spec, "batch_size": 4, "max_steps": 1,
+                                          "c1_pair": ["resnext50_32x4d", "resnext50_32x4d"]})
+    arms = ex.resolve_arms(cfg)
+    by_arm = {}
+    for arm in arms:
+        by_arm[arm.name], loaders = ex.train_arm(arm, str(tmp_path / "data"), seed=0, log=None)
+        assert loaders[2]["name"] == arm.cfg.dataset
+    (t,), (c,) = by_arm["tiny"], by_arm["c100"]
+    assert t["arm"] == "tiny" and np.isfinite(t["train_loss"]) and len(t["val_correct"]) == 4
+    # the arm's stem (no maxpool) and head are what was trained and counted
+    assert t["params"] == ex.model_complexity("resnext50_32x4d", (3, 32, 32), num_classes=200,
+                                              stem="imagenet_nopool")["params"]
+    assert c["arm"] == "c100" and len(c["val_correct"]) == 6 and c["params"] == 4_914_250 + 92_250
+    assert ex.primary_arm(arms, cfg.c1_pair).name == "tiny"
+    assert [a.name for a in ex.cifar_arms(by_arm, arms)] == ["c100"]
+    fig = ex.fig7(by_arm, arms)
+    assert len(fig.axes) == 1
+    rows = ex.table7_rows(by_arm, arms)
+    assert rows[0]["model"] == "resnext29_1x64d" and rows[-1]["c100 err % (paper)"] == 20.50
+
+
+def test_fig7_one_point_per_model_and_c5_over_arms():
+    cfg = get_config("01_resnext", "gpu")
+    arms = [a for a in ex.resolve_arms(cfg) if a.name != "tiny_imagenet"]
+    models = arms[0].cfg.models
+    by_arm = {}
+    for k, arm in enumerate(arms):
+        res = []
+        for i, m in enumerate(models):
+            for s in (0, 1):
+                meta = ex.get_model_meta(m)
+                err = 0.3 - 0.02 * meta["cardinality"] + 0.001 * s + 0.1 * k     # more C -> lower error
+                r = _fake(m, s, err, 0.2)
+                r.update(val_err=err, C=meta["cardinality"], d=meta["bottleneck_width"],
+                         params=ex.model_complexity(m)["params"])
+                res.append(r)
+        by_arm[arm.name] = res
+    fig = ex.fig7(by_arm, arms)
+    assert len(fig.axes) == 2
+    for ax, arm in zip(fig.axes, arms):
+        ours = [ln for ln in ax.lines if ln.get_gid() == "fig7_ours"]
+        assert len(ours) == 1 and len(ours[0].get_xdata()) == len(models)
+        assert sorted(np.round(ours[0].get_xdata(), 3)) == sorted(round(ex.model_complexity(m)["params"] / 1e6, 3) for m in models)
+        paper = [ln for ln in ax.lines if ln.get_gid() == "fig7_paper"][0]
+        assert len(paper.get_xdata()) == 3 and arm.cfg.dataset in ax.get_title()
+    rows = {r["model"]: r for r in ex.table7_rows(by_arm, arms)}
+    assert rows["resnext29_8x64d (paper)"]["cifar10 err % (paper)"] == 3.65
+    assert rows["resnext29_8x64d (paper)"]["cifar100 err % (paper)"] == 17.77
+    assert rows["resnext29_1x64d"]["cifar10 err % (ours)"].startswith("28.05 ±")
+    # C5: cardinality models (later in `models`) have lower error in both arms -> held on both
+    v = ex.verdict_c5_arms(by_arm, cfg.c5_pairs)
+    assert v.verdict == "held" and v.evidence["arms"] == ["cifar10", "cifar100"]
+    # one arm only: exactly verdict_c5
+    one = {"cifar10": by_arm["cifar10"]}
+    assert ex.verdict_c5_arms(one, cfg.c5_pairs).verdict == ex.verdict_c5(by_arm["cifar10"], cfg.c5_pairs).verdict
+    assert ex.verdict_c5_arms(one, []).verdict == "inconclusive"

@@ -9,9 +9,17 @@ Spec: papers/resnext.md.  Profiles:
            3000 images x 4 epochs = 30 / 33 CPU-seconds on one thread, i.e. ~400 img/s incl. eval)
            to ~6 minutes on an idle core.  One thread: on a shared 2-core machine two OpenMP threads
            were up to 30x slower on these small convolutions, and idle they gain little.
-- gpu:     CIFAR-10 from data_root: ResNeXt-29 cardinality series {1,2,4}x64d vs a width series
-           1x{64,100,148}d with params matched to 2x64d / 4x64d (Fig 7 / C5), 100 epochs, lr steps at
-           50 % / 75 %, 2 seeds.
+- gpu:     three arms (``arms``), each a dataset + models + recipe trained in one run, data under
+           data_root/<data_subdir>:
+           * tiny_imagenet (data_root/tiny-imagenet-200, 64 px, 200 classes): Table 3 proxy, ResNet-50 vs
+             ResNeXt-50 {2x40d, 4x24d, 8x14d, 32x4d}, stem kept but maxpool dropped
+             ("imagenet_nopool"), pad-crop + flip, 30 epochs, lr steps at 50 % / 75 %, 2 seeds; C1 and
+             Fig 5 are judged here on the spec's matched pair ResNet-50 vs ResNeXt-50 32x4d;
+           * cifar10 / cifar100 (data_root/cifar-10-batches-py, data_root/cifar-100-python):
+             ResNeXt-29 cardinality series {1,2,4}x64d vs a width series 1x{64,100,148}d with params
+             matched to 2x64d / 4x64d (Fig 7 / Table 7 / C5), 100 epochs, lr steps at 50 % / 75 %, 2 seeds.
+           Top-level fields are the shared recipe (and C6 throughput on CIFAR ResNeXt-29); an arm's keys
+           replace them for that arm only.
 - paper:   ImageNet-1K from data_root (torchrun): the official recipe (SGD Nesterov 0.1 for the global
            batch 256 = 32 per GPU on 8 GPUs, wd 1e-4 on all parameters, x0.1 at epochs 30/60/90,
            100 epochs; random-resized crop + flip + colour jitter 0.4 + PCA lighting 0.1); Table 3
@@ -19,7 +27,9 @@ Spec: papers/resnext.md.  Profiles:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+import typing
+from dataclasses import dataclass, field, fields
 
 SLUG = "01_resnext"
 TITLE = "Aggregated Residual Transformations for Deep Neural Networks (Xie et al.; CVPR 2017)"
@@ -76,7 +86,58 @@ class Config:
     throughput_batch: int = 64
     throughput_rounds: int = 5
     threads: int = 1                        # torch.set_num_threads on CPU (0 = leave as is)
+    # ---- model / data options (None = the model's / dataset's default)
+    stem: str | None = None                 # e.g. "imagenet_nopool" (Tiny-ImageNet proxy: no maxpool)
+    crop: str | None = None                 # padcrop | rrc | none (None: padcrop for CIFAR/synthetic, else rrc)
+    # ---- arms: several datasets in one profile.  Empty = one arm, this config itself (ci / default /
+    # paper).  Each arm is a dict of Config keys that replace the top-level ones for that arm, plus
+    # "name" (required, unique, [A-Za-z0-9_-]) and optional "data_subdir" (data_root/<data_subdir>).
+    # "dataset" is required.  C1 / Fig 5 / C4 / C2 are judged on the first arm that trains c1_pair.
+    arms: list[dict] = field(default_factory=list)
 
+    def __post_init__(self):
+        validate_arms(self.arms)
+
+
+ARM_ONLY_KEYS = ("name", "data_subdir")
+
+
+def validate_arms(arms) -> None:
+    """Structural checks of ``Config.arms`` (model names are checked by experiments.resnext.resolve_arms)."""
+    if not isinstance(arms, (list, tuple)):
+        raise ValueError(f"arms must be a list of dicts, got {type(arms).__name__}")
+    from ..config import _type_name, _type_ok
+
+    hints = typing.get_type_hints(Config)
+    allowed = {f.name for f in fields(Config)} - {"arms"}
+    seen = set()
+    for i, arm in enumerate(arms):
+        if not isinstance(arm, dict):
+            raise ValueError(f"arms[{i}] must be a dict, got {type(arm).__name__}: {arm!r}")
+        name = arm.get("name")
+        where = f"arms[{i}]" + (f" ({name!r})" if name else "")
+        unknown = sorted(set(arm) - allowed - set(ARM_ONLY_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: "
+                             f"{', '.join(ARM_ONLY_KEYS)} and the Config fields {', '.join(sorted(allowed))}")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ValueError(f"{where}: 'name' is required and must match [A-Za-z0-9_-]+, got {name!r}")
+        if name in seen:
+            raise ValueError(f"{where}: duplicate arm name {name!r}")
+        seen.add(name)
+        if "dataset" not in arm:
+            raise ValueError(f"{where}: 'dataset' is required")
+        if not isinstance(arm.get("data_subdir", ""), str):
+            raise ValueError(f"{where}: 'data_subdir' must be a string, got {arm['data_subdir']!r}")
+        for k, v in arm.items():
+            if k in allowed and not _type_ok(v, hints[k]):
+                raise ValueError(f"{where}[{k!r}] = {v!r} has type {type(v).__name__}, expected {_type_name(hints[k])}")
+        if "models" in arm and not arm["models"]:
+            raise ValueError(f"{where}: 'models' must not be empty")
+
+
+CIFAR29 = ["resnext29_1x64d", "resnext29_2x64d", "resnext29_4x64d", "resnext29_1x100d", "resnext29_1x148d"]
+TABLE3_50 = ["resnet50", "resnext50_2x40d", "resnext50_4x24d", "resnext50_8x14d", "resnext50_32x4d"]
 
 PROFILES = {
     "ci": dict(n_train=64, n_val=32, epochs=1, max_steps=2, batch_size=16, lr=0.0125, seeds=[0],
@@ -86,9 +147,13 @@ PROFILES = {
     "default": dict(),
     "gpu": dict(dataset="cifar10", image_size=32, num_workers=8, epochs=100, schedule="step",
                 milestones=[50, 75], batch_size=128, lr=0.1, weight_decay=5e-4,
-                models=["resnext29_1x64d", "resnext29_2x64d", "resnext29_4x64d",
-                        "resnext29_1x100d", "resnext29_1x148d"],
-                c1_pair=["resnext29_1x64d", "resnext29_4x64d"],
+                models=list(TABLE3_50) + list(CIFAR29),      # every model some arm trains
+                arms=[dict(name="tiny_imagenet", dataset="tiny-imagenet", data_subdir="tiny-imagenet-200",
+                           image_size=64, num_classes=200, models=list(TABLE3_50), stem="imagenet_nopool",
+                           crop="padcrop", epochs=30, milestones=[15, 23]),
+                      dict(name="cifar10", dataset="cifar10", num_classes=10, models=list(CIFAR29)),
+                      dict(name="cifar100", dataset="cifar100", num_classes=100, models=list(CIFAR29))],
+                c1_pair=["resnet50", "resnext50_32x4d"],
                 c5_pairs=[["resnext29_2x64d", "resnext29_1x100d"], ["resnext29_4x64d", "resnext29_1x148d"]],
                 ablation_models=[], throughput_models=["resnext29_1x64d", "resnext29_4x64d", "resnext29_8x64d"],
                 throughput_batch=128, throughput_rounds=5, threads=0),

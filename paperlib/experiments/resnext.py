@@ -10,14 +10,19 @@ Tables/figures of the paper, computed from the models (exact) or trained at the 
 - :func:`table3_rows`, :func:`fig5`, :func:`fig5_panels`
 - :func:`per_rank_batch`, :func:`merge_rank_items`  torchrun plumbing: global batch split per rank,
                                 per-item validation results gathered from the shards in dataset order
+- :func:`resolve_arms`, :func:`train_arm`, :func:`primary_arm`  several datasets per profile (cfg.arms)
+- :func:`pair_complexity`       complexity() of a compared pair at an arm's input (C1's matched pair)
+- :func:`fig7`, :func:`table7_rows`  Fig 7 / Table 7 analogue: CIFAR test error vs params per arm
 - :func:`throughput`            training-step images/s per configuration (C6)
 - ``verdict_c1`` .. ``verdict_c6``  computed verdicts (paperlib.metrics.stats), never typed.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import statistics
 import time
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -155,7 +160,8 @@ def make_loaders(cfg, data_root=None, *, seed: int = 0):
     tr, va, meta = classification_datasets(cfg.dataset, data_root, image_size=cfg.image_size,
                                            num_classes=cfg.num_classes, n_train=cfg.n_train,
                                            n_val=cfg.n_val, seed=cfg.data_seed,
-                                           color_jitter=cfg.color_jitter, lighting=cfg.lighting)
+                                           color_jitter=cfg.color_jitter, lighting=cfg.lighting,
+                                           crop=getattr(cfg, "crop", None))
     world = world_size()
     # per-rank batch (capped for tiny data sets; one process: min(batch_size, len(train)) as always)
     bs = min(per_rank_batch(cfg.batch_size, world), max(1, len(tr) // world))
@@ -195,7 +201,8 @@ def train_one(name: str, cfg, loaders, *, seed: int, device="cpu", shortcut: boo
     torch.manual_seed(seed)
     meta = get_model_meta(name)
     nc = num_classes or cfg.num_classes
-    model = create_model(name, num_classes=nc, shortcut=shortcut)
+    kw = {"stem": cfg.stem} if getattr(cfg, "stem", None) else {}
+    model = create_model(name, num_classes=nc, shortcut=shortcut, **kw)
     cx = complexity(model, (3, cfg.image_size, cfg.image_size))
     t = time.perf_counter()
     hist = train(model, train_loader, train_config(cfg, seed), device=device, val_loader=val_loader,
@@ -225,6 +232,174 @@ def train_many(names: Sequence[str], cfg, loaders, *, seeds: Sequence[int], devi
                     f"({r['wall_s']:.1f}s, {r['train_images_per_s'] or 0:.0f} img/s)")
             res.append(r)
     return res
+
+
+# ----------------------------------------------------------------------------- arms (several datasets)
+@dataclasses.dataclass
+class Arm:
+    """One dataset of a profile: its name, its full Config (top-level fields + the arm's keys) and
+    the sub-folder of data_root holding its data."""
+    name: str
+    cfg: Any
+    data_subdir: str = ""
+
+    def data_root(self, data_root):
+        """data_root/<data_subdir> (None stays None: embedded synthetic data)."""
+        if data_root is None or not self.data_subdir:
+            return data_root
+        return os.path.join(str(data_root), self.data_subdir)
+
+
+def resolve_arms(cfg) -> List[Arm]:
+    """The arms of a profile: cfg.arms resolved onto cfg, or (no arms) the single arm cfg itself,
+    named after its dataset.  Unknown keys / missing names were rejected by the Config; here every
+    model an arm trains must be registered."""
+    from ..configs.resnext import ARM_ONLY_KEYS, validate_arms
+    from ..models import list_models
+
+    if not getattr(cfg, "arms", None):
+        return [Arm(cfg.dataset, cfg)]
+    validate_arms(cfg.arms)
+    names = set(list_models())
+    out = []
+    for a in cfg.arms:
+        acfg = dataclasses.replace(cfg, arms=[], **{k: v for k, v in a.items() if k not in ARM_ONLY_KEYS})
+        bad = [m for m in list(acfg.models) + list(acfg.c2_models) if m not in names]
+        if bad:
+            raise ValueError(f"arm {a['name']!r}: unknown model(s) {bad}; see paperlib.models.list_models()")
+        out.append(Arm(a["name"], acfg, a.get("data_subdir", "")))
+    return out
+
+
+def primary_arm(arms: Sequence[Arm], pair: Sequence[str]) -> Arm:
+    """The arm judged for C1 / Fig 5 / C2 / C4: the first that trains both models of `pair`
+    (none: the first arm, whose verdict then says the pair was not trained)."""
+    return next((a for a in arms if set(pair) <= set(a.cfg.models)), arms[0])
+
+
+def train_arm(arm: Arm, data_root=None, *, seed: int = 0, device="cpu", progress=False, log=print):
+    """(results, loaders) of one arm: its models (then its c2_models not among them) x its seeds
+    shifted by `seed`; every record is tagged with ``arm``."""
+    c = arm.cfg
+    loaders = make_loaders(c, arm.data_root(data_root), seed=seed)
+    if log:
+        log(f"[{arm.name}] train / val images: {len(loaders[0].dataset)} / {len(loaders[1].dataset)} "
+            f"| data: {loaders[2]['name']}")
+    seeds = [seed + s for s in c.seeds]
+    res = train_many(c.models, c, loaders, seeds=seeds, device=device, progress=progress, log=log)
+    extra = [m for m in c.c2_models if m not in c.models]
+    if extra:                                     # Table 4 models (paper profile only)
+        res += train_many(extra, c, loaders, seeds=seeds, device=device, progress=progress, log=log)
+    for r in res:
+        r["arm"] = arm.name
+    return res, loaders
+
+
+def pair_complexity(cfg, pair: Sequence[str], params_tol: float = 0.03, macs_tol: float = 0.04) -> dict:
+    """complexity() of both models of a compared pair as the arm builds them (its input size, classes,
+    stem) and whether they are matched within the spec's tolerance (ResNeXt-50 vs ResNet-50: params
+    within 3 %, MACs within 4 %)."""
+    kw = {"num_classes": cfg.num_classes, **({"stem": cfg.stem} if getattr(cfg, "stem", None) else {})}
+    a, b = (model_complexity(n, (3, cfg.image_size, cfg.image_size), **kw) for n in pair)
+    dp, dm = b["params"] / a["params"] - 1, b["flops"] / a["flops"] - 1
+    return {"pair": list(pair), "params": [a["params"], b["params"]], "MACs": [a["flops"], b["flops"]],
+            "params_rel_diff": dp, "macs_rel_diff": dm,
+            "matched": abs(dp) < params_tol and abs(dm) < macs_tol}
+
+
+def verdict_c5_arms(by_arm: Dict[str, List[dict]], pairs: Sequence[Sequence[str]]) -> stats.Verdict:
+    """C5 on every arm that trains all of `pairs` (CIFAR-10 and -100 at gpu); one arm = verdict_c5."""
+    names = {m for p in pairs for m in p}
+    arms = [a for a, res in by_arm.items() if pairs and names <= {r["model"] for r in res}]
+    if len(arms) <= 1:
+        return verdict_c5(by_arm[arms[0]] if arms else [], pairs)
+    return stats.combine([verdict_c5(by_arm[a], pairs) for a in arms], arms=arms,
+                         pairs=[list(p) for p in pairs])
+
+
+# Table 7 rows the paper reports without a model we build (context only)
+TABLE7_PAPER_EXTRA = [{"model": "Wide ResNet (paper)", "params_m": 36.5, "cifar10_err": 4.17, "cifar100_err": 20.50}]
+
+
+def cifar_arms(by_arm: Dict[str, List[dict]], arms: Sequence[Arm]) -> List[Arm]:
+    """Arms on CIFAR-10/100 that trained CIFAR ResNeXt-29 models (Fig 7 / Table 7)."""
+    return [a for a in arms if a.cfg.dataset in ("cifar10", "cifar100") and a.name in by_arm
+            and any(get_model_meta(r["model"]).get("family") == "cifar" for r in by_arm[a.name])]
+
+
+def _err_points(results) -> List[dict]:
+    """Per model (shortcut on): params, C, d, mean / std / std-error of val_err over seeds."""
+    out = []
+    for m in dict.fromkeys(r["model"] for r in results if r["shortcut"]):
+        v = np.asarray(arm_values(results, m, "val_err"), dtype=float)
+        r0 = next(r for r in results if r["model"] == m)
+        sd = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+        out.append({"model": m, "params": r0["params"], "C": r0["C"], "d": r0["d"], "seeds": len(v),
+                    "err": float(v.mean()), "std": sd, "se": sd / np.sqrt(len(v))})
+    return out
+
+
+def table7_rows(by_arm: Dict[str, List[dict]], arms: Sequence[Arm]) -> List[dict]:
+    """Table 7 / Fig 7 numbers: per model, params and test error % (mean ± std over seeds) per CIFAR
+    arm, beside the paper's 10-run means (only 8x64d, 16x64d and Wide ResNet are in the paper)."""
+    rows: Dict[str, dict] = {}
+    for a in cifar_arms(by_arm, arms):
+        for p in _err_points(by_arm[a.name]):
+            row = rows.setdefault(p["model"], {"model": p["model"], "C x d": f"{p['C']}x{p['d']}d"})
+            row[f"params ({a.name})"] = p["params"]
+            row[f"{a.name} err % (ours)"] = stats.fmt_mean_std(arm_values(by_arm[a.name], p["model"], "val_err"), 100.0, 2)
+            row[f"{a.name} err % (paper)"] = get_model_meta(p["model"])["paper"].get(f"{a.cfg.dataset}_err")
+    out = list(rows.values())
+    for name in ("resnext29_8x64d", "resnext29_16x64d"):
+        if name not in rows:
+            pm = get_model_meta(name)["paper"]
+            out.append({"model": name + " (paper)", "params (M, paper)": pm.get("params_m"),
+                        **{f"{a.name} err % (paper)": pm.get(f"{a.cfg.dataset}_err") for a in cifar_arms(by_arm, arms)}})
+    for e in TABLE7_PAPER_EXTRA:
+        out.append({"model": e["model"], "params (M, paper)": e["params_m"],
+                    **{f"{a.name} err % (paper)": e.get(f"{a.cfg.dataset}_err") for a in cifar_arms(by_arm, arms)}})
+    return out
+
+
+def fig7(by_arm: Dict[str, List[dict]], arms: Sequence[Arm]):
+    """Fig 7 analogue, one panel per CIFAR arm: test error vs #params, one point per trained model
+    (mean over seeds, std-error bars), the cardinality series (Cx64d) and the width series (1xd) as
+    lines, and the paper's Table 7 points (8x64d, 16x64d, Wide ResNet; 10-run means) as stars."""
+    from ..plots import COLORS, subplots
+
+    panels = cifar_arms(by_arm, arms)
+    if not panels:
+        raise ValueError("fig7 needs a CIFAR-10/100 arm that trained ResNeXt-29 models")
+    fig, axes = subplots(1, len(panels), width=5.0, height=3.6, squeeze=False)
+    for ax, a in zip(axes[0], panels):
+        pts = _err_points(by_arm[a.name])
+        for c, (label, sel) in zip(COLORS, (("cardinality series (Cx64d)", lambda p: p["d"] == 64),
+                                             ("width series (1xd)", lambda p: p["C"] == 1))):
+            s = sorted((p for p in pts if sel(p)), key=lambda p: p["params"])
+            if len(s) > 1:
+                ax.plot([p["params"] / 1e6 for p in s], [p["err"] * 100 for p in s], "-", color=c, label=label)
+        x, y = [p["params"] / 1e6 for p in pts], [p["err"] * 100 for p in pts]
+        ax.errorbar(x, y, yerr=[p["se"] * 100 for p in pts], fmt="none", ecolor="k", capsize=2)
+        ax.plot(x, y, "o", color="k", ms=4, gid="fig7_ours", label="ours (mean, s.e. over seeds)")
+        for p in pts:
+            ax.annotate(short_name(p["model"]).split()[-1], (p["params"] / 1e6, p["err"] * 100),
+                        textcoords="offset points", xytext=(3, 3), fontsize=7)
+        key = f"{a.cfg.dataset}_err"
+        ref = [(get_model_meta(n)["paper"].get("params_m"), get_model_meta(n)["paper"].get(key), n.split("_")[-1])
+               for n in ("resnext29_8x64d", "resnext29_16x64d")]
+        ref += [(e["params_m"], e.get(key), "WRN") for e in TABLE7_PAPER_EXTRA]
+        ref = [r for r in ref if r[1] is not None]
+        if ref:
+            ax.plot([r[0] for r in ref], [r[1] for r in ref], "*", color=COLORS[2], ms=8, gid="fig7_paper",
+                    label="paper Table 7 (10-run mean)")
+            for r in ref:
+                ax.annotate(r[2], (r[0], r[1]), textcoords="offset points", xytext=(3, -9), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("# params (M, log scale)")
+        ax.set_ylabel("test error (%)")
+        ax.set_title(f"Fig 7 analogue: {a.cfg.dataset} ({a.cfg.epochs} epochs)")
+        ax.legend(fontsize=7)
+    return fig
 
 
 def arm_values(results, model, key, shortcut=True):
