@@ -863,3 +863,110 @@ def test_c1_ft_flat_rule():
     ft = {"ratio_0.5": {"correct": same, "acc": same.mean()}, "ratio_0.75": {"correct": near, "acc": near.mean()}}
     parts = X.claim_verdicts(cfg, a, timing, flops, ft)["C1"][1].evidence["parts"]
     assert len(parts) == 3 and parts[2]["verdict"] == "held" and "excludes 0" in parts[2]["reason"]
+
+
+# ---------------------------------------------------------------- online linear probe (Table 10: RRC + flip every step)
+def test_linprobe_transform_is_rrc_0p08_bicubic_and_flip():
+    from torchvision.transforms import InterpolationMode, v2
+    t = X.linprobe_transform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    assert _names(t) == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
+    rrc = t.transforms[1]
+    assert isinstance(rrc, v2.RandomResizedCrop) and isinstance(t.transforms[2], v2.RandomHorizontalFlip)
+    assert rrc.scale == (0.08, 1.0) and rrc.interpolation == InterpolationMode.BICUBIC and tuple(rrc.size) == (32, 32)
+    assert X.LP_CROP_SCALE == (0.08, 1.0)
+    assert t(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8)).shape == (3, 32, 32)
+
+
+def test_online_probe_freezes_encoder_trains_head_only(monkeypatch):
+    from torch.utils.data import DataLoader, TensorDataset
+    import paperlib.engine.loop as loop
+    m = tiny()
+    enc_before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    flags_before = {n: p.requires_grad for n, p in m.named_parameters()}
+    seen = {}
+    real_build = loop.build_optimizer
+
+    def spy_build(model, cfg, param_groups=None):
+        opt = real_build(model, cfg, param_groups=param_groups)
+        seen["params"] = {id(p) for g in opt.param_groups for p in g["params"]}
+        seen["model"], seen["opt"], seen["steps"] = model, opt, 0
+        step = opt.step
+
+        def counted(*a, **k):
+            seen["steps"] += 1
+            return step(*a, **k)
+
+        opt.step = counted
+        return opt
+
+    monkeypatch.setattr(loop, "build_optimizer", spy_build)
+    modes = []
+    m.blocks[0].register_forward_pre_hook(lambda mod, inp: modes.append((mod.training, torch.is_grad_enabled())))
+    x, y = torch.randn(32, 3, 32, 32), torch.arange(32) % 4
+    val = DataLoader(TensorDataset(x[:12], y[:12]), batch_size=8)
+    r = X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=8, optimizer="lars",
+                              warmup_epochs=0)
+    probe = seen["model"]
+    from paperlib.engine import LARS
+    assert isinstance(probe, X.LinearProbe) and isinstance(seen["opt"], LARS)
+    head_ids = {id(p) for p in probe.head.parameters()}
+    assert seen["params"] == head_ids and len(head_ids) == 2                   # Linear weight + bias only
+    assert not seen["params"] & {id(p) for p in m.parameters()}
+    assert seen["steps"] == 4 and r["history"]["epoch"] == [1]                 # 4 optimizer steps ran
+    for n, p in m.named_parameters():                                          # every encoder weight unchanged
+        assert torch.equal(p.detach(), enc_before[n]), n
+    assert {n: p.requires_grad for n, p in m.named_parameters()} == flags_before   # flags restored
+    lin = r["head"][1]
+    torch.manual_seed(0)
+    fresh = X.LinearProbeHead(128, 4)[1]
+    assert not torch.equal(lin.weight, fresh.weight) and lin.bias.abs().sum() > 0  # the head was updated
+    assert r["head"][0].running_mean.abs().sum() > 0                              # BN statistics ran
+    assert modes and all(not training and not grad for training, grad in modes)    # encoder: eval, no grad
+    assert 0 <= r["acc"] <= 1 and r["correct"].shape == (12,) and r["mode"] == "online"
+
+
+def test_online_probe_lr_and_batch_follow_table10():
+    from torch.utils.data import DataLoader, TensorDataset
+    m = tiny()
+    x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 4
+    val = DataLoader(TensorDataset(x, y), batch_size=16)
+    r = X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, optimizer="lars",
+                              warmup_epochs=0, max_steps=1, world_size=2)
+    assert r["lr"] == pytest.approx(0.1 * 16 / 256) and r["batch_per_process"] == 8 and r["global_batch"] == 16
+    with pytest.raises(ValueError, match="divisible"):
+        X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, world_size=3)
+
+
+def test_lp_mode_profiles_and_validation():
+    from paperlib.config import ConfigError, get_config
+    assert get_config("10_mae", "paper").lp_mode == "online"
+    assert get_config("10_mae", "ci").lp_mode == get_config("10_mae", "default").lp_mode == "cached"
+    assert get_config("10_mae", "gpu").lp_mode == "cached"
+    assert get_config("10_mae", "ci", dict(lp_mode="online")).lp_mode == "online"
+    with pytest.raises(ConfigError, match="lp_mode"):
+        get_config("10_mae", "ci", dict(lp_mode="augmented"))
+    from paperlib.configs.mae import Config
+    with pytest.raises(ConfigError, match="lp_mode"):
+        Config(lp_mode="streaming")
+
+
+def test_online_probe_tiny_arm_end_to_end(monkeypatch):
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "ci", dict(n_train=64, n_val=32, batch_size=16, eval_batch_size=32, max_steps=2,
+                                           lp_epochs=1, lp_batch_size=16, lp_mode="online"))
+    data = X.build_data(cfg)
+    calls = {}
+    real = X.online_linear_probe
+
+    def spy(model, train_ds, val_loader, *a, **kw):
+        calls["transform"] = _names(train_ds.dataset.transform)
+        calls["n"], calls["val"] = len(train_ds), val_loader
+        return real(model, train_ds, val_loader, *a, **kw)
+
+    monkeypatch.setattr(X, "online_linear_probe", spy)
+    monkeypatch.setattr(X, "extract_features", lambda *a, **k: pytest.fail("online mode must not cache features"))
+    r = X.run_arm(cfg, data, "cpu", seed=0, name="ratio_0.75", mask_ratio=0.75)
+    assert calls["transform"] == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
+    assert calls["n"] == len(data["lp_train"].dataset) and calls["val"] is data["val"]   # eval transform for val
+    assert r["lp_mode"] == "online" and 0.0 <= r["lp_acc"] <= 1.0 and r["lp_correct"].shape == (32,)
+    assert set(np.unique(r["lp_correct"])) <= {0.0, 1.0} and math.isfinite(r["train_loss"])

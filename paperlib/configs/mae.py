@@ -40,6 +40,14 @@ and every ablation arm of Fig 5 / Table 1 are on: **each arm is a full 800-epoch
 64 V100 in the official code, plus its linear probe / fine-tuning), about 30 of them -- trim with overrides, e.g.
 ``-p overrides='{"ratios": [0.75], "decoder_depth_arms": [], "decoder_width_arms": []}'``.
 
+Linear probe (``lp_mode``): ``paper`` probes "online" as Table 10 / main_linprobe.py: every step the frozen
+encoder (eval mode, no grad) encodes RandomResizedCrop(size, scale 0.08-1 -- the spec gives none, so the official
+script's torchvision default --, bicubic) + flip images, and only the BN(affine=False) -> Linear head trains (LARS,
+0.1 x batch / 256, 10 warm-up of 90 epochs). ``ci`` / ``default`` / ``gpu``: "cached" -- the head trains on cls
+features of the un-augmented images, encoded once. gpu stays cached because online re-encodes every training image
+every probe epoch: 90 x 50k CIFAR images per arm, ~20 arms, i.e. roughly +50 % compute per arm on a profile that is
+already hours long; set ``lp_mode="online"`` to pay for it.
+
 Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
 value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
 """
@@ -93,7 +101,12 @@ class Config:
                                                          # besides the base arm's "crop_rand" (extra arms)
     decoder_width_arms: list[int] = field(default_factory=list)   # Table 1b: decoder widths (extra arms)
     loss_all_arm: bool = False          # loss on all patches instead of the masked ones (paper footnote)
-    # linear probe (cached frozen cls features; BN(affine=False) -> Linear)
+    # linear probe (frozen cls feature -> BN(affine=False, eps 1e-6) -> Linear)
+    lp_mode: Literal["cached", "online"] = "cached"
+                                        # "cached": the head trains on features of the un-augmented (eval
+                                        # transform) images, encoded once (cheap; ci / default / gpu);
+                                        # "online" (Table 10, paper): the frozen encoder (eval mode, no grad)
+                                        # encodes RandomResizedCrop(0.08-1, bicubic) + flip images every step
     lp_epochs: int = 40
     lp_batch_size: int = 256
     lp_optimizer: str = "adamw"         # paper: "lars" (base lr 0.1, 90 epochs, batch 16384)
@@ -202,8 +215,14 @@ def check_ft_recipe(cfg) -> None:
 AUG_ARMS = ("none", "crop_fixed", "crop_rand", "crop_jitter")
 
 
+LP_MODES = ("cached", "online")
+
+
 def check_arms(cfg) -> None:
-    """Value checks of the extra-arm and scratch-baseline fields."""
+    """Value checks of the extra-arm, linear-probe and scratch-baseline fields."""
+    if cfg.lp_mode not in LP_MODES:
+        raise ConfigError(f"10_mae: lp_mode = {cfg.lp_mode!r} must be one of {list(LP_MODES)} (cached: frozen "
+                          "features of un-augmented images; online: augmented images through the frozen encoder)")
     bad = [a for a in cfg.aug_arms if a not in AUG_ARMS]
     if bad:
         raise ConfigError(f"10_mae: aug_arms = {cfg.aug_arms!r} has unknown arm(s) {bad}; "
@@ -263,7 +282,8 @@ PROFILES = {
                   ratios=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9],
                   sampling_arms=["block", "grid"], decoder_depth_arms=[1, 2, 4, 12],
                   decoder_width_arms=[128, 256, 768, 1024], norm_pix_arm=True, mask_token_arm=True,
-                  loss_all_arm=True, lp_epochs=90, lp_batch_size=16384, lp_optimizer="lars",
+                  loss_all_arm=True, lp_mode="online",   # Table 10: RandomResizedCrop + flip every step
+                  lp_epochs=90, lp_batch_size=16384, lp_optimizer="lars",
                   lp_warmup_epochs=10, ft_epochs=50, ft_warmup_epochs=5, ft_drop_path=0.1,
                   partial_ft_blocks=[1], partial_ft_epochs=50,
                   aug_arms=["none", "crop_fixed", "crop_jitter"], scratch_ema=0.9999,

@@ -6,6 +6,7 @@ reconstructions and the mask-token wall-clock ratio. All training goes through p
     hist = X.pretrain(model, loader, cfg, device)
     feats = X.extract_features(model, loader, device)         # frozen cls features
     lp = X.linear_probe(train_feats, val_feats, num_classes)  # BN(affine=False) -> Linear
+    lp = X.online_linear_probe(model, aug_train_ds, val_loader, num_classes)   # Table 10 (RRC + flip)
     vit = X.vit_from_mae(model, num_classes, global_pool=True)
     hist = X.finetune(vit, loader, X.finetune_config(...), device, layer_decay=0.75,
                       mixup=0.8, cutmix=1.0)                   # Table 9 (timm Mixup + SoftTargetCE)
@@ -137,6 +138,19 @@ def linprobe_config(epochs: int, batch_size: int, *, base_lr: float = 0.1, warmu
                        warmup_epochs=warmup_epochs, **kw)
 
 
+def lp_train_config(epochs: int, batch_size: int, *, optimizer: str = "lars", lr: float = 1e-3,
+                    warmup_epochs: float = 10, seed: int = 0, max_steps: Optional[int] = None) -> TrainConfig:
+    """The probe's TrainConfig, shared by the cached and the online probe: ``optimizer="lars"`` is Table 10
+    (:func:`linprobe_config`: LARS, momentum 0.9, wd 0, lr = 0.1 x global ``batch_size`` / 256, ``lr`` ignored);
+    anything else (small profiles: "adamw") trains at ``lr``, wd 0. Warm-up then cosine, per iteration."""
+    if optimizer == "lars":
+        return linprobe_config(epochs, batch_size, warmup_epochs=warmup_epochs, seed=seed, log_every=10**9,
+                               max_steps=max_steps)
+    return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=0.0,
+                       schedule="cosine", warmup_epochs=warmup_epochs, seed=seed, log_every=10**9,
+                       max_steps=max_steps)
+
+
 def linear_probe(train_feats: Dict[str, torch.Tensor], val_feats: Dict[str, torch.Tensor], num_classes: int,
                  *, epochs: int = 30, batch_size: int = 256, optimizer: str = "adamw", lr: float = 1e-3,
                  warmup_epochs: float = 2, seed: int = 0, device="cpu", world_size: Optional[int] = None) -> Dict:
@@ -160,15 +174,65 @@ def linear_probe(train_feats: Dict[str, torch.Tensor], val_feats: Dict[str, torc
     head = LinearProbeHead(train_feats["x"].shape[1], num_classes)
     tr = make_loader(TensorDataset(train_feats["x"], train_feats["y"]), batch_size // ws, shuffle=True, seed=seed)
     va = make_loader(TensorDataset(val_feats["x"], val_feats["y"]), 1024, shuffle=False, evaluation=True)
-    if optimizer == "lars":
-        cfg = linprobe_config(epochs, batch_size, warmup_epochs=warmup_epochs, seed=seed, log_every=10**9)
-    else:
-        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=0.0,
-                          schedule="cosine", warmup_epochs=warmup_epochs, seed=seed, log_every=10**9)
+    cfg = lp_train_config(epochs, batch_size, optimizer=optimizer, lr=lr, warmup_epochs=warmup_epochs, seed=seed)
     hist = train(head, tr, cfg, device=device, val_loader=None, progress=False, desc="linprobe")
     correct = per_item_correct(head, va, device)
     return {"acc": float(correct.mean()), "correct": correct, "history": hist, "batch_per_process": batch_size // ws,
             "global_batch": batch_size, "lr": cfg.lr}
+
+
+# main_linprobe.py: RandomResizedCrop(224, interpolation=3) -- its util/crop.py class, torchvision's default scale
+# (0.08, 1) -- + RandomHorizontalFlip + ToTensor + Normalize. The spec (Table 10) says "RandomResizedCrop + flip"
+# without a scale, so the official default is used. (util/crop.py differs from torchvision only in the fallback
+# after 10 failed draws: a centre crop of the clamped aspect ratio instead of the whole image.)
+LP_CROP_SCALE = (0.08, 1.0)
+
+
+def linprobe_transform(image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=LP_CROP_SCALE):
+    """Table 10 training augmentation of the online probe: RandomResizedCrop(``image_size``, scale 0.08-1,
+    bicubic) + horizontal flip + normalize (the eval transform stays the dataset's, as for the cached probe)."""
+    return pretrain_transform(image_size, mean, std, scale=tuple(scale), aug="crop_rand")
+
+
+def online_linear_probe(model: nn.Module, train_ds, val_loader, num_classes: int, *, epochs: int = 90,
+                        batch_size: int = 16384, optimizer: str = "lars", lr: float = 1e-3,
+                        warmup_epochs: float = 10, seed: int = 0, device="cpu", world_size: Optional[int] = None,
+                        num_workers: int = 0, max_steps: Optional[int] = None, progress=False) -> Dict:
+    """Table 10 linear probe with augmentation: every step the frozen encoder of ``model`` (an MAE or a ViT;
+    eval mode, no grad, cls token after the final norm) encodes a batch of ``train_ds`` (give it
+    :func:`linprobe_transform`), and only the :class:`LinearProbeHead` (BN(affine=False, eps 1e-6) -> Linear)
+    trains, through paperlib.engine with the cached probe's optimizer/schedule (:func:`lp_train_config`).
+
+    The trained module is a :class:`LinearProbe`: its only parameters with requires_grad are the head's, so the
+    optimizer holds the head alone and, under torchrun, DistributedDataParallel registers (and all-reduces) only
+    the head -- the frozen encoder needs no ``find_unused_parameters``. The encoder's weights are shared with
+    ``model`` (not copied); their requires_grad flags are restored afterwards. ``batch_size`` is the global batch
+    (split over the processes; LARS lr from it). ``val_loader``: an ``evaluation=True`` loader of the eval
+    transform. Returns acc, per-item correctness (dataset order), history, batch / lr."""
+    from ..engine import make_loader
+
+    ws = n_processes(world_size)
+    if batch_size % ws:
+        raise ValueError(f"linear-probe batch {batch_size} (global) must be divisible by the {ws} processes")
+    per = batch_size // ws
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    torch.manual_seed(seed)
+    probe = LinearProbe(model, num_classes)
+    # main_linprobe.py drops the last partial batch (also keeps BN away from a 1-image batch); a set smaller
+    # than one global batch keeps its single batch
+    tr = make_loader(train_ds, per, shuffle=True, seed=seed, num_workers=num_workers,
+                     drop_last=len(train_ds) >= batch_size)
+    cfg = lp_train_config(epochs, batch_size, optimizer=optimizer, lr=lr, warmup_epochs=warmup_epochs, seed=seed,
+                          max_steps=max_steps)
+    try:
+        hist = train(probe, tr, cfg, device=device, val_loader=None, progress=progress, desc="linprobe_online")
+        correct = per_item_correct(probe, val_loader, device)
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
+    return {"acc": float(correct.mean()), "correct": correct, "history": hist, "batch_per_process": per,
+            "global_batch": batch_size, "lr": cfg.lr, "mode": "online", "head": probe.head,
+            "train_transform": getattr(train_ds, "transform", None)}
 
 
 @torch.no_grad()
@@ -635,14 +699,33 @@ def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp:
     res["val_loss_per_image"] = per_image_loss(model, data["val"], device, seed=seed + 123)
     res["val_loss"] = float(res["val_loss_per_image"].mean())
     if lp:
-        t1 = time.perf_counter()
+        res.update(linear_probe_arm(cfg, model, data, device, seed=seed))
+    return res
+
+
+def linear_probe_arm(cfg, model: nn.Module, data: Dict, device="cpu", *, seed: int = 0) -> Dict:
+    """The arm's linear probe per ``cfg.lp_mode``: "cached" (:func:`linear_probe` on frozen features of
+    ``data["lp_train"]``, eval transform) or "online" (:func:`online_linear_probe` on the same images with
+    :func:`linprobe_transform`, Table 10). Both score ``data["val"]`` (eval transform) and use cfg.lp_* for the
+    optimizer / schedule. Returns lp_acc, lp_correct, lp_s, lp_mode."""
+    t1 = time.perf_counter()
+    nc = data["meta"]["num_classes"]
+    mode = getattr(cfg, "lp_mode", "cached")
+    kw = dict(epochs=cfg.lp_epochs, batch_size=cfg.lp_batch_size, optimizer=cfg.lp_optimizer, lr=cfg.lp_lr,
+              warmup_epochs=cfg.lp_warmup_epochs, seed=seed, device=device)
+    if mode == "online":
+        meta = data["meta"]
+        train_ds = with_transform(data["lp_train"].dataset, linprobe_transform(cfg.image_size, meta["mean"],
+                                                                                meta["std"]))
+        probe = online_linear_probe(model, train_ds, data["val"], nc, num_workers=cfg.num_workers,
+                                    progress=cfg.progress, **kw)
+    elif mode == "cached":
         ftr = extract_features(model, data["lp_train"], device)
         fva = extract_features(model, data["val"], device)
-        probe = linear_probe(ftr, fva, data["meta"]["num_classes"], epochs=cfg.lp_epochs,
-                             batch_size=cfg.lp_batch_size, optimizer=cfg.lp_optimizer, lr=cfg.lp_lr,
-                             warmup_epochs=cfg.lp_warmup_epochs, seed=seed, device=device)
-        res.update(lp_acc=probe["acc"], lp_correct=probe["correct"], lp_s=time.perf_counter() - t1)
-    return res
+        probe = linear_probe(ftr, fva, nc, **kw)
+    else:
+        raise ValueError(f"unknown lp_mode {mode!r}; valid: 'cached', 'online'")
+    return {"lp_acc": probe["acc"], "lp_correct": probe["correct"], "lp_s": time.perf_counter() - t1, "lp_mode": mode}
 
 
 class ToPIL:
