@@ -280,3 +280,34 @@ def test_backbone_profiles_and_weights(tmp_path):
     kw = fpn.detector_kwargs(c, 3, str(tmp_path / "tiny.pth"))
     assert kw["backbone_weights"] == str(tmp_path / "tiny.pth") and kw["norm"] == "frozen_bn"
     assert fpn.resolve_backbone_weights(get_config("02_fpn", "ci", {}), str(tmp_path)) is None
+
+
+@pytest.mark.parametrize("variant", ["c4", "fpn"])
+def test_shared_feature_timing_model_equals_two_stage_when_backbones_agree(variant):
+    """C4's timing uses the shared-feature form (one backbone pass): with the Fast R-CNN's backbone set
+    to the RPN's weights it must give exactly the unshared TwoStage detections."""
+    from paperlib.models.detection import build_detector
+
+    kw = dict(backbone="tiny", norm="gn", num_classes=4, fpn_channels=16, min_size=64, max_size=64,
+              box_score_thresh=0.0)
+    torch.manual_seed(0)
+    rpn = build_detector(variant, rpn_only=True, **kw).eval()
+    frcnn = build_detector(variant, proposals="fixed", **kw).eval()
+    frcnn.backbone.load_state_dict(rpn.backbone.state_dict())
+    img = [torch.rand(3, 64, 64)]
+    two = fpn.TwoStage(rpn, frcnn, pre_nms=100, post_nms=30)(img)[0]
+    shared = fpn.SharedFeatures(rpn, frcnn, pre_nms=100, post_nms=30)
+    one = shared(img)[0]
+    assert set(one) == {"boxes", "scores", "labels"}
+    for k in one:
+        assert torch.equal(one[k], two[k]), k
+    # one backbone pass per image (the unshared system runs two)
+    calls = []
+    h = rpn.backbone.register_forward_hook(lambda *a: calls.append(1))
+    h2 = frcnn.backbone.register_forward_hook(lambda *a: calls.append(2))
+    shared(img)
+    assert calls == [1]
+    calls.clear()
+    fpn.TwoStage(rpn, frcnn, pre_nms=100, post_nms=30)(img)
+    assert sorted(calls) == [1, 2]
+    h.remove(), h2.remove()
