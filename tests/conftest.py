@@ -22,3 +22,15 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "paper" in item.keywords:
                 item.add_marker(skip_paper)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models: one torch thread is fastest (and robust) on a shared 2-core machine. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -15,13 +15,7 @@ from paperlib.experiments import mae as X
 TINY = "mae_vit_tiny_p4_32_dec64d2b"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: one thread is fastest (and robust) on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # small models: one torch thread
 
 
 def tiny(**kw):

@@ -8,13 +8,7 @@ from paperlib.models import create_model, get_model_meta
 from paperlib.models.vit import (VisionTransformer, get_1d_sincos_pos_embed, get_2d_sincos_pos_embed,
                                  vit_layer_id)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: one thread is fastest (and robust) on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # small models: one torch thread
 
 
 
