@@ -244,7 +244,7 @@ def test_timing_section_measures_on_the_given_device(cfg, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- section 6
-def _claims(cfg, recs, tim=None, device_type="cpu", effnet=None):
+def _claims(cfg, recs, tim=None, device_type="cpu", effnet=None, trend_records=None):
     errs = R.space_errors(recs, cfg.spaces)
     cmps = R.space_comparisons(errs, cfg, seed=0)
     bom, _ = R.random_search_figure(errs, seed=0)
@@ -252,7 +252,7 @@ def _claims(cfg, recs, tim=None, device_type="cpu", effnet=None):
     return R.claims(errs=errs, cmps=cmps, verdict_cmp=R.comparison_verdicts(cmps),
                     v_sizes=R.space_size_verdict(R.space_size_table()), bom=bom,
                     r_fit=R.efit_section(recs, cfg).r_fit, timing=timing,
-                    trends=R.trends_section(recs, cfg, seed=0), all24=_all24(), n_boot=cfg.n_boot,
+                    trends=R.trends_section(recs, cfg, seed=0, trend_records=trend_records), all24=_all24(), n_boot=cfg.n_boot,
                     seed=0, device_type=device_type, effnet=effnet)
 
 
@@ -429,3 +429,94 @@ def test_effnet_claims_record_through_run(cfg, tmp_path):
     c5 = run.claims[-1]
     assert c5["id"] == "C5" and c5["evidence"]["effnet_time_ratios"]["train"]
     assert (tmp_path / "08_regnet" / "table4_effnet_timing.csv").exists()
+
+
+# ----------------------------------------------------------------------------- Fig 11 trend populations
+REGIMES = [[3e6, 5e6], [5e6, 8e6]]
+
+
+def _trend_record(i, regime, *, best_d=20, best_wm=2.5, status="ok"):
+    """A finished trend-sweep RegNet record: depth d in 8..32, wm in 1.5..3.0; error smallest at
+    (best_d, best_wm)."""
+    d = 8 + i % 25
+    wm = 1.5 + 0.125 * (i % 13)
+    depths = [d // 3, d // 3, d - 2 * (d // 3)]
+    arch = {"widths": [16, 32, 64], "depths": depths, "group_widths": [8, 8, 8], "bot_widths": [16, 32, 64]}
+    err = 0.3 + 0.002 * (d - best_d) ** 2 + 0.05 * (wm - best_wm) ** 2
+    return {"status": status, "seconds": 1.0,
+            "config": {"space": "RegNet", "index": i, "arch": arch, "trend_regime": list(regime),
+                       "sample": {"wm": wm, "w0": 16.0, "wa": 10.0 + i}},
+            "result": {"err": err} if status == "ok" else None}
+
+
+def _trend_records(n=60, best_d=(20, 20)):
+    recs = [_trend_record(i, r, best_d=bd) for r, bd in zip(REGIMES, best_d) for i in range(n)]
+    return recs + [_trend_record(99, REGIMES[0], status="error")]
+
+
+@pytest.fixture
+def tcfg(cfg):
+    c = replace(cfg)
+    c.trend_regimes, c.trend_n, c.trend_epochs, c.trend_lr = [list(r) for r in REGIMES], 3, 25, 0.1
+    return c
+
+
+def test_trends_without_regimes_reuse_the_edf_population(cfg):
+    assert R.trend_regimes(cfg) == [] and cfg.trend_regimes == []        # ci: the EDF population
+    a = R.trends_section(_records(10), cfg, seed=0)
+    b = R.trends_section(_records(10), cfg, seed=0, trend_records=_trend_records())   # ignored
+    assert a.regimes == b.regimes == [] and a.trends == b.trends and a.trend_recs == b.trend_recs
+    assert a.table().columns.tolist()[0] == "param" and a.fig.axes[0].get_subplotspec().get_gridspec().nrows == 1
+    c4 = {c["claim_id"]: c for c in _claims(cfg, _records(10))}["C4"]
+    assert c4["evidence"] == {"trend_space": "RegNet", "n": 10}
+    assert len(c4["verdict"].evidence["parts"]) == 3 and "(" not in c4["verdict"].evidence["parts"][0]["reason"][:12]
+
+
+def test_trends_section_one_panel_row_per_regime(tcfg):
+    with pytest.raises(ValueError, match="trend_records"):
+        R.trends_section(_records(10), tcfg, seed=0)
+    tr = R.trends_section(_records(10), tcfg, seed=0, trend_records=_trend_records())
+    labels = [R.regime_label(r) for r in REGIMES]
+    assert [g["label"] for g in tr.regimes] == labels == list(tr.trends)
+    assert [len(g["trend_recs"]) for g in tr.regimes] == [60, 60] and len(tr.trend_recs) == 120
+    assert all(r["config"]["trend_regime"] == REGIMES[k] for k, g in enumerate(tr.regimes) for r in g["trend_recs"])
+    assert set(tr.trends[labels[0]]) == set(R.TREND_KEYS)
+    assert tr.fig.axes[0].get_subplotspec().get_gridspec().nrows == 2 and len(tr.fig.axes) == 2 * len(R.TREND_KEYS)
+    t = tr.table()
+    assert t.regime.tolist() == [l for l in labels for _ in R.TREND_KEYS] and set(t.n) == {60}
+    assert abs(tr.trends[labels[0]]["d"]["median"] - 20) <= 2
+
+
+def test_claim_c4_judged_per_regime_on_the_trend_populations(tcfg):
+    held = {c["claim_id"]: c for c in _claims(tcfg, _records(6), trend_records=_trend_records())}["C4"]
+    parts = held["verdict"].evidence["parts"]
+    assert len(parts) == 2 * 2 + 1                      # d and wm per regime + SE (not tested)
+    assert [p["verdict"] for p in parts[:4]] == ["held"] * 4
+    assert held["evidence"] == {"trend_space": "RegNet", "n": 120,
+                                "regimes": {R.regime_label(r): 60 for r in REGIMES}}
+    # a regime whose best depth is 30, not 20, refutes the trend "across regimes"
+    bad = {c["claim_id"]: c for c in _claims(tcfg, _records(6), trend_records=_trend_records(best_d=(20, 30)))}["C4"]
+    assert bad["verdict"].verdict == "not held"
+    bp = bad["verdict"].evidence["parts"]
+    assert [p["verdict"] for p in bp[:4]] == ["held", "held", "not held", "held"]
+    assert "best d (5-8 M MACs)" in bp[2]["reason"]
+
+
+def test_prepare_trend_sweep_reuses_the_job_machinery(cfg, tcfg, tmp_path):
+    from types import SimpleNamespace
+    run = SimpleNamespace(device=SimpleNamespace(type="cpu"))
+    data = R.data_spec(cfg)
+    base = R.SweepPrep({}, data, R.train_config(cfg), [], tmp_path, "h", 10, 5)
+    assert R.prepare_trend_sweep(cfg, run, 0, base, verbose=False) is None
+    tp = R.prepare_trend_sweep(tcfg, run, 0, base, verbose=False)
+    assert list(tp.pops) == [R.regime_label(r) for r in REGIMES] and len(tp.configs) == 6
+    assert tp.sweep_dir == tmp_path / "trends" and tp.data_hash == "h" and tp.data == data
+    assert tp.train_cfg == {**R.train_config(cfg), "epochs": 25, "lr": 0.1}
+    for c in tp.configs:
+        lo, hi = c["trend_regime"]
+        assert [lo, hi] in REGIMES and c["space"] == "RegNet" and c["train"] == tp.train_cfg
+        assert c["batch_size"] == cfg.batch_size and c["device"] == "cpu"
+    for label, r in zip(tp.pops, REGIMES):
+        assert all(r[0] <= s["flops"] <= r[1] for s in tp.pops[label])
+    with pytest.raises(ValueError, match="trend_regimes"):
+        replace(cfg, trend_regimes=[[5e6, 3e6]])          # the Config refuses it

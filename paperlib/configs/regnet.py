@@ -74,6 +74,11 @@ class Config:
     timing_image_size: int = 224
     timing_threads: int = 1
     timing_reps: int = 2
+    # ---- Fig 11 trends: dedicated RegNet populations per flop regime ([] = reuse the EDF population)
+    trend_regimes: list = field(default_factory=list)   # [[lo, hi], ...] MACs
+    trend_n: int = 100                      # models per regime (spec: 100)
+    trend_epochs: int = 25                  # spec: 25 epochs per model
+    trend_lr: float = 0.1                   # spec: lr 0.1
     # ---- Table 4 timing analogue: EfficientNet (timm) vs RegNetY at similar flops (gpu / paper)
     effnet_pairs: list = field(default_factory=list)   # [[effnet, regnet(, px)], ...]; [] = not run
     effnet_train_batch: int = 0             # > 0: also time the training step (pycls's 1.66x is train time)
@@ -82,6 +87,11 @@ class Config:
         from ..design_spaces import SPACES
         from ..experiments.regnet import resolve_effnet_pairs
         resolve_effnet_pairs(self.effnet_pairs)
+        for r in self.trend_regimes:
+            if not (isinstance(r, (list, tuple)) and len(r) == 2 and 0 < r[0] < r[1]):
+                raise ValueError(f"trend_regimes: each regime is [lo, hi] MACs with 0 < lo < hi, got {r!r}")
+        if self.trend_n < 2 or self.trend_epochs < 1 or not self.trend_lr > 0:
+            raise ValueError("trend_n >= 2, trend_epochs >= 1 and trend_lr > 0 are required")
         if self.effnet_train_batch < 0 or self.effnet_train_batch == 1:
             raise ValueError(f"effnet_train_batch = {self.effnet_train_batch}: 0 (off) or >= 2 images")
         bad = [s for s in self.spaces if s not in SPACES]
@@ -115,7 +125,10 @@ PROFILES = {
                 effnet_pairs=[["efficientnet_b0", "regnety_400mf"], ["efficientnet_b1", "regnety_600mf"],
                               ["efficientnet_b2", "regnety_800mf"], ["efficientnet_b3", "regnety_1_6gf"],
                               ["efficientnet_b4", "regnety_4_0gf"], ["efficientnet_b5", "regnety_8_0gf"]],
-                effnet_train_batch=32),
+                effnet_train_batch=32,
+                # Fig 11: two regimes x 32 models (the spec's 100 per regime = ~7,500 model-epochs here,
+                # beyond the gpu budget; raise trend_n with an override on a larger machine)
+                trend_regimes=[[30e6, 60e6], [60e6, 120e6]], trend_n=32),
     "paper": dict(dataset="imagenet", image_size=224, num_classes=1000, n_per_space=500, n_by_space={},
                   spaces=["AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet"],
                   flop_window=[360e6, 400e6], num_stages=4, stem="simple", stem_width=32,
@@ -125,7 +138,9 @@ PROFILES = {
                   effnet_pairs=[["efficientnet_b0", "regnety_400mf"], ["efficientnet_b1", "regnety_600mf"],
                                 ["efficientnet_b2", "regnety_800mf"], ["efficientnet_b3", "regnety_1_6gf"],
                                 ["efficientnet_b4", "regnety_4_0gf"], ["efficientnet_b5", "regnety_8_0gf"]],
-                  effnet_train_batch=32),
+                  effnet_train_batch=32,
+                  trend_regimes=[[180e6, 200e6], [360e6, 400e6], [720e6, 800e6], [1.44e9, 1.6e9],
+                                 [2.88e9, 3.2e9], [5.76e9, 6.4e9]]),
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

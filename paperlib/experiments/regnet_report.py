@@ -22,7 +22,7 @@ Sections, in notebook order::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -33,7 +33,8 @@ from . import regnet as ex
 __all__ = ["FAMILIES", "TABLE_COLUMNS", "DISPLAY_COLUMNS", "ComplexityTables", "complexity_tables",
            "complexity_caption", "complexity_checks", "space_size_table", "space_size_verdict",
            "TABLE1_CAPTION", "SweepPrep", "population_summary", "data_spec", "train_config",
-           "default_sweep_dir", "prepare_sweep", "run_sweep", "space_errors", "population_table",
+           "default_sweep_dir", "prepare_sweep", "TREND_SPACE", "trend_regimes", "regime_label",
+           "trend_recipe", "prepare_trend_sweep", "run_sweep", "space_errors", "population_table",
            "population_caption", "population_metrics", "edf_figure", "comparison_pairs",
            "space_comparisons", "comparison_caption", "comparison_verdicts", "EfitSection",
            "efit_section", "random_search_figure", "TrendsSection", "trends_section",
@@ -166,7 +167,7 @@ def train_config(cfg) -> dict:
              nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, wd_on_norm_bias=cfg.wd_on_norm_bias,
              schedule="cosine", warmup_epochs=cfg.warmup_epochs, warmup_start_factor=0.1,
              amp=False, log_every=10**9, ckpt_every_epochs=10**9)
-    n_bn = int(getattr(cfg, "precise_bn_images", 0) or 0)
+    n_bn = int(cfg.precise_bn_images)
     if n_bn > 0:
         t["precise_bn_images"] = n_bn
     return t
@@ -175,6 +176,13 @@ def train_config(cfg) -> dict:
 def default_sweep_dir(cfg, profile: str) -> Path:
     from ..data import data_home
     return Path(cfg.sweep_dir) if cfg.sweep_dir else data_home() / "sweeps" / "08_regnet" / profile
+
+
+def _job_configs(pops: Dict[str, List[dict]], data: dict, train_cfg: dict, cfg, run, seed: int) -> List[dict]:
+    """One sweep job config per sampled model of every population (shared by both sweeps)."""
+    dev = "cuda" if run.device.type == "cuda" else "cpu"
+    return [c for pop in pops.values() for c in ex.job_configs(pop, data, train_cfg, batch_size=cfg.batch_size,
+                                                                 seed=seed, device=dev)]
 
 
 def prepare_sweep(cfg, run, seed: int, verbose: bool = True) -> SweepPrep:
@@ -191,15 +199,60 @@ def prepare_sweep(cfg, run, seed: int, verbose: bool = True) -> SweepPrep:
         data["name"], data["data_root"], **{k: v for k, v in data.items() if k not in ("name", "data_root")})
     data_hash = manifest_hash(meta["root"]) or f"{cfg.dataset}:{meta['root']}"
     train_cfg = train_config(cfg)
-    dev = "cuda" if run.device.type == "cuda" else "cpu"
-    configs = [c for sp in cfg.spaces for c in ex.job_configs(pops[sp], data, train_cfg,
-                                                               batch_size=cfg.batch_size, seed=seed, device=dev)]
+    configs = _job_configs(pops, data, train_cfg, cfg, run, seed)
     sweep_dir = default_sweep_dir(cfg, run.profile)
     prep = SweepPrep(pops, data, train_cfg, configs, sweep_dir, data_hash, len(train_ds), len(val_ds))
     if verbose:
         print("\n".join(population_summary(pops)))
         print(f"data: {cfg.dataset}, {prep.n_train} train / {prep.n_val} val, hash {data_hash[:12]}")
         print(f"{len(configs)} jobs -> {sweep_dir}")
+    return prep
+
+
+#: the space of the Fig 11 trend populations (the paper's trends are over RegNetX)
+TREND_SPACE = "RegNet"
+
+
+def trend_regimes(cfg) -> List[tuple]:
+    """The Fig 11 flop regimes ``cfg.trend_regimes`` as (lo, hi) MACs (validated by the Config);
+    empty -> [], the trends reuse the EDF population."""
+    return [tuple(float(v) for v in r) for r in cfg.trend_regimes]
+
+
+def regime_label(regime: Sequence[float]) -> str:
+    lo, hi = regime
+    return f"{lo/1e6:g}-{hi/1e6:g} M MACs"
+
+
+def trend_recipe(cfg) -> dict:
+    """n, epochs and lr of the trend populations (``trend_n`` / ``trend_epochs`` / ``trend_lr``)."""
+    return dict(n=int(cfg.trend_n), epochs=int(cfg.trend_epochs), lr=float(cfg.trend_lr))
+
+
+def prepare_trend_sweep(cfg, run, seed: int, base: SweepPrep, verbose: bool = True) -> Optional[SweepPrep]:
+    """The dedicated Fig 11 populations: ``trend_n`` RegNet models per flop regime of
+    ``cfg.trend_regimes``, trained ``trend_epochs`` at ``trend_lr`` (the paper: 100 x 25 epochs, lr 0.1)
+    on ``base``'s data, through the same job machinery; each job config carries its ``trend_regime``.
+    None where no regime is configured (the trends then reuse the EDF population)."""
+    regs = trend_regimes(cfg)
+    if not regs:
+        return None
+    rc = trend_recipe(cfg)
+    pops = {regime_label(r): ex.population(TREND_SPACE, rc["n"], seed + 100003 * (i + 1), flop_window=r,
+                                           input_size=cfg.image_size, stem=cfg.stem, stem_width=cfg.stem_width,
+                                           num_stages=cfg.num_stages, num_classes=cfg.num_classes)
+            for i, r in enumerate(regs)}
+    train_cfg = {**base.train_cfg, "epochs": rc["epochs"], "lr": rc["lr"]}
+    configs = []
+    for (label, pop), r in zip(pops.items(), regs):
+        for c in _job_configs({label: pop}, base.data, train_cfg, cfg, run, seed):
+            c["trend_regime"] = list(r)
+            configs.append(c)
+    prep = SweepPrep(pops, base.data, train_cfg, configs, base.sweep_dir / "trends", base.data_hash,
+                     base.n_train, base.n_val)
+    if verbose:
+        print("\n".join(population_summary(pops)))
+        print(f"{len(configs)} trend jobs ({rc['epochs']} epochs, lr {rc['lr']}) -> {prep.sweep_dir}")
     return prep
 
 
@@ -362,24 +415,47 @@ TREND_KEYS = ["d", "wm", "w0", "wa", "g"]
 @dataclass
 class TrendsSection:
     trend_space: str
-    trend_recs: List[dict]
-    trends: Dict[str, dict]         # key -> empirical bootstrap of the best x (no samples)
+    trend_recs: List[dict]          # every ok record the trends were computed on (all regimes)
+    trends: Dict[str, dict]         # key -> empirical bootstrap of the best x (no samples);
+                                    # with regimes: regime label -> {key -> bootstrap}
     fig: Any
+    regimes: List[dict] = field(default_factory=list)  # per regime: label, flop_window, trend_recs, trends
 
     def table(self):
         import pandas as pd
+        if self.regimes:
+            return pd.DataFrame([{"regime": g["label"], "n": len(g["trend_recs"]), "param": k, **v}
+                                 for g in self.regimes for k, v in g["trends"].items()])
         return pd.DataFrame([{"param": k, **v} for k, v in self.trends.items()])
 
 
-def trends_section(records: Sequence[dict], cfg, seed: int, keys: Sequence[str] = TREND_KEYS) -> TrendsSection:
-    """Fig 11 analogue over the RegNet population (or the last space)."""
+def trends_section(records: Sequence[dict], cfg, seed: int, keys: Sequence[str] = TREND_KEYS,
+                   trend_records: Optional[Sequence[dict]] = None) -> TrendsSection:
+    """Fig 11 analogue. Without ``cfg.trend_regimes``: over the EDF population's RegNet models (or the
+    last space), one row of panels. With them: over ``trend_records`` (the :func:`prepare_trend_sweep`
+    sweep), one row of panels per regime."""
     from ..plots import subplots
     keys = list(keys)
-    trend_space = "RegNet" if "RegNet" in cfg.spaces else cfg.spaces[-1]
-    trend_recs = [r for r in records if r["status"] == "ok" and r["config"]["space"] == trend_space]
-    fig, axs = subplots(1, len(keys), width=2.8, height=2.6)
-    trends = ex.plot_trends(axs, trend_recs, keys, n_rep=cfg.boot_reps, seed=seed)
-    return TrendsSection(trend_space, trend_recs, trends, fig)
+    regs = trend_regimes(cfg)
+    if not regs:
+        trend_space = "RegNet" if "RegNet" in cfg.spaces else cfg.spaces[-1]
+        trend_recs = [r for r in records if r["status"] == "ok" and r["config"]["space"] == trend_space]
+        fig, axs = subplots(1, len(keys), width=2.8, height=2.6)
+        trends = ex.plot_trends(axs, trend_recs, keys, n_rep=cfg.boot_reps, seed=seed)
+        return TrendsSection(trend_space, trend_recs, trends, fig)
+    if trend_records is None:
+        raise ValueError("cfg.trend_regimes is set: pass the trend sweep's records (prepare_trend_sweep / "
+                         "run_sweep) as trend_records")
+    fig, axs = subplots(len(regs), len(keys), width=2.8, height=2.6, squeeze=False)
+    groups, all_recs = [], []
+    for row, r in zip(axs, regs):
+        recs = [x for x in trend_records if x["status"] == "ok"
+                and [float(v) for v in x["config"].get("trend_regime") or []] == list(r)]
+        tr = ex.plot_trends(row, recs, keys, n_rep=cfg.boot_reps, seed=seed)
+        row[0].set_ylabel(f"{regime_label(r)}\nerror (%)")
+        groups.append(dict(label=regime_label(r), flop_window=list(r), trend_recs=recs, trends=tr))
+        all_recs += recs
+    return TrendsSection(TREND_SPACE, all_recs, {g["label"]: g["trends"] for g in groups}, fig, groups)
 
 
 # ----------------------------------------------------------------------------- 5 timing
@@ -562,12 +638,12 @@ def effnet_section(cfg, device="cpu", seed: int = 0, rows: Optional[Sequence[dic
     section did not run), timed on ``device`` at ``cfg.timing_batch`` (inference) and
     ``cfg.effnet_train_batch`` (training step, 0 = off), ``cfg.timing_reps`` passes; or given ``rows``."""
     import torch
-    pairs = getattr(cfg, "effnet_pairs", None) or []
+    pairs = cfg.effnet_pairs
     if rows is None:
         if not pairs:
             return None
         rows = ex.effnet_pair_timing(pairs, batch=cfg.timing_batch,
-                                     train_batch=int(getattr(cfg, "effnet_train_batch", 0) or 0),
+                                     train_batch=int(cfg.effnet_train_batch),
                                      reps=cfg.timing_reps, device=device,
                                      threads=cfg.timing_threads or torch.get_num_threads(),
                                      n_boot=cfg.n_boot, seed=seed)
@@ -666,21 +742,27 @@ def claims(*, errs, cmps, verdict_cmp, v_sizes, bom, r_fit, timing: TimingSectio
         evidence=c3_ev,
         trained=False))
 
-    # C4: trends (d ~ 20, wm ~ 2.5 among the best RegNets) and SE helps: not expected at this scale
+    # C4: trends (d ~ 20, wm ~ 2.5 among the best RegNets, across regimes) and SE helps: not expected at
+    # small scale. With trend regimes, judged on each regime's dedicated population (all must hold).
     sp_def = ds.SPACES["RegNet"]
-    tr = trends.trends
-    v_d = ex.trend_verdict(tr.get("d"), 20, sp_def.regnet_depth_range, name="d",
-                           observed=ex.trend_points(trends.trend_recs, "d")[0])
-    v_wm = ex.trend_verdict(tr.get("wm"), 2.5, sp_def.wm_range, name="wm",
-                            observed=ex.trend_points(trends.trend_recs, "wm")[0])
+    groups = trends.regimes or [dict(label=None, trend_recs=trends.trend_recs, trends=trends.trends)]
+    c4_parts = []
+    for g in groups:
+        sfx = f" ({g['label']})" if g["label"] else ""
+        for key, val, rng in (("d", 20, sp_def.regnet_depth_range), ("wm", 2.5, sp_def.wm_range)):
+            c4_parts.append(ex.trend_verdict(g["trends"].get(key), val, rng, name=key + sfx,
+                                             observed=ex.trend_points(g["trend_recs"], key)[0]))
     v_se = stats.not_tested("RegNetY vs RegNetX (SE) is not trained at this profile")
+    c4_ev = {"trend_space": trends.trend_space, "n": len(trends.trend_recs)}
+    if trends.regimes:
+        c4_ev["regimes"] = {g["label"]: len(g["trend_recs"]) for g in trends.regimes}
     out.append(dict(
         claim_id="C4",
         statement="Best RegNetX models have depth ~20 blocks and wm ~2.5 across regimes (b = 1); "
                   "adding SE (RegNetY) helps.",
-        verdict=stats.combine([v_d, v_wm, v_se]),
+        verdict=stats.combine(c4_parts + [v_se]),
         paper={"d": 20, "wm": 2.5, "b": 1},
-        evidence={"trend_space": trends.trend_space, "n": len(trends.trend_recs)},
+        evidence=c4_ev,
         trained=True))
 
     # C5: competitive ImageNet models: the 24 models are reproduced exactly, their accuracy needs ImageNet
@@ -719,7 +801,7 @@ def run_notes(cfg, errs: Dict[str, np.ndarray], timing, effnet: Optional[EffnetS
     ``timing``: the :class:`TimingSection` (its device is where the models were timed), or that device
     as a string."""
     lo_f, hi_f = cfg.flop_window
-    n_bn = int(getattr(cfg, "precise_bn_images", 0) or 0)
+    n_bn = int(cfg.precise_bn_images)
     bn = f" Precise-BN: BN statistics recomputed on {n_bn} train images before every evaluation." if n_bn else ""
     if isinstance(timing, TimingSection):
         dev_type, label = timing.device_type, timing.device_label
@@ -732,6 +814,12 @@ def run_notes(cfg, errs: Dict[str, np.ndarray], timing, effnet: Optional[EffnetS
              f"({cfg.stem} stem, {cfg.num_stages} stages); every model trained {cfg.epochs} epoch(s), batch "
              f"{cfg.batch_size}, lr {cfg.lr}, wd {cfg.weight_decay}, cosine, on {cfg.dataset}." + bn,
              where]
+    regs = trend_regimes(cfg)
+    if regs:
+        rc = trend_recipe(cfg)
+        notes.append(f"Fig 11 trends: dedicated {TREND_SPACE} populations of {rc['n']} models per regime ("
+                     + "; ".join(regime_label(r) for r in regs) + f"), each trained {rc['epochs']} epoch(s) at "
+                     f"lr {rc['lr']} (the paper: 100 models x 25 epochs, lr 0.1).")
     if effnet is not None and effnet.rows:
         lab = effnet.device_type + (f" ({effnet.device_name})" if effnet.device_name else "")
         notes.append(f"Table 4 timing analogue (timm EfficientNet-Bk at its own resolution vs RegNetY at 224 px, "
