@@ -390,34 +390,33 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
 _SRC = "MAE spec (official models_mae.py layout; every parameter tensor incl. frozen sin-cos tables)"
 
 
+def _mae(patch_size: int, embed_dim: int, depth: int, num_heads: int, dec: tuple, **kw) -> MaskedAutoencoderViT:
+    """A registered MAE: the named encoder; ``dec`` = the default decoder (width, depth, heads), which
+    ``kw`` (like anything else) may override."""
+    for k, v in zip(("decoder_embed_dim", "decoder_depth", "decoder_num_heads"), dec):
+        kw.setdefault(k, v)
+    return MaskedAutoencoderViT(patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads, **kw)
+
+
 @register_model("mae_vit_base_patch16_dec512d8b", meta={
     "params": 111_907_840, "frozen_params": 252_160, "encoder_params": 85_798_656,
     "decoder_params": 26_109_184, "input_size": (3, 224, 224), "family": "mae", "source": _SRC})
 def mae_vit_base_patch16_dec512d8b(**kw) -> MaskedAutoencoderViT:
-    kw.setdefault("decoder_embed_dim", 512)
-    kw.setdefault("decoder_depth", 8)
-    return MaskedAutoencoderViT(patch_size=16, embed_dim=768, depth=12, num_heads=12,
-                                decoder_num_heads=16, **kw)
+    return _mae(16, 768, 12, 12, (512, 8, 16), **kw)
 
 
 @register_model("mae_vit_large_patch16_dec512d8b", meta={
     "params": 329_541_888, "frozen_params": 302_592, "decoder_params": 26_240_256,
     "input_size": (3, 224, 224), "family": "mae", "source": _SRC})
 def mae_vit_large_patch16_dec512d8b(**kw) -> MaskedAutoencoderViT:
-    kw.setdefault("decoder_embed_dim", 512)
-    kw.setdefault("decoder_depth", 8)
-    return MaskedAutoencoderViT(patch_size=16, embed_dim=1024, depth=24, num_heads=16,
-                                decoder_num_heads=16, **kw)
+    return _mae(16, 1024, 24, 16, (512, 8, 16), **kw)
 
 
 @register_model("mae_vit_huge_patch14_dec512d8b", meta={
     "params": 657_074_508, "frozen_params": 460_544, "decoder_params": 26_309_708,
     "input_size": (3, 224, 224), "family": "mae", "source": _SRC})
 def mae_vit_huge_patch14_dec512d8b(**kw) -> MaskedAutoencoderViT:
-    kw.setdefault("decoder_embed_dim", 512)
-    kw.setdefault("decoder_depth", 8)
-    return MaskedAutoencoderViT(patch_size=14, embed_dim=1280, depth=32, num_heads=16,
-                                decoder_num_heads=16, **kw)
+    return _mae(14, 1280, 32, 16, (512, 8, 16), **kw)
 
 
 @register_model("mae_vit_tiny_p4_32_dec64d2b", meta={
@@ -425,10 +424,7 @@ def mae_vit_huge_patch14_dec512d8b(**kw) -> MaskedAutoencoderViT:
     "source": "MAE spec tiny CPU model: 32 px, patch 4, 128-d x 6 x 4 heads; decoder 64-d x 2"})
 def mae_vit_tiny_p4_32_dec64d2b(**kw) -> MaskedAutoencoderViT:
     kw.setdefault("img_size", 32)
-    kw.setdefault("decoder_embed_dim", 64)
-    kw.setdefault("decoder_depth", 2)
-    kw.setdefault("decoder_num_heads", 4)
-    return MaskedAutoencoderViT(patch_size=4, embed_dim=128, depth=6, num_heads=4, **kw)
+    return _mae(4, 128, 6, 4, (64, 2, 4), **kw)
 
 
 @register_model("mae_vit_t_p4_32_dec128d4b", meta={
@@ -436,7 +432,4 @@ def mae_vit_tiny_p4_32_dec64d2b(**kw) -> MaskedAutoencoderViT:
     "source": "ViT-T (192-d x 12 x 3) MAE at 32 px, patch 4; decoder 128-d x 4 (gpu profile)"})
 def mae_vit_t_p4_32_dec128d4b(**kw) -> MaskedAutoencoderViT:
     kw.setdefault("img_size", 32)
-    kw.setdefault("decoder_embed_dim", 128)
-    kw.setdefault("decoder_depth", 4)
-    kw.setdefault("decoder_num_heads", 4)
-    return MaskedAutoencoderViT(patch_size=4, embed_dim=192, depth=12, num_heads=3, **kw)
+    return _mae(4, 192, 12, 3, (128, 4, 4), **kw)
