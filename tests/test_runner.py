@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 from paperlib import REPO_ROOT
-from paperlib import run as R
+from paperlib import runner as R
+from paperlib.runner import execute as X
 from paperlib.config import PaperSpec
 
 PARAMS_SRC = 'profile = "default"\nseed = 0\ndevice = "auto"\ndata_root = None\noverrides = {}\nout_dir = None'
@@ -94,7 +95,7 @@ def fake_exec(tmp_path, monkeypatch):
                "provenance": {"data": dict(data)}}
         (out / "results.json").write_text(json.dumps(res))
 
-    monkeypatch.setattr(R, "_papermill_execute", fake_papermill)
+    monkeypatch.setattr(X, "_papermill_execute", fake_papermill)
 
     def ncalls(slug=None):
         lines = calls.read_text().split() if calls.exists() else []
@@ -111,7 +112,7 @@ def no_kernel(monkeypatch):
     import papermill
 
     monkeypatch.setattr(papermill, "execute_notebook", boom)
-    monkeypatch.setattr(R, "_papermill_execute", boom)
+    monkeypatch.setattr(X, "_papermill_execute", boom)
 
 
 # ---------------------------------------------------------------------------------- arguments
@@ -238,7 +239,7 @@ def test_cache_key_stable_and_sensitive(tmp_path):
 
 
 def test_library_versions_without_importing_torch():
-    code = "import sys, paperlib.run as r; v = r.library_versions(); assert 'torch' not in sys.modules; print(v)"
+    code = "import sys, paperlib.runner as r; v = r.library_versions(); assert 'torch' not in sys.modules; print(v)"
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "'papermill'" in p.stdout
@@ -342,7 +343,7 @@ def test_kernel_start_failure_is_retried_once(fake, tmp_path, monkeypatch, capsy
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text("{}")
 
-    monkeypatch.setattr(R, "_papermill_execute", flaky)
+    monkeypatch.setattr(X, "_papermill_execute", flaky)
     assert R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout) == 0
     assert attempts.read_text() == "xx"
     assert "kernel failed to start" in layout.executed("ci", "01_alpha").with_suffix(".log").read_text()
