@@ -371,7 +371,11 @@ def test_list_shows_last_runs(fake, fake_exec):
     papers["01_alpha"] = spec("01_alpha", profiles=("ci", "default", "gpu"))
     R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout)
     text = R.list_papers(papers, layout)
-    lines = {ln.split()[0]: ln for ln in text.splitlines()[2:]}
+    first, _, rest = text.partition("\n\n")
+    lines = {ln.split()[0]: ln for ln in first.splitlines()[2:]}
+    # then the summary table of the last run per profile, the same as at the end of `run`
+    assert rest.startswith("last runs, profile ci:\npaper ")
+    assert rest.splitlines()[3].split()[:2] == ["01_alpha", "ok"]
     assert "ok 20" in lines["01_alpha"] and "ci,default,gpu" in lines["01_alpha"]
     assert lines["01_alpha"].rstrip().endswith("n/a")  # no paper profile
     assert "[no notebook]" in lines["03_gamma"]
@@ -394,8 +398,10 @@ def test_real_run_failure_keeps_partial_notebook_and_others_run(fake, capsys):
     assert rc == 1
     # message: paper, cell (1-based position in the source notebook, In [n]), error, partial notebook
     assert "FAILED 02_beta: cell 4 (In [4], `print('before')`): ValueError: planted failure" in out
-    assert f"partial notebook at {os.path.relpath(layout.executed('ci', '02_beta'))}" in out
-    partial = nbformat.read(str(layout.executed("ci", "02_beta")), as_version=4)
+    failed_nb = layout.executed("ci", "02_beta").with_name("02_beta.failed.ipynb")
+    assert f"partial notebook at {os.path.relpath(failed_nb)}" in out
+    assert not layout.executed("ci", "02_beta").exists()  # never a partial notebook in the ok place
+    partial = nbformat.read(str(failed_nb), as_version=4)
     errors = [o for c in partial.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.output_type == "error"]
     assert errors and errors[0].evalue == "planted failure"

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import platform
 from pathlib import Path
 from typing import Any
 
 from ..paths import data_home
-from .common import VERSION_PACKAGES, Layout, _rel
+from ..versions import versions
+from .common import Layout, UsageError, _rel
 
 
 def canonical_json(obj: Any) -> str:
@@ -24,7 +24,13 @@ def _sha(data: bytes | str) -> str:
 
 def notebook_digest(path: Path) -> str:
     """Hash of the notebook's code and markdown, ignoring outputs, execution counts and metadata."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{_rel(path)} is not a readable notebook ({type(e).__name__}: {e}); "
+                         f"restore it, e.g. `git checkout -- {_rel(path)}`") from None
+    if not isinstance(nb, dict):
+        raise UsageError(f"{_rel(path)} is not a readable notebook (a JSON object expected)")
     cells = []
     for cell in nb.get("cells", []):
         src = cell.get("source", "")
@@ -48,13 +54,8 @@ def library_digest(lib_dir: Path | None = None) -> str:
 
 
 def library_versions() -> dict:
-    out = {}
-    for name in VERSION_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    """Versions of the packages that enter the key (python separately), without importing them."""
+    return versions(python=False)
 
 
 def key_parts(notebook: Path, params: dict, *, lib_dir: Path | None = None, lib_hash: str | None = None,

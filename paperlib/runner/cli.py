@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", "-j", type=int, default=1, help="notebooks run in parallel (default 1)")
     r.add_argument("--force", action="store_true", help="run even if the cache says unchanged")
     r.add_argument("--no-report", action="store_true", help="do not regenerate figures/README.md")
+    r.add_argument("--verbose", "-v", action="store_true", help="also stream each notebook's own log lines")
 
     sub.add_parser("list", help="papers, profiles and the status of their last runs")
     rep = sub.add_parser("report", help="regenerate figures/README.md from figures/*/results.json")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             params = parse_assignments(args.param, "-p")
             overrides = parse_assignments(args.override, "-o")
             return run_papers(args.slugs, args.profile, params, overrides, args.out, args.jobs, args.force,
-                              report=False if args.no_report else None)
+                              report=False if args.no_report else None, verbose=args.verbose)
         if args.command == "list":
             print(list_papers())
             return 0

@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import REPO_ROOT
 from ..config import ConfigError
+from ..versions import PACKAGES
 
 #: packages whose versions enter the cache key (read with importlib.metadata, never imported)
-VERSION_PACKAGES = ("torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
+VERSION_PACKAGES = PACKAGES
 #: parameters a user may set with ``-p`` (profile has --profile, out_dir has --out)
 CLI_PARAMS = ("seed", "device", "data_root", "overrides")
 DEFAULT_PARAMS = {"seed": 0, "device": "auto", "data_root": None, "overrides": {}}

@@ -1,6 +1,7 @@
 """One notebook execution with papermill, in a worker process; failures described by cell."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -22,9 +23,40 @@ def _papermill_execute(input_path: str, output_path: str, parameters: dict, cwd:
         # nbclient asks for a per-cell timeout when each cell starts: give it what is left
         kw["timeout_func"] = lambda cell: max(1, math.ceil(deadline - time.monotonic()))
         kw["execution_timeout"] = int(math.ceil(timeout))
+    if _CELL_HOOK is not None:
+        kw["on_cell_start"] = _CELL_HOOK  # nbclient calls it before every cell, markdown included
     pm.execute_notebook(input_path, output_path, parameters=parameters, kernel_name=KERNEL_NAME,
                         cwd=cwd, progress_bar=False, log_output=False, stdout_file=log,
                         stderr_file=log, start_timeout=KERNEL_START_TIMEOUT, **kw)
+
+
+#: the progress hook of this worker process (set by _execute_job)
+_CELL_HOOK = None
+
+
+def heading_of(cell) -> str | None:
+    """The first markdown heading of a cell, without the #s (None for code / no heading)."""
+    if cell.get("cell_type") != "markdown":
+        return None
+    src = cell.get("source", "")
+    src = "".join(src) if isinstance(src, list) else src
+    for ln in src.splitlines():
+        if ln.lstrip().startswith("#"):
+            return ln.strip().lstrip("#").strip() or None
+    return None
+
+
+def progress_hook(path: Path, n_cells: int):
+    """An nbclient on_cell_start hook appending one JSON line per cell to `path` (read by the parent)."""
+
+    def hook(cell=None, cell_index=None, **_):
+        event = {"t": time.time(), "cell": (cell_index or 0) + 1, "of": n_cells,
+                 "type": cell.get("cell_type") if cell is not None else None,
+                 "heading": heading_of(cell) if cell is not None else None}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+
+    return hook
 
 
 
@@ -116,10 +148,16 @@ def _redirect_std(log) -> None:
 
 def _execute_job(job: dict) -> dict:
     """Run one notebook (in its own worker process). Never raises: returns a status dict."""
+    global _CELL_HOOK
     os.environ.update(job["env"])
-    src, out = Path(job["input"]), Path(job["output"])
+    src, out = Path(job["input"]), Path(job.get("running") or job["output"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    log_path = out.with_suffix(".log")
+    log_path = Path(job.get("log") or out.with_suffix(".log"))
+    _CELL_HOOK = None
+    if job.get("progress"):
+        nb = _load_nb(src) or {}
+        # papermill adds one cell (its injected parameters) after the parameters cell
+        _CELL_HOOK = progress_hook(Path(job["progress"]), len(nb.get("cells", [])) + 1)
     t0 = time.monotonic()
     attempt = 0
     while True:

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import REPO_ROOT
+from ..paths import check_data_root
 from ..config import NOTEBOOK_PARAMS, PROFILES, ConfigError, validate_values
-from .common import CLI_PARAMS, DEFAULT_PARAMS, Layout, UsageError, _inside, _registry, _rel
+from .common import CLI_PARAMS, DEFAULT_PARAMS, Layout, UsageError, _inside, _load_nb, _registry, _rel
 
 
 def resolve_slugs(names: Iterable[str], papers=None, layout: Layout | None = None) -> list[str]:
@@ -33,6 +34,14 @@ def resolve_slugs(names: Iterable[str], papers=None, layout: Layout | None = Non
         if match not in slugs:
             slugs.append(match)
     return slugs
+
+
+def check_notebook(path: Path) -> None:
+    """Refuse a notebook file that is not valid notebook JSON (before hashing or running it)."""
+    nb = _load_nb(path)
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise UsageError(f"{_rel(path)} is not a readable notebook (not valid .ipynb JSON with a 'cells' list); "
+                         f"restore it, e.g. `git checkout -- {_rel(path)}`")
 
 
 def check_config(spec, profile: str, overrides: dict) -> Any:
@@ -113,7 +122,12 @@ def prepare(slugs: Iterable[str] | None, profile: str, params: dict | None = Non
     jobs = []
     for slug in selected:
         spec = papers[slug]
-        check_config(spec, profile, base["overrides"])
+        check_notebook(layout.notebook(slug))
+        cfg = check_config(spec, profile, base["overrides"])
+        try:
+            check_data_root(base["data_root"], cfg, where="-p data_root")
+        except ValueError as e:
+            raise UsageError(f"{slug}: {e}") from None
         timeout = (spec.timeout or {}).get(profile)
         jobs.append({
             "slug": slug, "profile": profile,

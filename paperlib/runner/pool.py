@@ -4,18 +4,23 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import multiprocessing
+import os
 import platform
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .. import staging
 from ..config import ConfigError
 from . import execute
 from .cache import _file_sha, _sha, cache_status, canonical_json, data_manifests, key_parts, library_digest, library_versions, read_cache
-from .common import Layout, _now, _registry, _rel, write_json
+from .common import Layout, _load_nb, _now, _registry, _rel, write_json
 from .plan import prepare
-from .report import write_report
+from .progress import Monitor, cell_seconds
+from .report import verdict_counts, write_report
+from .status import summary_table
 
 
 @dataclass
@@ -24,19 +29,11 @@ class Outcome:
     status: str  # ok | skipped | FAILED
     seconds: float = 0.0
     message: str = ""
-
+    entry: dict | None = None  # the cache entry of this run (or of the run a skip relies on)
 
 
 def _fmt_seconds(s: float) -> str:
     return f"{s:.1f}"
-
-
-def _summary(outcomes: list[Outcome]) -> str:
-    w = max([len("paper")] + [len(o.slug) for o in outcomes])
-    lines = [f"{'paper':<{w}}  {'status':<7}  {'seconds':>8}", f"{'-' * w}  {'-' * 7}  {'-' * 8}"]
-    for o in outcomes:
-        lines.append(f"{o.slug:<{w}}  {o.status:<7}  {_fmt_seconds(o.seconds):>8}")
-    return "\n".join(lines)
 
 
 def _mp_context():
@@ -44,14 +41,38 @@ def _mp_context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _lock_outputs(todo: list[dict], say) -> None:
+    """Take every output folder's lock (or refuse, releasing those taken), mark what dead runs left,
+    and give each job its staging folder (handed to the notebook's Run through the environment)."""
+    taken = []
+    try:
+        for job in todo:
+            final = Path(job["results"]).parent
+            token, previous = staging.acquire(final)
+            taken.append(final)
+            if previous.get("pid"):
+                say(f"note {job['slug']}: took over the lock of pid {previous['pid']} on {previous.get('host', '?')} "
+                    "(that process is gone)")
+            for failed in staging.recover(final):
+                say(f"note {job['slug']}: a killed run's partial outputs are now in {_rel(failed)}/")
+            job["staging"] = str(staging.new_staging(final))
+            job["env"] = {**job["env"], staging.TOKEN_ENV: token, staging.STAGING_ENV: job["staging"]}
+    except staging.OutputLocked as e:
+        for final in taken:
+            staging.release(final)
+        raise ConfigError(str(e)) from None
+
+
 def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", params: dict | None = None,
                overrides: dict | None = None, out: str | Path | None = None, jobs: int = 1,
                force: bool = False, *, papers=None, layout: Layout | None = None,
-               report: bool | None = None, stream=None) -> int:
+               report: bool | None = None, stream=None, verbose: bool = False, tty: bool | None = None) -> int:
     """Run notebooks; returns the exit code (0 ok, 1 some notebook failed, 2 refused)."""
     stream = stream or sys.stdout
     layout = layout or Layout()
     papers = _registry(papers)
+    if tty is None:
+        tty = bool(getattr(stream, "isatty", lambda: False)())
 
     def say(msg=""):
         print(msg, file=stream, flush=True)
@@ -77,34 +98,27 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
         ok, reason = cache_status(entry, job["key"], parts)
         if ok and not force:
             say(f"skip {job['slug']} (unchanged since {entry.get('finished_at', '?')})")
-            outcomes[job["slug"]] = Outcome(job["slug"], "skipped")
+            outcomes[job["slug"]] = Outcome(job["slug"], "skipped", entry=entry)
         else:
             job["reason"] = "--force" if ok else reason
+            job["past_cell_seconds"] = (entry or {}).get("cell_seconds") if (entry or {}).get("status") == "ok" else None
             todo.append(job)
 
     if todo:
-        n = max(1, min(int(jobs or 1), len(todo)))
-        for job in todo:
-            timeout = f", timeout {job['timeout']} s" if job["timeout"] else ""
-            say(f"run  {job['slug']} ({job['reason']}; profile {profile}{timeout}) -> {_rel(job['output'])}")
-        with cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
-            futures = {pool.submit(execute._execute_job, job): job for job in todo}
-            try:
-                for fut in cf.as_completed(futures):
-                    job = futures[fut]
-                    try:
-                        res = fut.result()
-                    except Exception as e:  # a crashed worker process
-                        res = {"status": "failed", "seconds": 0.0, "message": f"worker crashed: {e!r}"}
-                    outcomes[job["slug"]] = _finish(job, res, layout, say)
-            except KeyboardInterrupt:
-                for f in futures:
-                    f.cancel()
-                raise
+        try:
+            _lock_outputs(todo, say)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            return 2
+        try:
+            _run_pool(todo, jobs, layout, profile, say, outcomes, tty=tty, verbose=verbose)
+        finally:
+            for job in todo:
+                staging.release(Path(job["results"]).parent)
 
     ordered = [outcomes[j["slug"]] for j in planned]
     say()
-    say(_summary(ordered))
+    say(summary_table([(o.slug, o.status, o.entry) for o in ordered]))
     failed = [o for o in ordered if o.status == "FAILED"]
 
     if report is None:
@@ -118,34 +132,91 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
     return 0
 
 
+def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose) -> None:
+    n = max(1, min(int(jobs or 1), len(todo)))
+    for job in todo:
+        tag = f"{os.getpid()}"
+        job["running"] = str(layout.executed(profile, f".{job['slug']}.running-{tag}"))
+        job["progress"] = str(layout.executed(profile, f".{job['slug']}.progress-{tag}").with_suffix(".jsonl"))
+        job["log"] = str(Path(job["output"]).with_suffix(".log"))
+        Path(job["running"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(job["progress"]).write_text("")
+        Path(job["log"]).write_text("")
+        timeout = f", timeout {job['timeout']} s" if job["timeout"] else ""
+        say(f"run  {job['slug']} ({job['reason']}; profile {profile}{timeout}) -> {_rel(job['output'])}")
+    with Monitor(todo, say, tty=tty, verbose=verbose) as monitor, \
+            cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
+        futures = {pool.submit(execute._execute_job, job): job for job in todo}
+        try:
+            for fut in cf.as_completed(futures):
+                job = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as e:  # a crashed worker process
+                    res = {"status": "failed", "seconds": 0.0, "message": f"worker crashed: {e!r}"}
+                monitor.done(job["slug"])
+                outcomes[job["slug"]] = _finish(job, res, layout, say)
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            for job in todo:
+                if job["slug"] not in outcomes:
+                    staging.mark_failed(Path(job["results"]).parent, Path(job["staging"]), "interrupted (Ctrl-C)")
+            raise
+        finally:
+            for job in todo:
+                Path(job["progress"]).unlink(missing_ok=True)
+
+
+def _failed_cell(message: str) -> int | None:
+    m = re.match(r"(?:kernel failed to start: )?cell (\d+)", message or "")
+    return int(m.group(1)) if m else None
+
+
 def _finish(job: dict, res: dict, layout: Layout, say) -> Outcome:
+    """Record one notebook's outcome. Success only once its outputs were swapped into place."""
     slug, profile = job["slug"], job["profile"]
     cache = layout.cache_file(profile, slug)
     cache.parent.mkdir(parents=True, exist_ok=True)
+    results, final = Path(job["results"]), Path(job["results"]).parent
+    running, executed = Path(job.get("running") or job["output"]), Path(job["output"])
     entry = {"slug": slug, "profile": profile, "finished_at": _now(), "seconds": round(res["seconds"], 2),
-             "notebook": job["output"], "params": job["params"]}
-    results = Path(job["results"])
+             "params": job["params"], "outputs": str(final), "log": job.get("log")}
+    if res["status"] == "ok" and Path(job.get("staging") or "/nonexistent").exists():
+        res = {**res, "status": "failed",
+               "message": "notebook finished but its outputs were never published (did it end with run.finalize()?)"}
     if res["status"] == "ok" and not results.is_file():
         res = {**res, "status": "failed",
                "message": f"notebook finished but wrote no {_rel(results)} (did it call run.finalize()?)"}
     if res["status"] == "ok":
         try:
-            data = data_manifests(json.loads(results.read_text()))
+            found = json.loads(results.read_text())
+            data = data_manifests(found)
         except ValueError as e:
             data = None
             res = {**res, "status": "failed", "message": f"unreadable {_rel(results)}: {e}"}
     if res["status"] == "ok":
-        entry.update(status="ok", key=job["key"], parts=job["parts"], results=str(results),
-                     results_sha256=_file_sha(results), data=data)
+        if running != executed and running.exists():
+            os.replace(running, executed)
+        nb = _load_nb(executed)
+        entry.update(status="ok", key=job["key"], parts=job["parts"], results=str(results), notebook=str(executed),
+                     results_sha256=_file_sha(results), data=data, verdicts=verdict_counts(found),
+                     cell_seconds=cell_seconds(nb) if nb else None)
         write_json(cache, entry)
-        say(f"ok   {slug} in {_fmt_seconds(res['seconds'])} s -> {_rel(results.parent)}/")
-        return Outcome(slug, "ok", res["seconds"])
+        say(f"ok   {slug} in {_fmt_seconds(res['seconds'])} s -> {_rel(final)}/")
+        return Outcome(slug, "ok", res["seconds"], entry=entry)
     message = res.get("message", "failed")
-    entry.update(status="failed", message=message, results=str(results))
+    failed_nb = executed.with_name(f"{slug}.failed.ipynb")
+    if running.exists():
+        os.replace(running, failed_nb)
+    marked = staging.mark_failed(final, Path(job["staging"]), message) if job.get("staging") else None
+    entry.update(status="failed", message=message, results=str(results), failed_cell=_failed_cell(message),
+                 notebook=str(failed_nb) if failed_nb.exists() else None,
+                 outputs=str(marked) if marked else str(final))
     write_json(cache, entry)
-    where = f" — partial notebook at {_rel(job['output'])}" if Path(job["output"]).exists() else ""
-    log = Path(job["output"]).with_suffix(".log")
+    where = f" — partial notebook at {_rel(failed_nb)}" if failed_nb.exists() else ""
+    where += f", partial outputs in {_rel(marked)}/" if marked else ""
+    log = Path(job.get("log") or executed.with_suffix(".log"))
     where += f" (log: {_rel(log)})" if log.exists() else ""
     say(f"FAILED {slug}: {message}{where}")
-    return Outcome(slug, "FAILED", res["seconds"], message)
-
+    return Outcome(slug, "FAILED", res["seconds"], message, entry=entry)

@@ -43,6 +43,16 @@ def _verdict_kind(v: Any) -> str:
     return "other"
 
 
+def verdict_counts(results: dict) -> dict:
+    """{"held": n, "not held": n, "inconclusive": n} over a results.json's claims."""
+    counts = {k: 0 for k in VERDICTS}
+    for c in results.get("claims") or []:
+        kind = _verdict_kind(c.get("verdict"))
+        if kind in counts:
+            counts[kind] += 1
+    return counts
+
+
 def _verdict_text(claim: dict) -> str:
     v = claim.get("verdict")
     if isinstance(v, dict):
@@ -123,6 +133,8 @@ def render_report(figures_dir: Path | None = None, papers=None) -> str:
         papers = {}
     results = {}
     for path in sorted(figures_dir.glob("*/results.json")):
+        if path.parent.name.startswith(".") or path.parent.name.endswith(".failed"):
+            continue  # a run's staging folder or a failed run's partial outputs: never reported
         try:
             results[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as e:
@@ -152,11 +164,7 @@ def render_report(figures_dir: Path | None = None, papers=None) -> str:
         if "_error" in r:
             out.append(f"| [{slug}](#{slug}) | {_cell(title(slug))} | error | | | | |")
             continue
-        counts = {k: 0 for k in VERDICTS}
-        for c in r.get("claims") or []:
-            kind = _verdict_kind(c.get("verdict"))
-            if kind in counts:
-                counts[kind] += 1
+        counts = verdict_counts(r)
         prov = r.get("provenance") or {}
         out.append(f"| [{slug}](#{slug}) | {_cell(title(slug))} | {_cell(r.get('profile', prov.get('profile', '?')))} | "
                    f"{counts['held']} | {counts['not held']} | {counts['inconclusive']} | "
