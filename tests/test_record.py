@@ -2,6 +2,7 @@
 data_root checks, PDF figures that keep their bytes, and one resolve_device / seeding / versions()."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -66,21 +67,28 @@ def test_outputs_appear_only_at_finalize_and_replace_the_old_ones_at_once(paper,
     assert not list(tmp_path.glob(f".{paper}.staging-*"))
 
 
-def test_lock_refuses_a_second_process_naming_it(paper, tmp_path):
-    final = tmp_path / paper
+@contextlib.contextmanager
+def hold_lock(final):
+    """Another process holding the output lock of `final` until the block ends (then it is killed)."""
     code = ("import sys, time; from paperlib import staging; staging.acquire(sys.argv[1]); "
             "print('ready', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(final)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     try:
         assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_refuses_a_second_process_naming_it(paper, tmp_path):
+    final = tmp_path / paper
+    with hold_lock(final) as holder:
         from paperlib.record import Run
 
         with pytest.raises(staging.OutputLocked, match=f"pid {holder.pid} on host "):
             Run(paper, profile="ci", device="cpu", out_dir=str(tmp_path))
-    finally:
-        holder.kill()
-        holder.wait()
     # the holder died: its lock is taken over, and its leftovers are marked failed
     (tmp_path / f".{paper}.staging-{holder.pid}-dead").mkdir()
     (tmp_path / f".{paper}.staging-{holder.pid}-dead" / "partial.csv").write_text("x\n")

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from paperlib import REPO_ROOT, staging
+from paperlib import staging
 from paperlib import runner as R
 from paperlib.config import PaperSpec
 from paperlib.runner import common
 
+from test_record import hold_lock
 from test_runner import fake, fake_exec, make_notebook, spec  # noqa: F401  (fixtures + helpers)
 
 WRITE = """\
@@ -101,19 +102,11 @@ def test_killed_runner_leftovers_are_marked_failed_and_lock_taken_over(fake, fak
 def test_second_run_into_same_folder_is_refused_naming_the_holder(fake, fake_exec, capsys):
     papers, layout = fake
     final = layout.runs_dir / "ci" / "figures" / "01_alpha"
-    code = ("import sys, time; from paperlib import staging; staging.acquire(sys.argv[1]); "
-            "print('ready', flush=True); time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(final)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with hold_lock(final) as holder:
         assert R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout) == 2
         err = capsys.readouterr().err
         assert f"pid {holder.pid} on host " in err and "being written by another run" in err
         assert fake_exec() == 0  # refused before any kernel
-    finally:
-        holder.kill()
-        holder.wait()
     assert R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout) == 0  # dead holder: taken over
 
 

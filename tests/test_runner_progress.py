@@ -14,7 +14,7 @@ from paperlib import REPO_ROOT
 from paperlib import runner as R
 from paperlib.runner.progress import Monitor, clock, time_left
 
-from test_runner import PARAMS_SRC, fake, spec  # noqa: F401  (fixture + helpers)
+from test_runner import PARAMS_SRC, fake  # noqa: F401  (fixture + helpers)
 
 BODY = """\
 import json, pathlib
