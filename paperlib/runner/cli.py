@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="run even if the cache says unchanged")
     r.add_argument("--no-report", action="store_true", help="do not regenerate figures/README.md")
     r.add_argument("--verbose", "-v", action="store_true", help="also stream each notebook's own log lines")
+    r.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                   help="run the notebook as a script under torchrun with N processes (only rank 0 writes)")
+    r.add_argument("--slurm", action="store_true",
+                   help="submit the torchrun command as a SLURM job through submitit instead of running here")
 
     sub.add_parser("list", help="papers, profiles and the status of their last runs")
     rep = sub.add_parser("report", help="regenerate figures/README.md from figures/*/results.json")
@@ -69,10 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.jobs < 1:
                 raise UsageError("--jobs must be >= 1")
+            if args.nproc_per_node is not None and args.nproc_per_node < 1:
+                raise UsageError("--nproc-per-node must be >= 1")
             params = parse_assignments(args.param, "-p")
             overrides = parse_assignments(args.override, "-o")
             return run_papers(args.slugs, args.profile, params, overrides, args.out, args.jobs, args.force,
-                              report=False if args.no_report else None, verbose=args.verbose)
+                              report=False if args.no_report else None, verbose=args.verbose,
+                              nproc_per_node=args.nproc_per_node, slurm=args.slurm)
         if args.command == "list":
             print(list_papers())
             return 0

@@ -9,12 +9,13 @@ import platform
 import re
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
 from .. import staging
 from ..config import ConfigError
-from . import execute
+from . import execute, launch
 from .cache import _file_sha, _sha, cache_status, canonical_json, data_manifests, key_parts, library_digest, library_versions, read_cache
 from .common import Layout, _load_nb, _now, _registry, _rel, write_json
 from .plan import prepare
@@ -26,7 +27,7 @@ from .status import summary_table
 @dataclass
 class Outcome:
     slug: str
-    status: str  # ok | skipped | FAILED
+    status: str  # ok | skipped | FAILED | submitted
     seconds: float = 0.0
     message: str = ""
     entry: dict | None = None  # the cache entry of this run (or of the run a skip relies on)
@@ -66,8 +67,12 @@ def _lock_outputs(todo: list[dict], say) -> None:
 def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", params: dict | None = None,
                overrides: dict | None = None, out: str | Path | None = None, jobs: int = 1,
                force: bool = False, *, papers=None, layout: Layout | None = None,
-               report: bool | None = None, stream=None, verbose: bool = False, tty: bool | None = None) -> int:
-    """Run notebooks; returns the exit code (0 ok, 1 some notebook failed, 2 refused)."""
+               report: bool | None = None, stream=None, verbose: bool = False, tty: bool | None = None,
+               nproc_per_node: int | None = None, slurm: bool = False) -> int:
+    """Run notebooks; returns the exit code (0 ok, 1 some notebook failed, 2 refused).
+
+    nproc_per_node: run each notebook as a script under torchrun with that many processes;
+    slurm: submit that torchrun command as a SLURM job through submitit (no waiting)."""
     stream = stream or sys.stdout
     layout = layout or Layout()
     papers = _registry(papers)
@@ -93,6 +98,8 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
     for job in planned:
         parts = key_parts(Path(job["input"]), job["params"], lib_hash=lib, versions=versions,
                           python_version=python_version)
+        if nproc_per_node:
+            parts["nproc_per_node"] = int(nproc_per_node)
         job["parts"], job["key"] = parts, _sha(canonical_json(parts))
         entry = read_cache(layout, profile, job["slug"])
         ok, reason = cache_status(entry, job["key"], parts)
@@ -104,6 +111,14 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
             job["past_cell_seconds"] = (entry or {}).get("cell_seconds") if (entry or {}).get("status") == "ok" else None
             todo.append(job)
 
+    if todo and slurm:
+        folder = layout.runs_dir / profile / "slurm"
+        for job in todo:
+            job_id = launch.submit_slurm(job, nproc_per_node or 1, folder)
+            say(f"submitted {job['slug']}: SLURM job {job_id} (torchrun --nproc-per-node {nproc_per_node or 1}; "
+                f"logs in {_rel(folder)}/); results will appear in {_rel(Path(job['results']).parent)}/")
+            outcomes[job["slug"]] = Outcome(job["slug"], "submitted")
+        todo = []
     if todo:
         try:
             _lock_outputs(todo, say)
@@ -111,7 +126,7 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
             print(f"error: {e}", file=sys.stderr, flush=True)
             return 2
         try:
-            _run_pool(todo, jobs, layout, profile, say, outcomes, tty=tty, verbose=verbose)
+            _run_pool(todo, jobs, layout, profile, say, outcomes, tty=tty, verbose=verbose, nproc=nproc_per_node)
         finally:
             for job in todo:
                 staging.release(Path(job["results"]).parent)
@@ -132,7 +147,7 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
     return 0
 
 
-def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose) -> None:
+def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc=None) -> None:
     n = max(1, min(int(jobs or 1), len(todo)))
     for job in todo:
         tag = f"{os.getpid()}"
@@ -146,7 +161,8 @@ def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose) -> No
         say(f"run  {job['slug']} ({job['reason']}; profile {profile}{timeout}) -> {_rel(job['output'])}")
     with Monitor(todo, say, tty=tty, verbose=verbose) as monitor, \
             cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
-        futures = {pool.submit(execute._execute_job, job): job for job in todo}
+        fn = partial(launch.run_torchrun, nproc=nproc) if nproc else execute._execute_job
+        futures = {pool.submit(fn, job): job for job in todo}
         try:
             for fut in cf.as_completed(futures):
                 job = futures[fut]
@@ -199,7 +215,8 @@ def _finish(job: dict, res: dict, layout: Layout, say) -> Outcome:
         if running != executed and running.exists():
             os.replace(running, executed)
         nb = _load_nb(executed)
-        entry.update(status="ok", key=job["key"], parts=job["parts"], results=str(results), notebook=str(executed),
+        entry.update(status="ok", key=job["key"], parts=job["parts"], results=str(results),
+                     notebook=res.get("script") or str(executed),
                      results_sha256=_file_sha(results), data=data, verdicts=verdict_counts(found),
                      cell_seconds=cell_seconds(nb) if nb else None)
         write_json(cache, entry)
@@ -211,7 +228,7 @@ def _finish(job: dict, res: dict, layout: Layout, say) -> Outcome:
         os.replace(running, failed_nb)
     marked = staging.mark_failed(final, Path(job["staging"]), message) if job.get("staging") else None
     entry.update(status="failed", message=message, results=str(results), failed_cell=_failed_cell(message),
-                 notebook=str(failed_nb) if failed_nb.exists() else None,
+                 notebook=res.get("script") or (str(failed_nb) if failed_nb.exists() else None),
                  outputs=str(marked) if marked else str(final))
     write_json(cache, entry)
     where = f" — partial notebook at {_rel(failed_nb)}" if failed_nb.exists() else ""

@@ -15,8 +15,8 @@ def _table(header: list[str], rows: list[list]) -> str:
 def _status_text(status: str, entry: dict | None) -> str:
     if status == "skipped":
         return "skipped (unchanged)"
-    if status == "ok":
-        return "ok"
+    if status in ("ok", "submitted"):
+        return status
     cell = (entry or {}).get("failed_cell")
     return f"FAILED at cell {cell}" if cell else "FAILED"
 
