@@ -192,7 +192,7 @@ class Output:
         self.final = Path(base) / slug
         self.final.parent.mkdir(parents=True, exist_ok=True)
         token, staging = os.environ.get(TOKEN_ENV), os.environ.get(STAGING_ENV)
-        self.own_lock = not (staging and Path(staging).parent == self.final.parent
+        self.own_lock = not (staging and Path(staging).parent.resolve() == self.final.parent.resolve()
                              and Path(staging).name.startswith(f".{slug}.staging-") and holds_token(self.final, token))
         if self.own_lock:
             acquire(self.final)
