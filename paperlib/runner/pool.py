@@ -77,7 +77,7 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
     layout = layout or Layout()
     papers = _registry(papers)
     if tty is None:
-        tty = bool(getattr(stream, "isatty", lambda: False)())
+        tty = _is_terminal(stream)
 
     def say(msg=""):
         print(msg, file=stream, flush=True)
@@ -145,6 +145,14 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
         say(f"{len(failed)} of {len(ordered)} notebook(s) failed: {', '.join(o.slug for o in failed)}")
         return 1
     return 0
+
+
+def _is_terminal(stream) -> bool:
+    """A terminal with a width (tqdm draws nothing on a zero-width pseudo-terminal: plain lines there)."""
+    try:
+        return stream.isatty() and os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc=None) -> None:
