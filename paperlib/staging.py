@@ -152,6 +152,20 @@ def recover(final: Path) -> list[Path]:
             for s in _stagings(final)]
 
 
+def recover_if_free(final: Path) -> list[Path]:
+    """recover() when no live run holds the lock (a skipped, cached run still marks a killed run's leftovers)."""
+    if not _stagings(final):
+        return []
+    try:
+        acquire(final)
+    except OutputLocked:
+        return []
+    try:
+        return recover(final)
+    finally:
+        release(final)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
     if not sys.platform.startswith("linux"):

@@ -97,6 +97,16 @@ def test_killed_runner_leftovers_are_marked_failed_and_lock_taken_over(fake, fak
     assert (base / "01_alpha.failed" / "table2.csv").read_text() == "killed\n"
     assert (base / "01_alpha" / "results.json").exists()
     assert not staging.lock_path(base / "01_alpha").exists()
+    # killed again, but this time the next call is a cache hit: the leftovers are still marked
+    (base / f".01_alpha.staging-{pid}-ef01").mkdir()
+    (base / f".01_alpha.staging-{pid}-ef01" / "table3.csv").write_text("killed again\n")
+    layout.executed("ci", f".01_alpha.running-{pid}").write_text("{}")
+    assert R.run_papers(["alpha"], **kw) == 0
+    out = capsys.readouterr().out
+    assert "skip 01_alpha" in out and fake_exec("01_alpha") == 1
+    assert (base / "01_alpha.failed" / "table3.csv").read_text() == "killed again\n"
+    assert layout.executed("ci", "01_alpha.failed").read_text() == "{}"
+    assert not list(layout.executed("ci", "x").parent.glob(".01_alpha.running-*"))
 
 
 def test_second_run_into_same_folder_is_refused_naming_the_holder(fake, fake_exec, capsys):

@@ -103,7 +103,10 @@ def run_papers(slugs: Iterable[str] | None = None, profile: str = "default", par
         job["parts"], job["key"] = parts, _sha(canonical_json(parts))
         entry = read_cache(layout, profile, job["slug"])
         ok, reason = cache_status(entry, job["key"], parts)
+        _recover_leftovers(layout, profile, job, say)
         if ok and not force:
+            for failed in staging.recover_if_free(Path(job["results"]).parent):
+                say(f"note {job['slug']}: a killed run's partial outputs are now in {_rel(failed)}/")
             say(f"skip {job['slug']} (unchanged since {entry.get('finished_at', '?')})")
             outcomes[job["slug"]] = Outcome(job["slug"], "skipped", entry=entry)
         else:
@@ -155,6 +158,45 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
+
+
+def _recover_leftovers(layout: Layout, profile: str, job: dict, say) -> None:
+    """A killed runner's executed notebook becomes <slug>.failed.ipynb; its progress file goes."""
+    slug, folder = job["slug"], layout.runs_dir / profile
+    for path in sorted(folder.glob(f".{slug}.running-*.ipynb")) + sorted(folder.glob(f".{slug}.progress-*.jsonl")):
+        tag = path.stem.rsplit("-", 1)[-1]
+        if not tag.isdigit() or _pid_alive(int(tag)):
+            continue
+        if path.suffix == ".ipynb":
+            failed = layout.executed(profile, slug).with_name(f"{slug}.failed.ipynb")
+            os.replace(path, failed)
+            say(f"note {slug}: a killed run's partial notebook is now {_rel(failed)}")
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, a worker gets SIGTERM when the runner dies (kill -9 included), so
+    no orphaned worker keeps a notebook running and the output lock held; the next run then marks
+    the partial outputs failed."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
+
+
 def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc=None) -> None:
     n = max(1, min(int(jobs or 1), len(todo)))
     for job in todo:
@@ -168,7 +210,7 @@ def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc
         timeout = f", timeout {job['timeout']} s" if job["timeout"] else ""
         say(f"run  {job['slug']} ({job['reason']}; profile {profile}{timeout}) -> {_rel(job['output'])}")
     with Monitor(todo, say, tty=tty, verbose=verbose) as monitor, \
-            cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context()) as pool:
+            cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(), initializer=_die_with_parent) as pool:
         fn = partial(launch.run_torchrun, nproc=nproc) if nproc else execute._execute_job
         futures = {pool.submit(fn, job): job for job in todo}
         try:
