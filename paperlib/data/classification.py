@@ -334,8 +334,10 @@ def _open_cifar(C, root: Path, name: str, train: bool, transform):
         return C(str(root), train=train, transform=transform, download=False)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
         files = ", ".join(str(root / f) for f in CIFAR_FILES[name])
+        why = ("they fail torchvision's md5 checksums" if isinstance(e, RuntimeError)   # its text offers download=True
+               else f"unpickling failed: {type(e).__name__}: {e}")
         raise ValueError(f"{name}: the files under {root} are corrupt, truncated or not the CIFAR python "
-                         f"version (they fail torchvision's checksum or unpickling: {e}); checked: {files}. "
+                         f"version ({why}); checked: {files}. "
                          f"Expected layout: {LAYOUTS[name]}. Re-extract the original archive there.") from None
 
 
