@@ -131,7 +131,7 @@ RANGES = {
     "lr": POSITIVE, "weight_decay": NONNEG, "warmup_epochs": NONNEG,
     "clip_grad": Range(lo=0, lo_open=True, none="no clipping"), "num_workers": NONNEG,
     "threads": Range(lo=1, zero="torch's default"), "eval_batch_size": COUNT, "log_every": COUNT,
-    "n_boot": Range(lo=10, why="bootstrap resamples"), "n_boot_ap": Range(lo=10, why="bootstrap resamples"),
+    "n_boot": Range(lo=1, why="bootstrap resamples"), "n_boot_ap": Range(lo=1, why="bootstrap resamples"),
     "timing_repeats": COUNT, "vis_score": PROB, "seeds": SEEDS,
 }
 

@@ -249,7 +249,7 @@ def check_arms(cfg) -> None:
 
 
 _RATIO = Range(0, 1, lo_open=True, hi_open=True, why="fraction of patches masked")
-_BOOT = Range(lo=10, why="bootstrap resamples")
+_BOOT = Range(lo=1, why="bootstrap resamples")
 # valid range of every numeric / list / choice field not checked above (checked when the Config is built)
 RANGES = {
     "dataset": Range(choices=CLASSIFICATION_DATASETS), "image_size": COUNT, "num_classes": Range(lo=2),

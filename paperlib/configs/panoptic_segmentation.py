@@ -105,7 +105,7 @@ RANGES = {
     "sim_blobs": NONNEG, "sim_p_miss_small": PROB,
     "n_train": COUNT, "width": COUNT, "epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "max_steps": STEPS,
     "roi_epochs": COUNT, "min_instance_area": NONNEG, "boundary_thr": PROB, "log_every": COUNT,
-    "torch_threads": COUNT, "n_boot": Range(lo=10, why="bootstrap resamples"),
+    "torch_threads": COUNT, "n_boot": Range(lo=1, why="bootstrap resamples"),
     "workers": Range(lo=1, none="every core for >= 200 images, else 1"),
 }
 

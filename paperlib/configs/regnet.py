@@ -117,7 +117,7 @@ class Config:
         return int(self.n_by_space.get(space, self.n_per_space))
 
 
-_BOOT = Range(lo=10, why="bootstrap resamples")
+_BOOT = Range(lo=1, why="bootstrap resamples")
 # valid range of every numeric / list / choice field (checked when the Config is built; spaces, n_by_space,
 # trend_* and effnet_* are checked in __post_init__)
 RANGES = {
