@@ -10,6 +10,14 @@ Each paper has a module in :mod:`paperlib.configs` that defines::
     TIMEOUT = {"ci": 300, "default": 900, "gpu": 6 * 3600, "paper": None}      # seconds per notebook
 
 The modules are discovered automatically, so adding a paper is adding one file.
+
+Value ranges are data too: a module declares ``RANGES = {field: Range(...)}`` (shorthands COUNT, NONNEG,
+POSITIVE, PROB, STEPS, SEEDS below) and its Config's ``__post_init__`` calls ``check_ranges(self, RANGES)``,
+so an out-of-range value (``mask_ratio=1.5``, ``epochs=0``, ``max_steps=0``) is refused when the Config is
+built -- by the runner before any kernel starts -- with the field, the value and the valid range::
+
+    RANGES = {"epochs": COUNT, "lr": POSITIVE, "mask_ratio": Range(0, 1, hi_open=True),
+              "max_steps": STEPS, "threads": Range(lo=1, zero="torch's default"), "seeds": SEEDS}
 """
 from __future__ import annotations
 

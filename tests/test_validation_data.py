@@ -76,6 +76,9 @@ def test_coco_json_without_required_keys_lists_them(tmp_path):
     ({"id": 5, "image_id": 1, "category_id": 3, "bbox": [1, 1, -4, 3]}, "negative width or height"),
     ({"id": 5, "image_id": 99, "category_id": 3, "bbox": [1, 1, 4, 3]}, "image_id 99 is not in 'images'"),
     ({"id": 5, "image_id": 1, "category_id": 7, "bbox": [1, 1, 4, 3]}, "category_id 7 is not in 'categories'"),
+    ({"id": 5, "image_id": [1], "category_id": 3, "bbox": [1, 1, 4, 3]}, "image_id [1] is not in 'images'"),
+    ({"id": 5, "image_id": 1, "category_id": 3, "bbox": [1, 1, True, 3]}, "not 4 finite numbers"),
+    ({"id": 5, "image_id": 1, "category_id": 3, "bbox": "1 1 4 3"}, "not 4 finite numbers"),
 ])
 def test_malformed_annotations_are_refused_up_front(tmp_path, ann, needle):
     """Refused when the dataset is built, not when that image is first loaded in training."""
