@@ -281,11 +281,13 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
     tiny-imagenet. meta = {num_classes, mean, std, classes, root}. Real data comes from `data_root`
     in its standard layout (nothing is downloaded); a wrong layout raises naming the expected one.
     color_jitter / lighting: passed to :func:`default_transforms` for the training transform (0 = off)."""
-    import torchvision
-
     name = name.lower()
     if name not in STATS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(sorted(STATS))}")
+    if name != "synthetic":      # the layout first: a wrong data_root is refused before torch is even imported
+        root = require_layout(data_root, REQUIRED[name], name, LAYOUTS[name])
+    import torchvision
+
     mean, std = STATS[name]
     if crop is None:
         crop = "padcrop" if name in ("synthetic", "cifar10", "cifar100") else "rrc"
@@ -298,20 +300,16 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
         cls = InMemoryImageFolder if mem else torchvision.datasets.ImageFolder
         tr, va = cls(root / "train", transform=ttf), cls(root / "val", transform=vtf)
     elif name in ("cifar10", "cifar100"):
-        root = require_layout(data_root, CIFAR_FILES[name], name, LAYOUTS[name])
         C = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
         tr, va = (_open_cifar(C, root, name, train, tf) for train, tf in ((True, ttf), (False, vtf)))
-        record_use(name, root)
     elif name == "tiny-imagenet":
-        root = require_layout(data_root, ["train", "val/images", "val/val_annotations.txt"], name, LAYOUTS[name])
         tr = _image_folder(root / "train", ttf, name)
         va = _TinyImageNetVal(root / "val", tr.class_to_idx, vtf)
-        record_use(name, root)
     else:
-        root = require_layout(data_root, ["train", "val"], name, LAYOUTS[name])
         tr = _image_folder(root / "train", ttf, name)
         va = _image_folder(root / "val", vtf, name)
         check_same_classes(tr.classes, va.classes, root / "train", root / "val")
+    if name != "synthetic":
         record_use(name, root)
     classes = list(getattr(tr, "classes", []))
     meta = {"num_classes": len(classes) or num_classes, "mean": mean, "std": std, "classes": classes,
@@ -325,6 +323,9 @@ CIFAR_FILES = {
                  "batches.meta")],
     "cifar100": [f"cifar-100-python/{f}" for f in ("train", "test", "meta")],
 }
+# what must exist under data_root before anything is read
+REQUIRED = {**CIFAR_FILES, "tiny-imagenet": ["train", "val/images", "val/val_annotations.txt"],
+            "imagefolder": ["train", "val"], "imagenet": ["train", "val"]}
 
 
 def _open_cifar(C, root: Path, name: str, train: bool, transform):
