@@ -427,7 +427,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                         loss_ref = abs(loss_item)
                     growth = abs(loss_item) / max(loss_ref, LOSS_REF_FLOOR)
                     acc["growth"] = max(acc.get("growth", 0.0), growth)
-                    if growth >= LOSS_GROWTH_WARN and not growth_warned:
+                    if growth >= LOSS_GROWTH_WARN and not growth_warned and main:   # one warning, rank 0
                         growth_warned = True
                         warnings.warn(
                             f"{'[' + desc + '] ' if desc else ''}the training loss diverges: {loss_item:.4g} at "
