@@ -10,11 +10,20 @@ Each paper has a module in :mod:`paperlib.configs` that defines::
     TIMEOUT = {"ci": 300, "default": 900, "gpu": 6 * 3600, "paper": None}      # seconds per notebook
 
 The modules are discovered automatically, so adding a paper is adding one file.
+
+Value ranges are data too: a module declares ``RANGES = {field: Range(...)}`` (shorthands COUNT, NONNEG,
+POSITIVE, PROB, STEPS, SEEDS below) and its Config's ``__post_init__`` calls ``check_ranges(self, RANGES)``,
+so an out-of-range value (``mask_ratio=1.5``, ``epochs=0``, ``max_steps=0``) is refused when the Config is
+built -- by the runner before any kernel starts -- with the field, the value and the valid range::
+
+    RANGES = {"epochs": COUNT, "lr": POSITIVE, "mask_ratio": Range(0, 1, hi_open=True),
+              "max_steps": STEPS, "threads": Range(lo=1, zero="torch's default"), "seeds": SEEDS}
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pkgutil
 import types
 import typing
@@ -178,6 +187,123 @@ def validate_values(spec: PaperSpec, values: dict, where: str = "overrides") -> 
         if not _type_ok(v, hints[k]):
             raise ConfigError(f"{spec.slug}: {where}[{k!r}] = {v!r} has type {type(v).__name__}, "
                               f"expected {_type_name(hints[k])}")
+
+
+# ----------------------------------------------------------------------------- value ranges
+def _num(x) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e12 else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of one config field, declared as data (see :func:`check_ranges`).
+
+    Numbers: ``lo`` / ``hi`` bounds (closed unless ``lo_open`` / ``hi_open``), always finite.
+    ``none``: None is also valid and means this (e.g. "unlimited"); ``zero``: 0 is also valid
+    (outside the bounds) and means this (e.g. "off"). ``choices``: a set of valid values.
+    Lists / tuples / dicts: ``nonempty`` requires at least one item; the bounds and choices then
+    apply to every item (dict: every value); a nested list's items are checked in turn.
+    ``why``: an optional hint appended to the message (what the value means, where it is used)."""
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    none: str | None = None
+    zero: str | None = None
+    choices: tuple | None = None
+    nonempty: bool = False
+    why: str = ""
+
+    def describe(self, value=None) -> str:
+        """The valid values in words; for a list / dict `value`, of its items."""
+        if self.choices is not None:
+            d = "one of " + ", ".join(map(repr, self.choices))
+        elif self.lo is not None and self.hi is not None:
+            d = f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            d = f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        elif self.hi is not None:
+            d = f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
+        else:
+            d = "any value"
+        if self.zero:
+            d += f", or 0 ({self.zero})"
+        if self.none:
+            d += f", or None ({self.none})"
+        if isinstance(value, (list, tuple, dict)):
+            d = ("a non-empty " if self.nonempty else "a ") + ("dict" if isinstance(value, dict) else "list") \
+                + (f" whose items are {d}" if d != "any value" else "")
+        return d
+
+    def _scalar_ok(self, v) -> bool:
+        if v is None:
+            return self.none is not None
+        if self.choices is not None:
+            return v in self.choices
+        if self.lo is None and self.hi is None:
+            return True
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        if self.zero and v == 0:
+            return True
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def problem(self, value) -> str | None:
+        """None if `value` is valid, else what is wrong with it (for the error message)."""
+        if isinstance(value, (list, tuple, dict)):
+            items = list(value.values()) if isinstance(value, dict) else list(value)
+            if self.nonempty and not items:
+                return "must not be empty"
+            flat = []
+            while items:                      # nested lists ([[lo, hi], ...]): every leaf
+                v = items.pop(0)
+                if isinstance(v, (list, tuple)):
+                    items[:0] = list(v)
+                else:
+                    flat.append(v)
+            bad = [v for v in flat if not self._scalar_ok(v)]
+            return f"has item(s) {bad!r} outside the range" if bad else None
+        return None if self._scalar_ok(value) else "is out of range"
+
+
+#: the dataset names paperlib.data.classification_datasets reads (a test keeps them in sync)
+CLASSIFICATION_DATASETS = ("synthetic", "cifar10", "cifar100", "imagefolder", "imagenet", "tiny-imagenet")
+#: AnyNet stems (paperlib.models.anynet.STEMS; a test keeps them in sync)
+ANYNET_STEMS = ("imagenet", "imagenet_nopool", "simple", "cifar")
+
+#: common ranges (compose your own with Range(...))
+COUNT = Range(lo=1)                       # epochs, batch sizes, model / image counts
+NONNEG = Range(lo=0)
+POSITIVE = Range(lo=0, lo_open=True)      # learning rates, widths, thresholds
+PROB = Range(0, 1)                        # probabilities and fractions
+STEPS = Range(lo=1, none="no limit")      # max_steps
+SEEDS = Range(0, 2 ** 32 - 1, nonempty=True)   # numpy seeds are unsigned 32-bit
+
+
+def check_ranges(cfg, ranges: dict, where: str = "") -> None:
+    """Check every field of `cfg` listed in `ranges` ({field: Range}); raise ValueError listing each
+    bad field with its value and valid range (the runner and :func:`get_config` turn it into a
+    ConfigError naming the paper and profile, before any kernel starts). Call it from a Config's
+    ``__post_init__``: ``check_ranges(self, RANGES)``. A field missing from `cfg` is a bug in the
+    table and raises too."""
+    errors = []
+    for name, rng in ranges.items():
+        if not hasattr(cfg, name):
+            raise AttributeError(f"{type(cfg).__name__} has no field {name!r} (listed in its RANGES table)")
+        value = getattr(cfg, name)
+        why = rng.problem(value)
+        if why:
+            errors.append(f"field {name} = {value!r} {why}: expected {rng.describe(value)}"
+                          + (f" ({rng.why})" if rng.why else ""))
+    if errors:
+        raise ValueError((f"{where}: " if where else "") + "; ".join(errors))
+
+
+def check_range(cfg, name: str, **kw) -> None:
+    """One field: ``check_range(cfg, "mask_ratio", lo=0, hi=1, hi_open=True)`` (keywords of Range)."""
+    check_ranges(cfg, {name: Range(**kw)})
 
 
 def get_config(slug: str, profile: str = "default", overrides: dict | None = None):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..config import COUNT, NONNEG, POSITIVE, PROB, SEEDS, STEPS, Range, check_ranges
+
 SLUG = "02_fpn"
 TITLE = "Feature Pyramid Networks for Object Detection (Lin et al.; CVPR 2017)"
 
@@ -85,6 +87,7 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0])
 
     def __post_init__(self):
+        check_ranges(self, RANGES)
         if self.norm not in ("bn", "frozen_bn", "gn"):
             raise ValueError(f"norm = {self.norm!r}: choose 'bn', 'frozen_bn' or 'gn'")
         if self.norm == "frozen_bn" and not self.backbone_weights:
@@ -111,6 +114,26 @@ class Config:
             if step is not None and (n is None or not 0 < step < n):
                 raise ValueError(f"{kind}_step_iters = {step}: needs {kind}_iters and 0 < {kind}_step_iters "
                                  f"< {kind}_iters (got {kind}_iters = {n})")
+
+
+_OPT_COUNT = Range(lo=1, none="all")
+_SIZE = Range(lo=1, none="image_size")
+# valid range of every numeric / list / choice field (checked when the Config is built)
+RANGES = {
+    "dataset": Range(choices=("scenes", "coco")),
+    "image_size": Range(lo=32), "n_train": COUNT, "n_val": COUNT, "max_objects": COUNT, "data_seed": NONNEG,
+    "max_train_images": _OPT_COUNT, "max_val_images": _OPT_COUNT, "min_size": _SIZE, "max_size": _SIZE,
+    "fpn_channels": COUNT, "anchor_scale": COUNT, "representation_size": COUNT,
+    "rpn_pre_nms_train": COUNT, "rpn_pre_nms_test": COUNT, "rpn_post_nms_train": COUNT,
+    "box_batch_size_per_image": COUNT,
+    "proposal_budgets": Range(lo=1, nonempty=True), "curve_budgets": Range(lo=1, nonempty=True),
+    "batch_size": COUNT, "rpn_epochs": COUNT, "det_epochs": COUNT, "fast_rcnn_epochs": COUNT, "max_steps": STEPS,
+    "lr": POSITIVE, "weight_decay": NONNEG, "warmup_epochs": NONNEG,
+    "clip_grad": Range(lo=0, lo_open=True, none="no clipping"), "num_workers": NONNEG,
+    "threads": Range(lo=1, zero="torch's default"), "eval_batch_size": COUNT, "log_every": COUNT,
+    "n_boot": Range(lo=1, why="bootstrap resamples"), "n_boot_ap": Range(lo=1, why="bootstrap resamples"),
+    "timing_repeats": COUNT, "vis_score": PROB, "seeds": SEEDS,
+}
 
 
 PROFILES = {

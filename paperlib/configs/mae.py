@@ -57,7 +57,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from ..config import ConfigError
+from ..config import (CLASSIFICATION_DATASETS, COUNT, NONNEG, POSITIVE, PROB, SEEDS, STEPS, ConfigError, Range,
+                      check_ranges)
 
 SLUG = "10_mae"
 TITLE = "Masked Autoencoders Are Scalable Vision Learners (He et al.; CVPR 2022)"
@@ -165,6 +166,7 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0])
 
     def __post_init__(self):
+        check_ranges(self, RANGES)
         check_ft_recipe(self)
         check_arms(self)
 
@@ -244,6 +246,30 @@ def check_arms(cfg) -> None:
         raise ConfigError(f"10_mae: scratch_reprob = {cfg.scratch_reprob!r} must be a probability in [0, 1]")
     if cfg.scratch_reprob > 0 and cfg.ft_transform != "table9":
         raise ConfigError(f"10_mae: scratch_reprob = {cfg.scratch_reprob!r} needs ft_transform='table9'")
+
+
+_RATIO = Range(0, 1, lo_open=True, hi_open=True, why="fraction of patches masked")
+_BOOT = Range(lo=1, why="bootstrap resamples")
+# valid range of every numeric / list / choice field not checked above (checked when the Config is built)
+RANGES = {
+    "dataset": Range(choices=CLASSIFICATION_DATASETS), "image_size": COUNT, "num_classes": Range(lo=2),
+    "n_train": COUNT, "n_val": COUNT, "data_seed": NONNEG, "n_pretrain": Range(lo=1, zero="all"),
+    "n_lp_train": Range(lo=1, zero="all"), "num_workers": NONNEG, "decoder_dim": COUNT, "decoder_depth": COUNT,
+    "mask_ratio": _RATIO, "epochs": COUNT, "batch_size": COUNT, "grad_accum": COUNT, "base_lr": POSITIVE,
+    "warmup_epochs": NONNEG, "weight_decay": NONNEG, "max_steps": STEPS,
+    "ratios": _RATIO, "sampling_arms": Range(choices=("random", "block", "grid")), "decoder_depth_arms": COUNT,
+    "schedule_epochs": COUNT,
+    "lp_epochs": COUNT, "lp_batch_size": COUNT, "lp_optimizer": Range(choices=("adamw", "sgd", "lars")),
+    "lp_lr": POSITIVE, "lp_warmup_epochs": NONNEG,
+    "ft_epochs": Range(lo=1, zero="no fine-tuning"), "ft_base_lr": POSITIVE, "ft_warmup_epochs": NONNEG,
+    "layer_decay": Range(0, 1, lo_open=True), "ft_drop_path": Range(0, 1, hi_open=True),
+    "partial_ft_blocks": NONNEG, "partial_ft_epochs": COUNT,
+    "scratch_base_lr": POSITIVE, "scratch_weight_decay": NONNEG,
+    "timing_img_size": Range(lo=1, zero="image_size"), "timing_batch": COUNT, "timing_reps": COUNT,
+    "recon_ratios": Range(0, 1, hi_open=True, nonempty=True), "n_recon": COUNT, "eval_batch_size": COUNT,
+    "threads": Range(lo=1, zero="leave as is", none="leave as is"), "log_every": COUNT, "n_boot": _BOOT,
+    "seeds": SEEDS,
+}
 
 
 _TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, ft_mixup=0.8, ft_cutmix=1.0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..config import COUNT, NONNEG, POSITIVE, PROB, SEEDS, STEPS, Range, check_ranges
+
 SLUG = "04_panoptic_segmentation"
 TITLE = "Panoptic Segmentation (Kirillov, He, Girshick, Rother, Dollar; CVPR 2019)"
 
@@ -62,6 +64,12 @@ class Config:
     miou_change_max_pts: float = 2.0    # C4: "mIoU should change by < 2 points" (spec, T4 analogue)
 
     def __post_init__(self):
+        check_ranges(self, RANGES)
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"field min_objects = {self.min_objects} exceeds max_objects = {self.max_objects}: "
+                             "expected min_objects <= max_objects")
+        if len(self.blob_area) != 2 or self.blob_area[0] > self.blob_area[1]:
+            raise ValueError(f"field blob_area = {self.blob_area!r}: expected [min, max] pixels with 1 <= min <= max")
         bad = sorted(set(self.min_effect_pts) - {"C2", "C3", "C4", "C5"})
         if bad:
             raise ValueError(f"min_effect_pts: unknown claim(s) {bad}; valid: C2, C3, C4, C5")
@@ -85,6 +93,21 @@ class Config:
     # prediction uses the script's unscaled 64*64 px stuff limit unless stuff_area_limit is set.
     semantic_pred: Optional[str] = None
     instance_pred_json: Optional[str] = None
+
+
+# valid range of every numeric / list / choice field (checked when the Config is built)
+RANGES = {
+    "dataset": Range(choices=("scenes", "files")), "image_size": Range(lo=32), "n_scenes": COUNT,
+    "min_objects": NONNEG, "max_objects": COUNT, "crowd_prob": PROB, "data_seed": NONNEG, "seeds": SEEDS,
+    "jitter_max_px": NONNEG, "p_jitter": PROB, "p_merge": PROB, "p_split": PROB, "p_cls": PROB,
+    "small_area": NONNEG, "p_small": PROB, "blob_counts": Range(lo=0, nonempty=True), "blob_area": COUNT,
+    "confidence_thr": PROB, "overlap_thr": PROB, "stuff_area_limit": Range(lo=0, none="4096 px scaled to the image"),
+    "sim_blobs": NONNEG, "sim_p_miss_small": PROB,
+    "n_train": COUNT, "width": COUNT, "epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "max_steps": STEPS,
+    "roi_epochs": COUNT, "min_instance_area": NONNEG, "boundary_thr": PROB, "log_every": COUNT,
+    "torch_threads": COUNT, "n_boot": Range(lo=1, why="bootstrap resamples"),
+    "workers": Range(lo=1, none="every core for >= 200 images, else 1"),
+}
 
 
 PROFILES = {

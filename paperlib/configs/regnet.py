@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import (ANYNET_STEMS, CLASSIFICATION_DATASETS, COUNT, NONNEG, POSITIVE, PROB, STEPS, Range,
+                      check_ranges)
+
 SLUG = "08_regnet"
 TITLE = "Designing Network Design Spaces (Radosavovic, Kosaraju, Girshick, He, Dollár; CVPR 2020)"
 
@@ -84,6 +87,10 @@ class Config:
     effnet_train_batch: int = 0             # > 0: also time the training step (pycls's 1.66x is train time)
 
     def __post_init__(self):
+        check_ranges(self, RANGES)
+        lo, hi = (list(self.flop_window) + [None, None])[:2]
+        if len(self.flop_window) != 2 or not lo < hi:
+            raise ValueError(f"field flop_window = {self.flop_window!r}: expected [lo, hi] MACs with 0 < lo < hi")
         from ..design_spaces import SPACES
         from ..experiments.regnet import resolve_effnet_pairs
         resolve_effnet_pairs(self.effnet_pairs)
@@ -108,6 +115,22 @@ class Config:
     def n_models(self, space: str) -> int:
         """Population size of ``space``: n_by_space[space] if given, else n_per_space."""
         return int(self.n_by_space.get(space, self.n_per_space))
+
+
+_BOOT = Range(lo=1, why="bootstrap resamples")
+# valid range of every numeric / list / choice field (checked when the Config is built; spaces, n_by_space,
+# trend_* and effnet_* are checked in __post_init__)
+RANGES = {
+    "dataset": Range(choices=CLASSIFICATION_DATASETS), "image_size": COUNT, "num_classes": Range(lo=2),
+    "n_train": COUNT, "n_val": COUNT, "data_seed": NONNEG,
+    "flop_window": Range(lo=0, lo_open=True), "num_stages": COUNT, "stem": Range(choices=ANYNET_STEMS),
+    "stem_width": COUNT, "epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "momentum": Range(0, 1, hi_open=True),
+    "weight_decay": NONNEG, "warmup_epochs": NONNEG, "max_steps": STEPS, "precise_bn_images": NONNEG,
+    "backend": Range(choices=("local", "serial", "submitit", "submitit_local", "submitit_debug")),
+    "workers": Range(lo=1, none="every core"), "n_boot": _BOOT, "boot_reps": _BOOT, "eps": PROB, "fit_top": COUNT,
+    "timing_models": Range(nonempty=True), "timing_batch": COUNT, "timing_image_size": COUNT,
+    "timing_threads": Range(lo=1, zero="torch's default"), "timing_reps": COUNT,
+}
 
 
 PROFILES = {

@@ -31,6 +31,9 @@ import re
 import typing
 from dataclasses import dataclass, field, fields
 
+from ..config import (ANYNET_STEMS, CLASSIFICATION_DATASETS, COUNT, NONNEG, POSITIVE, SEEDS, STEPS, Range,
+                      check_ranges)
+
 SLUG = "01_resnext"
 TITLE = "Aggregated Residual Transformations for Deep Neural Networks (Xie et al.; CVPR 2017)"
 
@@ -96,7 +99,32 @@ class Config:
     arms: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
+        check_ranges(self, RANGES)
+        for name in ("c5_pairs", "fig5_pairs"):
+            bad = [p for p in getattr(self, name) if len(p) != 2]
+            if bad:
+                raise ValueError(f"field {name}: every entry is a [model, model] pair, got {bad!r}")
+        if len(self.c1_pair) != 2:
+            raise ValueError(f"field c1_pair = {self.c1_pair!r}: expected two model names [baseline, ResNeXt]")
+        if self.c2_models and len(self.c2_models) != 3:
+            raise ValueError(f"field c2_models = {self.c2_models!r}: expected [] or three models "
+                             "[grouped, deeper, wider] (Table 4)")
         validate_arms(self.arms)
+
+
+# valid range of every numeric / list / choice field (checked when the Config is built; arms too)
+RANGES = {
+    "dataset": Range(choices=CLASSIFICATION_DATASETS),
+    "image_size": COUNT, "num_classes": Range(lo=2), "n_train": COUNT, "n_val": COUNT,
+    "data_seed": NONNEG, "num_workers": NONNEG, "color_jitter": NONNEG, "lighting": NONNEG,
+    "models": Range(nonempty=True), "seeds": SEEDS, "ablation_seeds": SEEDS,
+    "epochs": COUNT, "batch_size": COUNT, "lr": POSITIVE, "momentum": Range(0, 1, hi_open=True),
+    "weight_decay": NONNEG, "schedule": Range(choices=("cosine", "step")), "milestones": NONNEG,
+    "warmup_epochs": NONNEG, "max_steps": STEPS,
+    "throughput_batch": COUNT, "throughput_rounds": COUNT, "threads": Range(lo=1, zero="leave torch's default"),
+    "stem": Range(choices=ANYNET_STEMS, none="the model's default"),
+    "crop": Range(choices=("padcrop", "rrc", "none"), none="padcrop for CIFAR / synthetic, else rrc"),
+}
 
 
 ARM_ONLY_KEYS = ("name", "data_subdir")
@@ -132,6 +160,9 @@ def validate_arms(arms) -> None:
         for k, v in arm.items():
             if k in allowed and not _type_ok(v, hints[k]):
                 raise ValueError(f"{where}[{k!r}] = {v!r} has type {type(v).__name__}, expected {_type_name(hints[k])}")
+            problem = RANGES[k].problem(v) if k in RANGES else None
+            if problem:
+                raise ValueError(f"{where}[{k!r}] = {v!r} {problem}: expected {RANGES[k].describe(v)}")
         if "models" in arm and not arm["models"]:
             raise ValueError(f"{where}: 'models' must not be empty")
 

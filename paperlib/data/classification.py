@@ -7,6 +7,7 @@ CNN does not reach 100 % and architectures can differ.
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -280,11 +281,13 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
     tiny-imagenet. meta = {num_classes, mean, std, classes, root}. Real data comes from `data_root`
     in its standard layout (nothing is downloaded); a wrong layout raises naming the expected one.
     color_jitter / lighting: passed to :func:`default_transforms` for the training transform (0 = off)."""
-    import torchvision
-
     name = name.lower()
     if name not in STATS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(sorted(STATS))}")
+    if name != "synthetic":      # the layout first: a wrong data_root is refused before torch is even imported
+        root = require_layout(data_root, REQUIRED[name], name, LAYOUTS[name])
+    import torchvision
+
     mean, std = STATS[name]
     if crop is None:
         crop = "padcrop" if name in ("synthetic", "cifar10", "cifar100") else "rrc"
@@ -297,21 +300,16 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
         cls = InMemoryImageFolder if mem else torchvision.datasets.ImageFolder
         tr, va = cls(root / "train", transform=ttf), cls(root / "val", transform=vtf)
     elif name in ("cifar10", "cifar100"):
-        sub = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
-        root = require_layout(data_root, [sub], name, LAYOUTS[name])
         C = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
-        tr = C(str(root), train=True, transform=ttf, download=False)
-        va = C(str(root), train=False, transform=vtf, download=False)
-        record_use(name, root)
+        tr, va = (_open_cifar(C, root, name, train, tf) for train, tf in ((True, ttf), (False, vtf)))
     elif name == "tiny-imagenet":
-        root = require_layout(data_root, ["train", "val/images", "val/val_annotations.txt"], name, LAYOUTS[name])
-        tr = torchvision.datasets.ImageFolder(str(root / "train"), transform=ttf)
+        tr = _image_folder(root / "train", ttf, name)
         va = _TinyImageNetVal(root / "val", tr.class_to_idx, vtf)
-        record_use(name, root)
     else:
-        root = require_layout(data_root, ["train", "val"], name, LAYOUTS[name])
-        tr = torchvision.datasets.ImageFolder(str(root / "train"), transform=ttf)
-        va = torchvision.datasets.ImageFolder(str(root / "val"), transform=vtf)
+        tr = _image_folder(root / "train", ttf, name)
+        va = _image_folder(root / "val", vtf, name)
+        check_same_classes(tr.classes, va.classes, root / "train", root / "val")
+    if name != "synthetic":
         record_use(name, root)
     classes = list(getattr(tr, "classes", []))
     meta = {"num_classes": len(classes) or num_classes, "mean": mean, "std": std, "classes": classes,
@@ -319,10 +317,70 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
     return tr, va, meta
 
 
+CIFAR_FILES = {
+    "cifar10": [f"cifar-10-batches-py/{f}" for f in
+                ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta")],
+    "cifar100": [f"cifar-100-python/{f}" for f in ("train", "test", "meta")],
+}
+# what must exist under data_root before anything is read
+REQUIRED = {**CIFAR_FILES, "tiny-imagenet": ["train", "val/images", "val/val_annotations.txt"],
+            "imagefolder": ["train", "val"], "imagenet": ["train", "val"]}
+
+
+def _open_cifar(C, root: Path, name: str, train: bool, transform):
+    """torchvision's CIFAR reader (download=False) with this project's message on a corrupt folder:
+    torchvision would suggest download=True, an option paperlib does not offer."""
+    try:
+        return C(str(root), train=train, transform=transform, download=False)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+        files = ", ".join(str(root / f) for f in CIFAR_FILES[name])
+        why = ("they fail torchvision's md5 checksums" if isinstance(e, RuntimeError)   # its text offers download=True
+               else f"unpickling failed: {type(e).__name__}: {e}")
+        raise ValueError(f"{name}: the files under {root} are corrupt, truncated or not the CIFAR python "
+                         f"version ({why}); checked: {files}. "
+                         f"Expected layout: {LAYOUTS[name]}. Re-extract the original archive there.") from None
+
+
+def _image_folder(folder: Path, transform, name: str):
+    """torchvision ImageFolder; an empty or image-less folder raises naming it and the expected layout."""
+    import torchvision
+
+    try:
+        return torchvision.datasets.ImageFolder(str(folder), transform=transform)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{name}: {folder} holds no usable class folder / image ({e}); expected layout: "
+                                f"{LAYOUTS[name]}") from None
+
+
+def check_same_classes(train_classes, val_classes, train_dir, val_dir) -> None:
+    """ImageFolder indexes each folder's classes on its own (sorted names -> 0..K-1), so a val/ lacking a
+    class of train/ (or holding an extra one) would shift every later class's label silently. Refuse it."""
+    tr, va = list(train_classes), list(val_classes)
+    if tr == va:
+        return
+    missing, extra = sorted(set(tr) - set(va)), sorted(set(va) - set(tr))
+    parts = []
+    if missing:
+        parts.append(f"{val_dir} lacks {len(missing)} class folder(s) of {train_dir}: {missing[:10]}")
+    if extra:
+        parts.append(f"{val_dir} has {len(extra)} class folder(s) not in {train_dir}: {extra[:10]}")
+    raise ValueError("train/ and val/ must hold the same class folders (labels are indexed by sorted folder "
+                     "name in each): " + "; ".join(parts))
+
+
 class _TinyImageNetVal:
     def __init__(self, val_dir: Path, class_to_idx: dict, transform):
-        lines = (val_dir / "val_annotations.txt").read_text().splitlines()
-        self.samples = [(val_dir / "images" / l.split("\t")[0], class_to_idx[l.split("\t")[1]]) for l in lines if l]
+        ann = val_dir / "val_annotations.txt"
+        self.samples = []
+        for k, line in enumerate(ann.read_text().splitlines()):
+            if not line.strip():
+                continue
+            f = line.split("\t")
+            if len(f) < 2 or f[1] not in class_to_idx:
+                raise ValueError(f"{ann} line {k + 1}: expected '<file>\\t<wnid>\\t...' with a wnid that has a "
+                                 f"train/ folder, got {line[:80]!r}")
+            self.samples.append((val_dir / "images" / f[0], class_to_idx[f[1]]))
         self.targets = [t for _, t in self.samples]
         self.transform = transform
 

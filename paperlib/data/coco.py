@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -26,7 +27,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 __all__ = ["CocoDetection", "coco_detection_dataset", "coco_layout", "detection_collate",
-           "load_coco", "COCO_LAYOUT"]
+           "load_coco", "validate_instances", "COCO_LAYOUT"]
 
 COCO_LAYOUT = """\
   <data_root>/annotations/instances_train2017.json
@@ -41,18 +42,108 @@ SCENES_LAYOUT = """\
   <root>/{train,val}/*.png"""
 
 
+INSTANCES_KEYS = ("images", "annotations", "categories")
+
+
 def load_coco(ann_file_or_dict):
-    """pycocotools ``COCO`` from a json path or an in-memory dict, without its prints."""
+    """pycocotools ``COCO`` from a json path or an in-memory dict, without its prints.
+
+    A path is parsed and checked up front (:func:`validate_instances`): a truncated file, a missing
+    required key or a malformed annotation raises ValueError naming the file, not a bare
+    JSONDecodeError / KeyError later in training. An in-memory dict is taken as is."""
     from pycocotools.coco import COCO
 
+    if isinstance(ann_file_or_dict, dict):
+        data = ann_file_or_dict
+    else:
+        from .common import read_json
+
+        data = read_json(ann_file_or_dict, "COCO instances json")
+        validate_instances(data, ann_file_or_dict)
     with contextlib.redirect_stdout(io.StringIO()):
-        if isinstance(ann_file_or_dict, dict):
-            coco = COCO()
-            coco.dataset = ann_file_or_dict
-            coco.createIndex()
-        else:
-            coco = COCO(str(ann_file_or_dict))
+        coco = COCO()
+        coco.dataset = data
+        coco.createIndex()
     return coco
+
+
+def _member(v, ids: set) -> bool:
+    try:
+        return v in ids
+    except TypeError:          # an unhashable id (a list, a dict) is in no set of ids
+        return False
+
+
+def validate_instances(data, path="<in memory>", max_listed: int = 5,
+                       image_keys=("id", "height", "width")) -> None:
+    """Check a parsed COCO instances json before any training: the required keys (images, annotations,
+    categories, each a list), image records (`image_keys`; unique ids), category
+    records (id, name), and every annotation: image_id and category_id that exist, and a bbox of 4
+    finite numbers [x, y, w, h] with w, h >= 0. Raises ValueError naming `path`, the first few bad
+    records (by index and id) and what is expected."""
+    from .common import require_keys
+
+    what = "COCO instances json"
+    require_keys(data, INSTANCES_KEYS, path, what)
+    for k in INSTANCES_KEYS:
+        if not isinstance(data[k], list):
+            raise ValueError(f"{what} {path}: '{k}' must be a list, got {type(data[k]).__name__}")
+    problems: List[str] = []
+
+    def bad(msg):
+        problems.append(msg)
+
+    img_ids = set()
+    for i, im in enumerate(data["images"]):
+        miss = [k for k in image_keys if not isinstance(im, dict) or k not in im]
+        if miss:
+            bad(f"images[{i}] lacks {miss}")
+        elif not isinstance(im["id"], (int, str)) or isinstance(im["id"], bool):
+            bad(f"images[{i}] has id {im['id']!r}; expected an integer (or a string)")
+        elif im["id"] in img_ids:
+            bad(f"images[{i}] repeats image id {im['id']!r}")
+        else:
+            img_ids.add(im["id"])
+    cat_ids = set()
+    for i, c in enumerate(data["categories"]):
+        miss = [k for k in ("id", "name") if not isinstance(c, dict) or k not in c]
+        if miss:
+            bad(f"categories[{i}] lacks {miss}")
+        elif not isinstance(c["id"], (int, str)) or isinstance(c["id"], bool):
+            bad(f"categories[{i}] has id {c['id']!r}; expected an integer (or a string)")
+        else:
+            cat_ids.add(c["id"])
+    for i, a in enumerate(data["annotations"]):
+        try:            # fast path (COCO train: ~860k annotations): a valid record passes in a few operations
+            _, _, w, h = b = a["bbox"]
+            if a["image_id"] in img_ids and a["category_id"] in cat_ids and w >= 0 and h >= 0 \
+                    and math.isfinite(sum(b)) and not any(isinstance(v, bool) for v in b):
+                continue
+        except (TypeError, ValueError, KeyError):
+            pass
+        if not isinstance(a, dict):
+            bad(f"annotations[{i}] is a {type(a).__name__}, not an object")
+            continue
+        tag = f"annotations[{i}] (id {a.get('id')!r})"
+        if not _member(a.get("image_id"), img_ids):
+            bad(f"{tag}: image_id {a.get('image_id')!r} is not in 'images'")
+        if not _member(a.get("category_id"), cat_ids):
+            bad(f"{tag}: category_id {a.get('category_id')!r} is not in 'categories'")
+        b = a.get("bbox")
+        if b is None:
+            bad(f"{tag}: no 'bbox'")
+        elif not (isinstance(b, (list, tuple)) and len(b) == 4
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)):
+            bad(f"{tag}: bbox {b!r} is not 4 finite numbers [x, y, w, h]")
+        elif b[2] < 0 or b[3] < 0:
+            bad(f"{tag}: bbox {b!r} has a negative width or height")
+        if len(problems) > max_listed:
+            break
+    if problems:
+        more = " (and possibly more)" if len(problems) > max_listed else ""
+        raise ValueError(f"{what} {path} is malformed: " + "; ".join(problems[:max_listed]) + more
+                         + ". Expected COCO's format: images [{id, file_name, height, width}], categories "
+                           "[{id, name}], annotations [{id, image_id, category_id, bbox [x, y, w, h]}]")
 
 
 def coco_layout(kind: str, root, split: str) -> Tuple[Path, Path]:
@@ -87,6 +178,10 @@ class CocoDetection(Dataset):
         self.img_dir = Path(img_dir)
         self.ann_file = Path(ann_file)
         self.coco = load_coco(self.ann_file)
+        no_file = [i for i, im in self.coco.imgs.items() if "file_name" not in im]
+        if no_file:
+            raise ValueError(f"COCO instances json {self.ann_file}: image(s) {no_file[:5]} lack 'file_name' "
+                             f"(the image's name under {self.img_dir})")
         self.masks = masks
         self.keep_crowd = keep_crowd
         self.hflip = hflip

@@ -96,6 +96,37 @@ def generated_dataset(name: str, params: dict, generate: Callable[[Path], None],
     return target
 
 
+def read_json(path, what: str = "json file", expected: str = ""):
+    """Parse the JSON file at `path`; a missing, unreadable or malformed file (e.g. truncated by an
+    interrupted download) raises ValueError / FileNotFoundError naming the path, what the file is
+    and, if given, the `expected` layout."""
+    path = Path(path)
+    hint = f"; expected {expected}" if expected else ""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist{hint}")
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        size = path.stat().st_size
+        raise ValueError(f"{what} {path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}, "
+                         f"file size {size} bytes; truncated or corrupt?){hint}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what} {path} is not UTF-8 JSON text ({e.reason} at byte {e.start}){hint}") from None
+
+
+def require_keys(data, keys, path, what: str = "json file") -> None:
+    """`data` (parsed from `path`) must be a dict holding every key in `keys`; else ValueError naming
+    the file, the missing keys and the required ones."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path}: expected a JSON object with keys {', '.join(map(repr, keys))}, "
+                         f"got a JSON {type(data).__name__}")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(f"{what} {path} lacks the required key(s) {', '.join(map(repr, missing))} "
+                         f"(required: {', '.join(map(repr, keys))})")
+
+
 def require_layout(root, expected: list[str], dataset: str, layout_doc: str) -> Path:
     """Check that `root` contains the `expected` relative paths; else raise with the expected layout."""
     if root is None:

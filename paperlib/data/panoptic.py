@@ -28,7 +28,7 @@ MAX_ID = OFFSET - 1
 __all__ = [
     "VOID", "OFFSET", "rgb2id", "id2rgb", "read_panoptic_png", "write_panoptic_png",
     "segments_info_from_ids", "save_json", "load_json", "write_panoptic_dataset",
-    "load_panoptic_annotations", "combine_semantic_instances", "semantic_from_panoptic",
+    "load_panoptic_annotations", "check_panoptic_annotation", "combine_semantic_instances", "semantic_from_panoptic",
     "load_results_json", "results_by_image", "decode_segmentation", "semantic_map_from_results",
     "read_semantic_png", "instances_from_results",
 ]
@@ -125,8 +125,10 @@ def save_json(obj, path) -> None:
 
 
 def load_json(path):
-    with open(path) as f:
-        return json.load(f)
+    """Parse a JSON file; a truncated / malformed one raises ValueError naming the path."""
+    from .common import read_json
+
+    return read_json(path)
 
 
 def write_panoptic_dataset(json_path, images: Sequence[dict], id_maps: Sequence[np.ndarray],
@@ -164,12 +166,51 @@ def write_panoptic_dataset(json_path, images: Sequence[dict], id_maps: Sequence[
 
 
 def load_panoptic_annotations(json_path, folder=None):
-    """Yield (annotation dict, id map) for every annotation of a panoptic JSON."""
+    """Yield (annotation dict, id map) for every annotation of a panoptic JSON (ground truth), each
+    checked by :func:`check_panoptic_annotation` (PNG size vs the JSON's images entry, PNG ids vs
+    segments_info, areas vs pixel counts): a bad one raises ValueError naming the PNG."""
+    from .common import read_json, require_keys
+
     json_path = str(json_path)
-    data = load_json(json_path)
+    data = read_json(json_path, "panoptic json")
+    require_keys(data, ("annotations", "categories"), json_path, "panoptic json")
     folder = folder or json_path.replace(".json", "")
+    sizes = {im.get("id"): im for im in data.get("images", []) if isinstance(im, dict)}
     for ann in data["annotations"]:
-        yield ann, read_panoptic_png(os.path.join(folder, ann["file_name"]))
+        png = os.path.join(folder, ann["file_name"])
+        ids = read_panoptic_png(png)
+        check_panoptic_annotation(ids, ann.get("segments_info", []), png, sizes.get(ann.get("image_id")))
+        yield ann, ids
+
+
+def check_panoptic_annotation(id_map: np.ndarray, segments_info: Sequence[dict], where: str = "",
+                              image: Mapping | None = None) -> None:
+    """A ground-truth panoptic annotation must be self-consistent: the id map's shape equals the
+    ``image`` entry's (height, width) when given; every non-VOID id of the map is listed in
+    ``segments_info`` (id 0 = VOID may be unlisted, as in panopticapi); and every listed ``area``
+    equals that id's pixel count (the PQ engine takes GT areas from the JSON, so a wrong area would
+    give an impossible IoU). Raises ValueError naming ``where`` (the PNG) and the first bad segments."""
+    ids = np.asarray(id_map)
+    if image is not None and "height" in image and "width" in image \
+            and ids.shape != (int(image["height"]), int(image["width"])):
+        raise ValueError(f"{where}: the PNG is {ids.shape[1]}x{ids.shape[0]} (width x height) but the JSON's "
+                         f"images entry {image.get('id')!r} says {image['width']}x{image['height']}")
+    labels, counts = np.unique(ids, return_counts=True)
+    png_area = dict(zip(labels.tolist(), counts.tolist()))
+    listed = {}
+    for s in segments_info:
+        if "id" not in s or "area" not in s:
+            raise ValueError(f"{where}: a segments_info entry lacks 'id' or 'area': {s!r}")
+        listed[int(s["id"])] = s["area"]
+    unlisted = sorted(i for i in png_area if i != VOID and i not in listed)
+    if unlisted:
+        raise ValueError(f"{where}: the PNG holds segment id(s) {unlisted[:10]} that segments_info does not "
+                         "list (only 0 = VOID may be unlisted)")
+    bad = [(i, a, png_area.get(i, 0)) for i, a in listed.items() if a != png_area.get(i, 0)]
+    if bad:
+        raise ValueError(f"{where}: segments_info areas disagree with the PNG's pixel counts ("
+                         + ", ".join(f"segment {i}: area {a} in JSON, {n} pixels in PNG" for i, a, n in bad[:5])
+                         + "); areas must be the exact pixel counts")
 
 
 def semantic_from_panoptic(id_map: np.ndarray, segments_info: Iterable[dict],

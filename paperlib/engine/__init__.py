@@ -8,7 +8,7 @@ cosine / step / constant per iteration), mixed precision on CUDA, gradient clipp
 atomic resumable checkpoints, DistributedDataParallel under torchrun, seeded loaders, progress, and an
 EMA of the weights (cfg.ema_decay; the returned history's ``.ema``).
 """
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .config import TrainConfig
 from .data import ShardSampler, make_loader, seed_everything, seed_worker
 from .distributed import init_distributed, is_distributed_env, is_main_process, shutdown_distributed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -53,5 +54,22 @@ def save_atomic(obj, path) -> None:
         raise
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read (truncated, corrupt, not a torch checkpoint)."""
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=False)
+    """torch.load a checkpoint; a missing, truncated or corrupt file raises :class:`CheckpointError` naming
+    it (torch itself says e.g. ``OSError: [Errno 22] Invalid argument`` or an internal miniz error)."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        size = path.stat().st_size if path.exists() else 0
+        raise CheckpointError(
+            f"checkpoint {path} ({size} bytes) cannot be read: truncated or corrupt ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:120] if str(e) else ''}). paperlib writes checkpoints atomically, so this "
+            "file was damaged or written by something else: delete it to train from scratch "
+            "(or pass resume=False).") from e

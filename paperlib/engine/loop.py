@@ -23,6 +23,10 @@ from .progress import Progress, progress_mode
 from .schedule import build_scheduler
 
 CKPT_VERSION = 1
+# divergence short of NaN: a step loss this many times the run's first step loss (in absolute value, the
+# reference floored at LOSS_REF_FLOOR) warns once and marks the epoch's history entry "diverged"
+LOSS_GROWTH_WARN = 100.0
+LOSS_REF_FLOOR = 1e-2
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -277,6 +281,9 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
     Under torchrun (RANK/WORLD_SIZE set) the model is wrapped in DistributedDataParallel.
     cfg.ema_decay > 0: an EMA of the (unwrapped) model's parameters and buffers is updated after every
     optimizer step, evaluated beside the model (history keys val_<name>_ema), checkpointed and resumed.
+    Divergence: a non-finite loss stops with FloatingPointError; a finite loss that reaches LOSS_GROWTH_WARN x
+    the run's first step loss warns once, and every epoch records ``loss_growth`` (its largest step loss / the
+    first step's) and ``diverged`` (loss_growth >= LOSS_GROWTH_WARN) for the notebook to report.
     """
     cfg = cfg or TrainConfig()
     rank, world, device = init_distributed(resolve_device(device))
@@ -315,6 +322,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
     ema = _make_ema(raw, cfg)     # of the unwrapped model (never the DDP wrapper)
 
     epoch, global_step, start_iter = 0, 0, 0
+    loss_ref, growth_warned = None, False      # the run's first step loss (divergence reference)
     history = _new_history()
     acc = _new_acc()
     resume_rng = epoch_start_rng = None
@@ -335,6 +343,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                               "resumed weights", stacklevel=2)
                 ema.set(raw)
         epoch, global_step = int(ck["epoch"]), int(ck["global_step"])
+        loss_ref = ck.get("loss_ref")
         start_iter = int(ck.get("iter_in_epoch", 0))
         history = ck.get("history") or _new_history()
         if start_iter:
@@ -369,7 +378,7 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
             "ema": ema.module.state_dict() if ema is not None else None,
             "epoch": epoch, "global_step": global_step, "iter_in_epoch": iter_in_epoch,
             "epoch_acc": epoch_acc, "rng": rngs, "epoch_start_rng": eps, "history": history,
-            "cfg": cfg.to_dict(), "world_size": world,
+            "cfg": cfg.to_dict(), "world_size": world, "loss_ref": loss_ref,
         }, ckpt_path)
 
     log_every = max(int(cfg.log_every), 1)
@@ -418,6 +427,17 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                         raise FloatingPointError(
                             f"non-finite loss at epoch {epoch + 1} step {i + 1} (global step {global_step + 1}): "
                             f"loss={loss_item}" + (f" ({extra})" if extra else ""))
+                    if loss_ref is None:
+                        loss_ref = abs(loss_item)
+                    growth = abs(loss_item) / max(loss_ref, LOSS_REF_FLOOR)
+                    acc["growth"] = max(acc.get("growth", 0.0), growth)
+                    if growth >= LOSS_GROWTH_WARN and not growth_warned and main:   # one warning, rank 0
+                        growth_warned = True
+                        warnings.warn(
+                            f"{'[' + desc + '] ' if desc else ''}the training loss diverges: {loss_item:.4g} at "
+                            f"epoch {epoch + 1} step {i + 1} (global step {global_step + 1}) is {growth:.3g} x the "
+                            f"first step's {loss_ref:.4g} (warning threshold {LOSS_GROWTH_WARN:g} x); the learning "
+                            "rate is probably too high. The history marks the epoch: hist['diverged']", stacklevel=2)
                     scaled = loss / wlen
                     if scaler is not None:
                         scaler.scale(scaled).backward()
@@ -478,6 +498,9 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
             sums = all_reduce_sum(torch.tensor([acc["correct"], acc["n"]], dtype=torch.float64))
             iters = max(acc["iters"], 1)
             rec = {"epoch": epoch + 1, "train_loss": acc["loss_sum"] / iters}
+            # the epoch's largest step loss / the run's first step loss, and whether it crossed the threshold
+            rec["loss_growth"] = acc.get("growth", 0.0)
+            rec["diverged"] = bool(rec["loss_growth"] >= LOSS_GROWTH_WARN)
             if sums[1] > 0:
                 rec["train_err"] = 1.0 - float(sums[0] / sums[1])
             comp = {f"train_{k}": v / iters for k, v in acc["parts"].items() if k != "loss"}

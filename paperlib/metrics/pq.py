@@ -15,6 +15,10 @@ Rules, per image (panopticapi ``pq_compute_single_core``):
   category id is known. paperlib also rejects duplicate segment ids (panopticapi silently keeps the
   last), id 0 in a segments_info (reserved for VOID) and maps of different shapes (panopticapi
   fails with a numpy broadcasting error);
+* ground-truth checks (paperlib's; panopticapi trusts the GT, and a wrong JSON area gives an impossible
+  IoU, e.g. area 0 -> PQ = inf): every non-VOID id of the GT PNG is listed in the GT segments_info,
+  every GT ``area`` equals its pixel count in the PNG, and (files) the GT PNG's size equals the GT
+  JSON's ``images`` height / width where that entry exists. Valid inputs give panopticapi's numbers;
 * predicted areas are pixel counts; **GT areas come from the JSON ``area`` field**;
 * candidates: GT id in the GT JSON, prediction id in the prediction JSON, GT not crowd, same
   category. union = |p| + |g| - |p & g| - |p & VOID|, where VOID is GT id 0. Match iff
@@ -46,18 +50,21 @@ Python lists (a few dozen segments). PNG decoding (zlib) is most of the end-to-e
 """
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
 from paperlib.data.panoptic import OFFSET, VOID
+
+# count arithmetic (RQ^alpha, per-image counts, PQ from summed counts, semantic confusion / mIoU) lives in
+# pq_counts; re-exported here, its historical home
+from .pq_counts import miou_from_confusion, per_image_counts, pq_from_counts, rq_alpha, semantic_confusion
 
 __all__ = [
     "PanopticFormatError", "PQStatCat", "PQStat", "ImageResult", "pq_image",
@@ -371,6 +378,7 @@ def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=
     grow += pcol
     M = np.bincount(grow, weights=rl, minlength=(ng + 2) * w).astype(np.int64)
     M = M.reshape(ng + 2, w)
+    _check_gt(M, g_id_l, g_area, rg[grow < w] if M[0].any() else None, image_id)
 
     # --- prediction sanity checks, in panopticapi's order (ascending PNG ids)
     unknown = [p_id_l[j] for j in range(npr) if p_cat_l[j] not in known]
@@ -453,6 +461,25 @@ def pq_image(gt_ids, gt_segments, pred_ids, pred_segments, categories, image_id=
     )
 
 
+def _check_gt(M, g_ids, g_area, unlisted_values, image_id):
+    """Ground-truth sanity checks (paperlib's; panopticapi trusts the GT): every non-VOID id of the GT
+    PNG is listed in its segments_info, and every listed ``area`` equals the segment's pixel count
+    (PQ takes GT areas from the JSON, so a wrong area gives a wrong IoU: area 0 -> PQ = inf)."""
+    if unlisted_values is not None:
+        ids = np.unique(unlisted_values).tolist()
+        raise PanopticFormatError(
+            f"In the image with ID {image_id} the ground truth PNG holds segment ID(s) {ids[:10]} that the "
+            "ground truth segments_info does not list (only 0 = VOID may be unlisted).")
+    png_area = M[2:].sum(axis=1)
+    if not np.array_equal(png_area, g_area):
+        bad = np.flatnonzero(png_area != g_area).tolist()
+        detail = ", ".join(f"segment {g_ids[k]}: area {int(g_area[k])} in JSON, {int(png_area[k])} pixels in PNG"
+                           for k in bad[:5])
+        raise PanopticFormatError(
+            f"In the image with ID {image_id} the ground truth segments_info areas disagree with the PNG "
+            f"({detail}). PQ takes ground truth areas from the JSON, so they must be the exact pixel counts.")
+
+
 def _category_set(categories):
     if isinstance(categories, (set, frozenset)):
         return categories
@@ -496,11 +523,16 @@ def pq_compute_arrays(samples: Iterable, categories, *, return_images: bool = Fa
 
 # ----------------------------------------------------------------------------- files
 def _file_chunk(args):
-    pairs, gt_folder, pred_folder, known = args
+    pairs, gt_folder, pred_folder, known, sizes = args
     out = []
     for gt_ann, pred_ann in pairs:
         iid = gt_ann["image_id"]
         g = _read(os.path.join(gt_folder, gt_ann["file_name"]), iid, "ground truth")
+        if iid in sizes and g.shape != sizes[iid]:
+            raise PanopticFormatError(
+                f"In the image with ID {iid} the ground truth PNG {os.path.join(gt_folder, gt_ann['file_name'])} "
+                f"is {g.shape[1]}x{g.shape[0]} (width x height) but the ground truth JSON's images entry says "
+                f"{sizes[iid][1]}x{sizes[iid][0]}.")
         p = _read(os.path.join(pred_folder, pred_ann["file_name"]), iid, "prediction")
         out.append(pq_image(g, gt_ann["segments_info"], p, pred_ann["segments_info"], known, iid,
                             _mask24=True))
@@ -539,11 +571,13 @@ def pq_compute(gt_json_file, pred_json_file, gt_folder=None, pred_folder=None, w
     processes (None: every core for >= 200 images, else 1); the result is identical for any value.
     Every GT image needs a prediction entry (matched on image_id); extra predictions are ignored.
     """
+    from paperlib.data.common import read_json, require_keys
+
     gt_json_file, pred_json_file = str(gt_json_file), str(pred_json_file)
-    with open(gt_json_file) as f:
-        gt_json = json.load(f)
-    with open(pred_json_file) as f:
-        pred_json = json.load(f)
+    gt_json = read_json(gt_json_file, "panoptic ground truth json")
+    require_keys(gt_json, ("annotations", "categories"), gt_json_file, "panoptic ground truth json")
+    pred_json = read_json(pred_json_file, "panoptic prediction json")
+    require_keys(pred_json, ("annotations",), pred_json_file, "panoptic prediction json")
     gt_folder = str(gt_folder) if gt_folder is not None else gt_json_file.replace(".json", "")
     pred_folder = str(pred_folder) if pred_folder is not None else pred_json_file.replace(".json", "")
     if not os.path.isdir(gt_folder):
@@ -559,14 +593,17 @@ def pq_compute(gt_json_file, pred_json_file, gt_folder=None, pred_folder=None, w
         if iid not in pred_anns:
             raise PanopticFormatError(f"no prediction for the image with id: {iid}")
         pairs.append((gt_ann, pred_anns[iid]))
+    # the GT PNG's size is checked against the GT JSON's images entry (panopticapi never reads it)
+    sizes = {im["id"]: (int(im["height"]), int(im["width"])) for im in gt_json.get("images", [])
+             if isinstance(im, dict) and {"id", "height", "width"} <= set(im)}
 
     nw = default_workers(len(pairs)) if workers is None else max(1, int(workers))
     nw = min(nw, max(1, len(pairs)))
     if nw == 1:
-        chunks_out = [_file_chunk((pairs, gt_folder, pred_folder, known))]
+        chunks_out = [_file_chunk((pairs, gt_folder, pred_folder, known, sizes))]
     else:
         bounds = np.linspace(0, len(pairs), nw + 1).round().astype(int)
-        jobs = [(pairs[a:b], gt_folder, pred_folder, known) for a, b in zip(bounds[:-1], bounds[1:])]
+        jobs = [(pairs[a:b], gt_folder, pred_folder, known, sizes) for a, b in zip(bounds[:-1], bounds[1:])]
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
                                           else None)
         with ctx.Pool(processes=nw) as pool:
@@ -594,12 +631,6 @@ def format_results(res: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- extras
-def rq_alpha(tp, fp, fn, alpha=0.5):
-    """RQ^alpha = tp / (tp + alpha*fp + alpha*fn) (paper Fig. 8); alpha = 0.5 gives RQ."""
-    d = tp + alpha * fp + alpha * fn
-    return tp / d if d > 0 else 0.0
-
-
 def size_bucket_pq(images: Sequence[ImageResult], categories, edges: Sequence[float],
                    names: Sequence[str] | None = None) -> dict:
     """PQ/SQ/RQ per object-size bucket (our choice, spec T2): TP and FN go by GT area, FP by
@@ -625,28 +656,6 @@ def size_bucket_pq(images: Sequence[ImageResult], categories, edges: Sequence[fl
     return {nm: st.pq_average(cats, None)[0] for nm, st in zip(names, stats)}
 
 
-def semantic_confusion(gt_sem: np.ndarray, pred_sem: np.ndarray, num_labels: int,
-                       void_label: int = 0) -> np.ndarray:
-    """Pixel confusion (num_labels x num_labels, rows = GT) over labels 0..num_labels-1; GT void
-    pixels are excluded; predicted void pixels stay in the matrix (column ``void_label``)."""
-    g = np.asarray(gt_sem).reshape(-1).astype(np.int64)
-    p = np.asarray(pred_sem).reshape(-1).astype(np.int64)
-    keep = g != void_label
-    return np.bincount(g[keep] * num_labels + p[keep],
-                       minlength=num_labels * num_labels).reshape(num_labels, num_labels)
-
-
-def miou_from_confusion(conf: np.ndarray, labels: Sequence[int]) -> float:
-    """Mean IoU over ``labels`` that occur in GT or prediction."""
-    ious = []
-    for c in labels:
-        tp = conf[c, c]
-        d = conf[c, :].sum() + conf[:, c].sum() - tp
-        if d > 0:
-            ious.append(tp / d)
-    return float(np.mean(ious)) if ious else math.nan
-
-
 def pair_iou_matrix(gt_ids, gt_segments, pred_ids, pred_segments):
     """IoU of every (GT, prediction) segment pair with PQ's union rule (VOID removed from the
     union; GT areas from the JSON). Returns (gt segment rows, pred segment rows, iou (G, P)),
@@ -664,46 +673,13 @@ def pair_iou_matrix(gt_ids, gt_segments, pred_ids, pred_segments):
     ng, npr = g_id.size, p_id.size
     w = npr + 2
     M = np.bincount(grow * w + pcol, weights=rl, minlength=(ng + 2) * w).astype(np.int64).reshape(ng + 2, w)
+    ga = np.array([g_area[i] for i in g_id.tolist()], dtype=np.int64)
+    _check_gt(M, g_id.tolist(), ga, rg[grow == 0] if M[0].any() else None, None)
     p_area = M[:, 2:].sum(axis=0)
     sub = M[2:, 2:]
-    ga = np.array([g_area[i] for i in g_id.tolist()], dtype=np.int64)
     union = p_area[None, :] + ga[:, None] - sub - M[1, 2:][None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(sub > 0, sub / np.maximum(union, 1), 0.0)
     gsegs = {s["id"]: s for s in gt_segments}
     psegs = {s["id"]: s for s in pred_segments}
     return [gsegs[i] for i in g_id.tolist()], [psegs[i] for i in p_id.tolist()], iou
-
-
-def per_image_counts(images: Sequence[ImageResult], cat_ids: Sequence[int]) -> np.ndarray:
-    """(n_images, n_categories, 4) array of tp, fp, fn, iou-sum per image and category, for
-    bootstrap resampling of dataset-level PQ (sums over images, as the metric is defined)."""
-    index = {c: k for k, c in enumerate(cat_ids)}
-    out = np.zeros((len(images), len(cat_ids), 4))
-    for i, r in enumerate(images):
-        for c, iou in zip(r.tp_cat.tolist(), r.tp_iou.tolist()):
-            if c in index:
-                out[i, index[c], 0] += 1
-                out[i, index[c], 3] += iou
-        for c in r.fp_cat.tolist():
-            if c in index:
-                out[i, index[c], 1] += 1
-        for c in r.fn_cat.tolist():
-            if c in index:
-                out[i, index[c], 2] += 1
-    return out
-
-
-def pq_from_counts(counts: np.ndarray, select=None) -> dict:
-    """PQ/SQ/RQ/n from summed counts (..., n_categories, 4); ``select``: boolean category mask.
-    Leading axes are kept (e.g. bootstrap replicates)."""
-    c = counts if select is None else counts[..., np.asarray(select, bool), :]
-    tp, fp, fn, iou = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
-    valid = (tp + fp + fn) > 0
-    d = np.where(valid, tp + 0.5 * fp + 0.5 * fn, 1.0)
-    n = valid.sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pq = np.where(valid, iou / d, 0).sum(-1) / n
-        sq = np.where(valid & (tp > 0), iou / np.maximum(tp, 1), 0).sum(-1) / n
-        rq = np.where(valid, tp / d, 0).sum(-1) / n
-    return {"pq": pq, "sq": sq, "rq": rq, "n": n}
