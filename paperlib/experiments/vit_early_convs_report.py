@@ -54,9 +54,9 @@ def table1_rows(names: Sequence[str]) -> tuple:
     rows, ok = [], {}
     for n in names:
         meta = get_model_meta(n)
-        c = complexity(_meta_model(n), meta["input_size"])
-        ok[n] = all(c[k] == meta[k] for k in ("flops", "params", "acts"))
         m = _meta_model(n)
+        c = complexity(m, meta["input_size"])
+        ok[n] = all(c[k] == meta[k] for k in ("flops", "params", "acts"))
         pf, pp, pa, pt = PAPER_TABLE1.get(n, (None,) * 4)
         rows.append({"model": n, "blocks": len(m.blocks), "hidden": m.embed_dim, "flops G": c["flops"] / 1e9,
                      "params M": c["params"] / 1e6, "acts M": c["acts"] / 1e6, "MACs": c["flops"],
