@@ -4,9 +4,12 @@ NeurIPS 2021). Paper notes: docs/papers/09_vit_early_convs.md. Profiles:
 - ci:      exact complexity (8 ImageNet models, Table 3 stems, tiny pair), stem structure checks, and the
            whole training path at toy size (tiny pair x {AdamW, SGD}, 2 optimizer steps, serial sweep).
 - default: the tiny pair (32 px, 10 classes, ~0.55 M params, ~41 M MACs) on the embedded procedural
-           5k/1k data: a random (lr, wd) search per model and optimizer (the same samples for both
+           4k/1k data: a random (lr, wd) search per model and optimizer (the same samples for both
            models), the best of each re-run with a second seed (Fig 3 contrast), a short-schedule arm of
            the AdamW best (Fig 2 contrast), CPU forward timing of the ImageNet models (Fig 9).
+           Cost: 20 search + 4 seed runs of 3 epochs and 4 one-epoch runs = 76 model-epochs of ~9 s on one
+           idle core (2 workers), about 6-7 min on 2 idle cores in all (estimated from pilot steps measured under
+           heavy contention); `n_search`, `epochs` and `n_train` shrink it.
 - gpu:     CIFAR-100 from data_root, the tiny pair scaled up (192-d, 12 vs 11 blocks), longer schedules.
 - paper:   ImageNet-1k from data_root with the paper's recipe (AdamW 1e-3 / wd 0.24 at batch 2048, 5-epoch
            warm-up, cosine to 0.005 x lr, EMA, AutoAugment, mixup 0.8, CutMix 1.0, label smoothing 0.1).
@@ -30,7 +33,7 @@ class Config:
     dataset: str = "synthetic"            # synthetic | cifar10 | cifar100 | tiny-imagenet | imagefolder | imagenet
     image_size: int = 32
     num_classes: int = 10
-    n_train: int = 5000                   # synthetic only
+    n_train: int = 4000                   # synthetic only (default: 31 steps of 128 per epoch)
     n_val: int = 1000                     # synthetic only
     data_seed: int = 0
     # ---- the pair that is trained (registry names) and builder overrides (e.g. depth / width for gpu)
@@ -124,7 +127,7 @@ PROFILES = {
                   epochs=400, short_epochs=50, warmup_epochs=5, batch_size=2048, ema_decay=0.99995,
                   mixup=0.8, cutmix=1.0, label_smoothing=0.1, autoaugment=True, n_search=64, seeds=[0, 1],
                   adamw_lr=[2.5e-4, 8e-3], adamw_wd=[0.02, 0.8], sgd_lr=[0.1, 3.2], sgd_wd=[4e-6, 1.2e-4],
-                  backend="submitit", workers=None, executor_kwargs={"gpus_per_node": 8, "timeout_min": 4320},
+                  backend="submitit", workers=None, executor_kwargs={"gpus_per_node": 8, "tasks_per_node": 8, "timeout_min": 4320},
                   timing_models=list(IMAGENET_MODELS), timing_batch=64, timing_reps=10, timing_threads=0,
                   throughput_batch=256, threads=0),
 }

@@ -126,10 +126,29 @@ def _wrong_per_item(model, loader, device) -> List[int]:
     return out
 
 
+def _distributed_env_from_submitit() -> None:
+    """In a multi-task submitit job (paper profile: one task per GPU) export the torchrun variables
+    (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) with submitit's helper, so the engine starts DDP.
+    Every rank evaluates the whole validation set, so all ranks write the same record."""
+    import os
+    if "RANK" in os.environ:
+        return
+    try:
+        import submitit
+        env = submitit.JobEnvironment()
+        multi = env.num_tasks > 1
+    except Exception:          # not inside a submitit job (or submitit missing): nothing to do
+        return
+    if multi:
+        submitit.helpers.TorchDistributedEnvironment().export()
+
+
 def train_one(config: dict) -> dict:
     """Train one model of the pair; return its validation error, curve and per-image errors (sweep job).
     A non-finite loss is recorded as a diverged run (error 1.0), not raised."""
     import torch
+
+    _distributed_env_from_submitit()
 
     from ..engine import TrainConfig, evaluate_classification, make_loader, resolve_device, train
     t0 = time.time()
@@ -139,7 +158,9 @@ def train_one(config: dict) -> dict:
     tr, va, meta = _datasets(config["data"], recipe)
     size = int(config["data"].get("image_size", 32))
     model = build_model(config["model"], config.get("model_kw"), size, int(meta["num_classes"]))
-    bs = int(config.get("batch_size", 128))
+    import os
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    bs = max(1, int(config.get("batch_size", 128)) // world)    # batch_size is the global batch
     tl = make_loader(tr, bs, shuffle=True, seed=seed, drop_last=True)
     vl = make_loader(va, 256, shuffle=False, distributed=False)
     tc = TrainConfig(**{**config["train"], "seed": seed})
