@@ -365,8 +365,15 @@ def plot_fig9(rows: Sequence[dict], device_name: str = "CPU"):
 
 
 # ----------------------------------------------------------------------------- claims
+def _forward_ratios(rows: Sequence[dict]) -> Dict[str, float]:
+    """Fig 9 forward time C/P per regime (ImageNet models on this run's device; evidence for C1)."""
+    t = {r["model"]: r["seconds"] for r in rows}
+    return {k.split("_")[-1]: t[k.replace("_p_", "_c_")] / t[k] for k in t
+            if "_p_" in k and k.replace("_p_", "_c_") in t and t[k] > 0}
+
+
 def claims(cfg, *, cx_ok: Dict[str, bool], table1: Sequence[dict], stem_ok: Dict[str, bool],
-           struct: Dict[str, bool], tp_ratio: dict, gap, short, peak, edf_cmp) -> List[dict]:
+           struct: Dict[str, bool], tp_ratio: dict, gap, short, peak, edf_cmp, fwd_rows=()) -> List[dict]:
     """The claim dicts ``{"claim_id", "statement", "verdict", "paper", "trained"}`` for ``run.claim(**c)``."""
     by = {r["model"]: r for r in table1}
     parity = {}
@@ -381,7 +388,8 @@ def claims(cfg, *, cx_ok: Dict[str, bool], table1: Sequence[dict], stem_ok: Dict
                                 0.85 <= lo and hi <= 1.15}, ratio=tp_ratio["ratio"], ci95=[lo, hi])
     c1 = stats.combine([stats.decide_all(parity), stats.decide_all({f"{k} exact": v for k, v in cx_ok.items()}), runtime],
                        flops_ratio={k: by[f"vit_c_{k}"]["MACs"] / by[f"vit_p_{k}"]["MACs"] for k in ("1gf", "4gf", "18gf", "36gf")
-                                    if f"vit_c_{k}" in by and f"vit_p_{k}" in by})
+                                    if f"vit_c_{k}" in by and f"vit_p_{k}" in by},
+                       forward_time_ratio_c_over_p=_forward_ratios(fwd_rows))
     c2 = gap[0]
     c3 = short[0]
     c4 = stats.combine([v for v, _ in edf_cmp.values()],
