@@ -16,6 +16,7 @@ from .loop import (TrainHistory, classification_step, evaluate_classification, r
                    train)
 from .optim import LARS, build_optimizer, param_groups_weight_decay
 from .progress import is_headless, progress_mode
+from . import recipe  # the classification recipe (mixup/CutMix, RandAugment, label smoothing, ...) via timm
 from .schedule import IterScheduler, build_scheduler, lr_at
 
 __all__ = [

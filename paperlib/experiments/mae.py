@@ -22,27 +22,16 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..engine import TrainConfig, train
 from ..engine import distributed as D
 from ..models.mae import MaskedAutoencoderViT, pix_target, unpatchify
 from ..models.vit import VisionTransformer, vit_layer_id
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def n_processes(ws: Optional[int] = None) -> int:
-    """``ws``, or the number of processes torchrun launched (1 outside torchrun)."""
-    from ..engine.distributed import env_world
-    return env_world()[1] if ws is None else int(ws)
-
-
-def scaled_lr(base_lr: float, batch_size: int, grad_accum: int = 1, ws: Optional[int] = None) -> float:
-    """The official scripts' linear scaling rule: lr = base_lr * effective batch / 256, effective batch =
-    batch per process x gradient-accumulation steps x processes (Tables 8, 9, 11)."""
-    return base_lr * batch_size * grad_accum * n_processes(ws) / 256
+from ..engine.recipe import (IMAGENET_MEAN, IMAGENET_STD, ToPIL, TransformedDataset,  # noqa: F401 (re-exported)
+                             classification_transforms, finetune_step, label_smoothing_step, make_mixup,
+                             mixup_step, n_processes, per_item_correct, posterize_compat, scaled_lr,
+                             with_transform)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,23 +224,6 @@ def online_linear_probe(model: nn.Module, train_ds, val_loader, num_classes: int
             "train_transform": getattr(train_ds, "transform", None)}
 
 
-@torch.no_grad()
-def per_item_correct(model: nn.Module, loader, device="cpu") -> np.ndarray:
-    """0/1 correctness of every item of the loader's data set, in dataset order. Under torchrun each rank
-    scores its shard (an ``evaluation=True`` loader) and the shards are gathered and merged
-    (:func:`paperlib.engine.distributed.merge_rank_items`, as the ResNeXt notebook does)."""
-    was = model.training
-    model.eval()
-    idx = D.loader_indices(loader)
-    out = []
-    for x, y in loader:
-        out.append((model(x.to(device)).argmax(1).cpu() == torch.as_tensor(y)).numpy())
-    model.train(was)
-    local = np.concatenate(out).astype(float) if out else np.zeros(0)
-    return np.asarray(D.merge_rank_items(D.all_gather_object((idx, local.tolist())), len(loader.dataset)),
-                      dtype=float)
-
-
 # --------------------------------------------------------------------------------------------
 # fine-tuning (Table 9) with layer-wise lr decay; partial fine-tuning (Fig 9)
 # --------------------------------------------------------------------------------------------
@@ -328,61 +300,6 @@ def scratch_config(epochs: int, batch_size: int, *, base_lr: float = 1e-4, warmu
                        lr=scaled_lr(base_lr, batch_size, grad_accum, world_size),
                        betas=(0.9, 0.95), weight_decay=weight_decay, schedule="cosine",
                        warmup_epochs=warmup_epochs, grad_accum=grad_accum, **kw)
-
-
-def label_smoothing_step(smoothing: float = 0.1) -> Callable:
-    def step(model, batch, device):
-        x, y = batch[0].to(device), batch[1].to(device)
-        out = model(x)
-        loss = F.cross_entropy(out, y, label_smoothing=smoothing)
-        return loss, {"correct": (out.argmax(1) == y).sum(), "n": int(y.shape[0])}
-    return step
-
-
-def make_mixup(num_classes: int, *, mixup: float = 0.8, cutmix: float = 1.0, prob: float = 1.0,
-               switch_prob: float = 0.5, mode: str = "batch", smoothing: float = 0.1):
-    """timm's Mixup/CutMix as main_finetune.py builds it (cutmix_minmax None, label smoothing folded into the
-    soft targets); None when both alphas are 0."""
-    if mixup <= 0 and cutmix <= 0:
-        return None
-    from timm.data import Mixup
-
-    return Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, cutmix_minmax=None, prob=prob, switch_prob=switch_prob,
-                 mode=mode, label_smoothing=smoothing, num_classes=num_classes)
-
-
-def mixup_step(mixup_fn) -> Callable:
-    """engine step_fn: mix the batch with ``mixup_fn`` (timm Mixup) and take SoftTargetCrossEntropy on the
-    soft targets. timm mixes a batch with its reverse and needs an even batch: an odd batch (a loader without
-    drop_last) loses its last sample. Train error counts a prediction correct when it is the soft target's
-    largest class (the dominant label of the mix), as paperlib.engine's default step does."""
-    from timm.loss import SoftTargetCrossEntropy
-
-    crit = SoftTargetCrossEntropy()
-
-    def step(model, batch, device):
-        x, y = batch[0].to(device), batch[1].to(device)
-        if x.shape[0] % 2:
-            if x.shape[0] < 2:
-                raise ValueError("mixup/CutMix needs at least 2 images per batch (got 1)")
-            x, y = x[:-1], y[:-1]
-        x, target = mixup_fn(x, y)
-        out = model(x)
-        loss = crit(out, target)
-        with torch.no_grad():
-            correct = (out.argmax(1) == target.argmax(1)).sum()
-        return loss, {"correct": correct, "n": int(target.shape[0])}
-
-    step.mixup_fn, step.criterion = mixup_fn, crit
-    return step
-
-
-def finetune_step(num_classes: int, *, smoothing: float = 0.1, mixup: float = 0.0, cutmix: float = 0.0,
-                  mixup_prob: float = 1.0, mixup_switch_prob: float = 0.5, mixup_mode: str = "batch") -> Callable:
-    """Table 9 loss: mixup/CutMix + SoftTargetCrossEntropy when either alpha is > 0, else label-smoothing CE."""
-    fn = make_mixup(num_classes, mixup=mixup, cutmix=cutmix, prob=mixup_prob, switch_prob=mixup_switch_prob,
-                    mode=mixup_mode, smoothing=smoothing)
-    return label_smoothing_step(smoothing) if fn is None else mixup_step(fn)
 
 
 def finetune(vit: VisionTransformer, loader, cfg: TrainConfig, device="cpu", *, val_loader=None,
@@ -728,103 +645,12 @@ def linear_probe_arm(cfg, model: nn.Module, data: Dict, device="cpu", *, seed: i
     return {"lp_acc": probe["acc"], "lp_correct": probe["correct"], "lp_s": time.perf_counter() - t1, "lp_mode": mode}
 
 
-class ToPIL:
-    """PIL passthrough; uint8 / float-in-[0, 1] CHW tensors (the in-memory synthetic set) and HWC uint8 arrays
-    become PIL images, which timm's RandAugment and the official PIL-bicubic transforms need."""
-
-    def __call__(self, x):
-        from PIL import Image
-
-        if torch.is_tensor(x):
-            from torchvision.transforms.functional import to_pil_image
-
-            return to_pil_image(x)
-        if isinstance(x, np.ndarray):
-            return Image.fromarray(x)
-        return x
-
-    def __repr__(self):
-        return "ToPIL()"
-
-
-def posterize_compat(img, bits_to_keep, **kw):
-    """timm's RandAugment posterize, also at 0 bits kept. timm's PosterizeIncreasing keeps 4 - int(4 m / 10)
-    bits, i.e. 0 at magnitude 10 (reached by m9 + mstd 0.5 about 2 % of the times the op is drawn); older
-    Pillow turned that into an all-black image, newer Pillow (13 here) raises ValueError. Keep the old result (the
-    recipe the paper ran); every other case is timm's own function."""
-    from timm.data import auto_augment
-
-    if bits_to_keep <= 0:
-        from PIL import Image
-
-        return Image.new(img.mode, img.size)
-    return auto_augment.posterize(img, bits_to_keep, **kw)
-
-
-def _patch_randaug_posterize(transform):
-    from timm.data import auto_augment
-
-    for t in getattr(transform, "transforms", []):
-        if isinstance(t, auto_augment.RandAugment):
-            for op in t.ops:
-                if op.aug_fn is auto_augment.posterize:
-                    op.aug_fn = posterize_compat
-    return transform
-
-
 def finetune_transforms(image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, randaug: str = "",
                         reprob: float = 0.0, interpolation: str = "bicubic"):
-    """(train, eval) transforms of the official main_finetune.build_transform.
-
-    train: timm ``create_transform(is_training=True, color_jitter=None, auto_augment=randaug,
-    interpolation='bicubic', re_prob=reprob, re_mode='pixel', re_count=1)`` = RandomResizedCrop (bicubic) +
-    flip + RandAugment + ToTensor + Normalize + RandomErasing. eval: resize to int(size / crop_pct) (crop_pct
-    224/256 for size <= 224, else 1) with bicubic, centre crop, ToTensor, Normalize. Both accept tensors too."""
-    from timm.data import create_transform
-    from torchvision import transforms as T
-
-    train = create_transform(image_size, is_training=True, color_jitter=None, auto_augment=randaug or None,
-                             interpolation=interpolation, re_prob=reprob, re_mode="pixel", re_count=1,
-                             mean=tuple(mean), std=tuple(std))
-    _patch_randaug_posterize(train)
-    crop_pct = 224 / 256 if image_size <= 224 else 1.0
-    evt = T.Compose([T.Resize(int(image_size / crop_pct), interpolation=T.InterpolationMode.BICUBIC),
-                     T.CenterCrop(image_size), T.ToTensor(), T.Normalize(mean, std)])
-    return T.Compose([ToPIL(), *train.transforms]), T.Compose([ToPIL(), *evt.transforms])
-
-
-class TransformedDataset(torch.utils.data.Dataset):
-    """(transform(x), y) over a dataset without a ``transform`` attribute (e.g. a TensorDataset of images)."""
-
-    def __init__(self, dataset, transform):
-        self.dataset, self.transform = dataset, transform
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        x, y = self.dataset[i][:2]
-        return self.transform(x), y
-
-
-def with_transform(dataset, transform):
-    """The same images with ``transform``: a shallow copy with the transform replaced (ImageFolder, CIFAR,
-    the in-memory synthetic set; storage shared), Subsets keep their indices, anything else is wrapped."""
-    import copy
-
-    from torch.utils.data import Subset
-
-    if isinstance(dataset, Subset):
-        return Subset(with_transform(dataset.dataset, transform), dataset.indices)
-    if hasattr(dataset, "transform"):
-        ds = copy.copy(dataset)
-        ds.transform = transform
-        if hasattr(ds, "transforms") and hasattr(ds, "target_transform"):   # torchvision VisionDataset
-            from torchvision.datasets.vision import StandardTransform
-
-            ds.transforms = StandardTransform(transform, ds.target_transform)
-        return ds
-    return TransformedDataset(dataset, transform)
+    """(train, eval) transforms of the official main_finetune.build_transform: the engine's
+    :func:`paperlib.engine.recipe.classification_transforms` with RandAugment string ``randaug`` ("" = off)."""
+    return classification_transforms(image_size, mean, std, auto_augment=randaug, reprob=reprob,
+                                     interpolation=interpolation)
 
 
 def ft_batch(cfg) -> int:
