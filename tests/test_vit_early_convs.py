@@ -234,3 +234,6 @@ def test_paper_recipe_toy_on_fake_imagefolder(tmp_path):
     c = X.job(cfg, X.data_spec(cfg, tmp_path), "P", "adamw", 1e-3, 0.24, seed=0)
     r = X.train_one(c)
     assert not r["diverged"] and len(r["wrong"]) == 8 and r["curve"]
+    train_ds = next(iter(X._DATA_CACHE.values()))[0]
+    assert "AutoAugment" in repr(train_ds.transform)
+    assert X._step_fn(c["recipe"], 2) is not None and c["train"]["ema_decay"] > 0

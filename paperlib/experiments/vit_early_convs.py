@@ -65,71 +65,35 @@ def _datasets(data: dict, recipe: dict):
         name = d.pop("name", "synthetic")
         root = d.pop("data_root", None)
         if recipe.get("autoaugment"):
-            d["train_transform"] = _autoaugment_transform(name, int(d.get("image_size", 224)))
+            d["train_transform"], d["val_transform"] = _recipe_transforms(name, int(d.get("image_size", 224)))
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = classification_datasets(name, root, **d)
     return _DATA_CACHE[key]
 
 
-def _autoaugment_transform(name: str, size: int):
-    """The paper's training augmentation: random-resized crop (pad-crop for 32-px data) + flip +
-    torchvision's AutoAugment (ImageNet policy), then normalisation."""
-    import torch
-    from torchvision.transforms import v2
-
+def _recipe_transforms(name: str, size: int):
+    """The paper's augmentation (pycls: AutoAugment with the ImageNet policy, random-resized crop, flip;
+    eval: resize 256 -> centre 224) through the engine's timm recipe (policy "original")."""
     from ..data.classification import STATS
+    from ..engine.recipe import classification_transforms
     mean, std = STATS[name.lower()]
-    crop = (v2.RandomCrop(size, padding=max(1, size // 8)) if size <= 64
-            else v2.RandomResizedCrop(size, antialias=True))
-    return v2.Compose([v2.ToImage(), crop, v2.RandomHorizontalFlip(),
-                       v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET),
-                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    return classification_transforms(size, mean, std, auto_augment="original")
 
 
 def _step_fn(recipe: dict, num_classes: int):
-    """None (the engine's cross-entropy) unless the recipe asks for mixup / CutMix / label smoothing:
-    then timm's ``Mixup`` (mixup alpha, CutMix alpha, switching between them per batch as timm / DeiT
-    do, labels smoothed) with ``SoftTargetCrossEntropy``, or CE with label smoothing alone."""
-    import torch.nn.functional as F
+    """None (the engine's cross-entropy) unless the recipe asks for mixup / CutMix / label smoothing: then
+    the engine's timm recipe (``Mixup`` + ``SoftTargetCrossEntropy``, or label-smoothed CE)."""
     mix, cut, ls = float(recipe.get("mixup", 0)), float(recipe.get("cutmix", 0)), float(recipe.get("label_smoothing", 0))
     if mix <= 0 and cut <= 0 and ls <= 0:
         return None
-    from ..engine import to_device
-    if mix > 0 or cut > 0:
-        from timm.data import Mixup
-        from timm.loss import SoftTargetCrossEntropy
-        mixer = Mixup(mixup_alpha=mix, cutmix_alpha=cut, label_smoothing=ls, num_classes=num_classes)
-        crit = SoftTargetCrossEntropy()
-
-        def step(model, batch, device):
-            x, y = to_device(batch[0], device), to_device(batch[1], device)
-            if x.shape[0] % 2:            # timm's batch mixing pairs images: keep an even batch
-                x, y = x[:-1], y[:-1]
-            x, t = mixer(x, y)
-            return crit(model(x), t)
-        return step
-
-    def step_ls(model, batch, device):
-        x, y = to_device(batch[0], device), to_device(batch[1], device)
-        return F.cross_entropy(model(x), y, label_smoothing=ls)
-    return step_ls
-
-
-def _wrong_per_item(model, loader, device) -> List[int]:
-    import torch
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for x, y in loader:
-            logits = model(x.to(device)).float()
-            out.extend((logits.argmax(1).cpu() != y).int().tolist())
-    return out
+    from ..engine.recipe import finetune_step
+    return finetune_step(num_classes, smoothing=ls, mixup=mix, cutmix=cut)
 
 
 def _distributed_env_from_submitit() -> None:
     """In a multi-task submitit job (paper profile: one task per GPU) export the torchrun variables
     (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) with submitit's helper, so the engine starts DDP.
-    Every rank evaluates the whole validation set, so all ranks write the same record."""
+    Per-image results are gathered from every rank's shard, so all ranks write the same record."""
     import os
     if "RANK" in os.environ:
         return
@@ -151,6 +115,7 @@ def train_one(config: dict) -> dict:
     _distributed_env_from_submitit()
 
     from ..engine import TrainConfig, evaluate_classification, make_loader, resolve_device, train
+    from ..engine.recipe import per_item_correct
     t0 = time.time()
     seed = int(config.get("seed", 0))
     recipe = dict(config.get("recipe") or {})
@@ -162,7 +127,7 @@ def train_one(config: dict) -> dict:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     bs = max(1, int(config.get("batch_size", 128)) // world)    # batch_size is the global batch
     tl = make_loader(tr, bs, shuffle=True, seed=seed, drop_last=True)
-    vl = make_loader(va, 256, shuffle=False, distributed=False)
+    vl = make_loader(va, 256, shuffle=False, evaluation=True)
     tc = TrainConfig(**{**config["train"], "seed": seed})
     curves: Dict[str, list] = {"raw": [], "ema": []}
 
@@ -184,7 +149,7 @@ def train_one(config: dict) -> dict:
         wrong = [1] * len(va)
     else:
         final = hist.ema if (use_ema and hist.ema is not None) else model
-        wrong = _wrong_per_item(final, vl, device)
+        wrong = [int(v) for v in 1 - per_item_correct(final, vl, device)]
     ips = [float(v) for v in (hist or {}).get("images_per_sec", [])]
     return {"err": float(np.mean(wrong)), "diverged": diverged, "diverged_msg": msg, "curve": curve,
             "wrong": wrong, "seconds": round(time.time() - t0, 2),
