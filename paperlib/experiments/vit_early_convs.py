@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -94,7 +95,6 @@ def _distributed_env_from_submitit() -> None:
     """In a multi-task submitit job (paper profile: one task per GPU) export the torchrun variables
     (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) with submitit's helper, so the engine starts DDP.
     Per-image results are gathered from every rank's shard, so all ranks write the same record."""
-    import os
     if "RANK" in os.environ:
         return
     try:
@@ -123,7 +123,6 @@ def train_one(config: dict) -> dict:
     tr, va, meta = _datasets(config["data"], recipe)
     size = int(config["data"].get("image_size", 32))
     model = build_model(config["model"], config.get("model_kw"), size, int(meta["num_classes"]))
-    import os
     world = int(os.environ.get("WORLD_SIZE", "1"))
     bs = max(1, int(config.get("batch_size", 128)) // world)    # batch_size is the global batch
     tl = make_loader(tr, bs, shuffle=True, seed=seed, drop_last=True)
