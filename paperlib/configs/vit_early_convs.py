@@ -44,7 +44,7 @@ class Config:
     # ---- schedule shared by every run (the paper's: warm-up, half cosine to 0.005 x lr, no wd on norms/biases)
     epochs: int = 3
     short_epochs: int = 1                 # Fig 2 analogue: the AdamW best re-trained on this shorter schedule
-    warmup_epochs: float = 1.0
+    warmup_epochs: float = 0.3           # ~10 % of the default run (the paper: 5 of 50-400 epochs)
     min_lr_frac: float = 0.005
     batch_size: int = 128
     max_steps: int | None = None          # ci: stop after N optimizer steps
