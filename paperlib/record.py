@@ -4,13 +4,16 @@
               overrides=overrides, out_dir=out_dir)
     cfg = run.cfg
     run.table("table3", rows)            # -> table3.md + table3.csv
-    run.figure("fig5", fig)              # -> fig5.png (fixed dpi, no volatile metadata)
+    run.figure("fig5", fig)              # -> fig5.png + fig5.pdf (no volatile metadata: byte-stable)
     run.metric("val_err", 0.21)
     run.claim("C1", "...", verdict, paper={...}, trained=True)
     run.finalize()                       # -> results.json; fails if an artifact is missing
 
 Results go to ``<out_dir>/<slug>/``; by default ``figures/`` for the ``default`` profile and
 ``runs/<profile>/figures/`` for the others; the ``ci`` profile never writes into ``figures/``.
+A run writes into its own staging folder and finalize() swaps it into ``<out_dir>/<slug>/`` in one
+step (see :mod:`paperlib.staging`): a run that fails before finalize() leaves the last good outputs
+untouched.
 """
 from __future__ import annotations
 
@@ -19,23 +22,22 @@ import json
 import math
 import os
 import platform
-import random
 import subprocess
-import sys
 import time
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 
 from . import REPO_ROOT
 from .config import PAPERS, PROFILES, get_config, resolve_slug
 from .metrics.stats import Verdict
 from .metrics.stats import to_jsonable as _jsonable
-from .paths import default_out_dir
+from .paths import check_data_root, default_out_dir
+from .staging import Output
+from .versions import PACKAGES
+from .versions import versions as _versions
 
-LIBRARIES = ("python", "torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
+LIBRARIES = ("python",) + PACKAGES
 
 #: data folders used by this process ("name/key" -> {"hash", "path"}); filled by paperlib.data.common
 DATA_USED: dict[str, dict] = {}
@@ -44,13 +46,8 @@ DATA_USED: dict[str, dict] = {}
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for lib in LIBRARIES[1:]:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = None
-    return out
+    """python and library versions (one implementation: paperlib.versions)."""
+    return _versions()
 
 
 def git_state(root: Path = REPO_ROOT) -> dict:
@@ -73,23 +70,17 @@ def param_hash(params: dict) -> str:
 
 
 def resolve_device(device: str = "auto"):
-    import torch
+    """The engine's resolve_device (one implementation), kept under this name for notebooks."""
+    from .engine.loop import resolve_device as _resolve
 
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
-    return dev
+    return _resolve(device)
 
 
 def seed_all(seed: int) -> None:
-    import torch
+    """The engine's seed_everything (one implementation), kept under this name."""
+    from .engine.data import seed_everything
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    seed_everything(seed)
 
 
 class Run:
@@ -106,15 +97,16 @@ class Run:
         self.overrides = dict(overrides or {})
         self.cfg = get_config(self.slug, profile, self.overrides)
         self.spec = PAPERS[self.slug]
-        self.data_root = Path(data_root).expanduser() if data_root else None
+        self.data_root = check_data_root(data_root, self.cfg)
         self.device = resolve_device(device)
         base = Path(out_dir).expanduser() if out_dir else default_out_dir(profile)
         if not base.is_absolute():
             base = (Path.cwd() / base).resolve()
         if profile == "ci" and _inside(base, REPO_ROOT / "figures"):
             raise ValueError("the ci profile never writes into figures/; pass another out_dir")
-        self.out = base / self.slug
-        self.out.mkdir(parents=True, exist_ok=True)
+        # write into a private staging folder; finalize() swaps it into base/slug in one step
+        self.output = Output(base, self.slug) if int(os.environ.get("RANK", "0")) == 0 else None
+        self.out = self.output.dir if self.output else base / self.slug
         self.params = {"profile": profile, "seed": self.seed, "device": device,
                        "data_root": str(self.data_root) if self.data_root else None,
                        "overrides": self.overrides}
@@ -147,11 +139,13 @@ class Run:
         return df
 
     def figure(self, name: str, fig, close: bool = False):
-        """Save a matplotlib figure as PNG (fixed dpi, no volatile metadata). Returns the figure for display."""
+        """Save a matplotlib figure as PNG and as vector PDF beside it (fixed dpi, no volatile metadata,
+        so an unchanged figure keeps the same bytes). Returns the figure for display."""
         from .plots import save_png
 
         if self.rank == 0:
             save_png(fig, self._artifact(f"{name}.png"))
+            save_pdf(fig, self._artifact(f"{name}.pdf"))
         if close:
             import matplotlib.pyplot as plt
 
@@ -203,13 +197,18 @@ class Run:
                   "metrics": _jsonable(self.metrics), "claims": self.claims,
                   "artifacts": sorted(self.artifacts), "notes": self.notes,
                   "provenance": self.provenance()}
+        # the staging folder is this run's own: no other process writes results.json there
+        (self.out / "results.json").write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
+        self.out = self.output.publish()
         path = self.out / "results.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
         counts = {k: sum(c["verdict"] == k for c in self.claims) for k in ("held", "not held", "inconclusive")}
         print(f"[paperlib] wrote {path} ({len(self.artifacts)} artifacts; claims {counts})")
         return path
+
+
+def save_pdf(fig, path) -> None:
+    """Vector PDF without volatile metadata (no creation date, no producer version): byte-stable."""
+    fig.savefig(path, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
 
 
 def _inside(p: Path, root: Path) -> bool:

@@ -217,7 +217,7 @@ def test_run_writes_results_json(tmp_path, fake_paper):
     assert res["paper"] == "99_fake" and res["profile"] == "ci"
     assert res["claims"][0]["verdict"] == "inconclusive" and "ci" in res["claims"][0]["reason"]
     assert res["claims"][1]["verdict"] == "held"
-    assert set(res["artifacts"]) == {"t1.md", "t1.csv", "f1.png"}
+    assert set(res["artifacts"]) == {"t1.md", "t1.csv", "f1.png", "f1.pdf"}
     prov = res["provenance"]
     for k in ("git_commit", "dirty", "versions", "device", "profile", "parameters", "param_hash", "seed",
               "wall_seconds"):

@@ -1,6 +1,6 @@
 """Committed notebooks are clean: outputs stripped, one parameters cell of literals, kernelspec python3.
 
-The checks live in :func:`paperlib.run.hygiene_problems`; the planted notebooks below prove that
+The checks live in :func:`paperlib.runner.hygiene_problems`; the planted notebooks below prove that
 each check catches what it should.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from paperlib import REPO_ROOT
 from paperlib.config import PAPERS, PaperSpec
-from paperlib.run import hygiene_problems
+from paperlib.runner import hygiene_problems
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 PARAMS_SRC = 'profile = "default"\nseed = 0\ndevice = "auto"\ndata_root = None\noverrides = {}\nout_dir = None'

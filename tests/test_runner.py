@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 from paperlib import REPO_ROOT
-from paperlib import run as R
+from paperlib import runner as R
+from paperlib.runner import execute as X
 from paperlib.config import PaperSpec
 
 PARAMS_SRC = 'profile = "default"\nseed = 0\ndevice = "auto"\ndata_root = None\noverrides = {}\nout_dir = None'
@@ -94,7 +95,7 @@ def fake_exec(tmp_path, monkeypatch):
                "provenance": {"data": dict(data)}}
         (out / "results.json").write_text(json.dumps(res))
 
-    monkeypatch.setattr(R, "_papermill_execute", fake_papermill)
+    monkeypatch.setattr(X, "_papermill_execute", fake_papermill)
 
     def ncalls(slug=None):
         lines = calls.read_text().split() if calls.exists() else []
@@ -111,7 +112,7 @@ def no_kernel(monkeypatch):
     import papermill
 
     monkeypatch.setattr(papermill, "execute_notebook", boom)
-    monkeypatch.setattr(R, "_papermill_execute", boom)
+    monkeypatch.setattr(X, "_papermill_execute", boom)
 
 
 # ---------------------------------------------------------------------------------- arguments
@@ -238,7 +239,7 @@ def test_cache_key_stable_and_sensitive(tmp_path):
 
 
 def test_library_versions_without_importing_torch():
-    code = "import sys, paperlib.run as r; v = r.library_versions(); assert 'torch' not in sys.modules; print(v)"
+    code = "import sys, paperlib.runner as r; v = r.library_versions(); assert 'torch' not in sys.modules; print(v)"
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "'papermill'" in p.stdout
@@ -342,7 +343,7 @@ def test_kernel_start_failure_is_retried_once(fake, tmp_path, monkeypatch, capsy
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text("{}")
 
-    monkeypatch.setattr(R, "_papermill_execute", flaky)
+    monkeypatch.setattr(X, "_papermill_execute", flaky)
     assert R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout) == 0
     assert attempts.read_text() == "xx"
     assert "kernel failed to start" in layout.executed("ci", "01_alpha").with_suffix(".log").read_text()
@@ -370,7 +371,11 @@ def test_list_shows_last_runs(fake, fake_exec):
     papers["01_alpha"] = spec("01_alpha", profiles=("ci", "default", "gpu"))
     R.run_papers(["alpha"], profile="ci", papers=papers, layout=layout)
     text = R.list_papers(papers, layout)
-    lines = {ln.split()[0]: ln for ln in text.splitlines()[2:]}
+    first, _, rest = text.partition("\n\n")
+    lines = {ln.split()[0]: ln for ln in first.splitlines()[2:]}
+    # then the summary table of the last run per profile, the same as at the end of `run`
+    assert rest.startswith("last runs, profile ci:\npaper ")
+    assert rest.splitlines()[3].split()[:2] == ["01_alpha", "ok"]
     assert "ok 20" in lines["01_alpha"] and "ci,default,gpu" in lines["01_alpha"]
     assert lines["01_alpha"].rstrip().endswith("n/a")  # no paper profile
     assert "[no notebook]" in lines["03_gamma"]
@@ -393,8 +398,10 @@ def test_real_run_failure_keeps_partial_notebook_and_others_run(fake, capsys):
     assert rc == 1
     # message: paper, cell (1-based position in the source notebook, In [n]), error, partial notebook
     assert "FAILED 02_beta: cell 4 (In [4], `print('before')`): ValueError: planted failure" in out
-    assert f"partial notebook at {os.path.relpath(layout.executed('ci', '02_beta'))}" in out
-    partial = nbformat.read(str(layout.executed("ci", "02_beta")), as_version=4)
+    failed_nb = layout.executed("ci", "02_beta").with_name("02_beta.failed.ipynb")
+    assert f"partial notebook at {os.path.relpath(failed_nb)}" in out
+    assert not layout.executed("ci", "02_beta").exists()  # never a partial notebook in the ok place
+    partial = nbformat.read(str(failed_nb), as_version=4)
     errors = [o for c in partial.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.output_type == "error"]
     assert errors and errors[0].evalue == "planted failure"

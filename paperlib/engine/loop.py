@@ -27,9 +27,13 @@ CKPT_VERSION = 1
 
 # ----------------------------------------------------------------------------- helpers
 def resolve_device(device) -> torch.device:
+    """"auto"/None -> cuda if available else cpu; an explicit cuda device without CUDA is refused."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    return dev
 
 
 def to_device(obj, device, channels_last: bool = False):
