@@ -94,9 +94,9 @@ def test_pycls_init_and_mae_models_unchanged():
     m = create_model("vit_c_tiny")
     assert m.pos_embed.requires_grad and torch.all(m.head.weight == 0) and torch.all(m.head.bias == 0)
     assert 0.015 < float(m.pos_embed.detach().std()) < 0.025
-    b = m.blocks[0].mlp.fc1.bias
+    b = m.blocks[0].mlp.fc1.bias.detach()
     assert 0 < float(b.abs().max()) < 1e-4
-    w = m.patch_embed.layers[0][0].weight                           # N(0, sqrt(2 / (9 * 32)))
+    w = m.patch_embed.layers[0][0].weight.detach()                           # N(0, sqrt(2 / (9 * 32)))
     assert abs(float(w.std()) - math.sqrt(2 / (9 * 32))) < 0.02
     # MAE's ViT-B/16: same parameter count, its own init (sin-cos pos-embed frozen, non-zero head)
     with torch.device("meta"):
