@@ -7,6 +7,10 @@ Counting convention (pycls ``complexity()``; spec "Counting convention"):
 - ``params``: every trainable parameter (BN gamma/beta included, BN running statistics excluded).
 - ``acts``: output elements of every Conv2d / Linear, plus those of MaxPool2d (the ResNet stem pool);
   global/adaptive average pooling adds none.
+- transformers (pycls ``MultiheadAttention.complexity``): each self-attention (timm ``Attention``) adds
+  its two matmuls, QK^T and AV, ``2 * N^2 * D`` multiply-adds for N tokens and attention width D, and
+  their outputs as acts: the ``heads * N^2`` attention maps plus the ``N * D`` attended values (the qkv
+  and output projections are Linear layers, counted above); nothing for LayerNorm, GELU, softmax, adds.
 - batch size 1; output size from the real forward (= floor((h - 1) / s) + 1 for pad = k // 2).
 
 The forward runs on the ``meta`` device (shapes only, no arithmetic, no copy of the weights), so a
@@ -18,6 +22,7 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import torch
+from timm.layers import Attention
 from torch import nn
 
 __all__ = ["complexity"]
@@ -39,7 +44,13 @@ def _count_hooks(stats: Dict[str, int]):
     def pool(m, inp, out):
         stats["acts"] += out[0].numel()
 
-    return {nn.Conv2d: conv, nn.Linear: linear, nn.MaxPool2d: pool}
+    def attention(m, inp, out):
+        n = inp[0].shape[1]                     # tokens (batch = 1)
+        d = m.num_heads * m.head_dim            # attention width
+        stats["flops"] += 2 * n * n * d
+        stats["acts"] += m.num_heads * n * n + n * d
+
+    return {nn.Conv2d: conv, nn.Linear: linear, nn.MaxPool2d: pool, Attention: attention}
 
 
 def _run(model: nn.Module, x: torch.Tensor, meta: bool) -> Dict[str, int]:

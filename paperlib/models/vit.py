@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from .registry import register_model
 __all__ = [
     "VisionTransformer", "patchify_stem", "get_1d_sincos_pos_embed", "get_2d_sincos_pos_embed",
     "vit_b16", "vit_l16", "vit_h14", "vit_tiny_p4_32", "vit_t_p4_32", "vit_s_p4_32",
-    "LayerNorm6", "vit_layer_id",
+    "LayerNorm6", "vit_layer_id", "ConvStem", "conv_stem", "init_vit_pycls",
 ]
 
 LayerNorm6 = partial(nn.LayerNorm, eps=1e-6)
@@ -87,6 +87,58 @@ def patchify_stem(patch_size: int = 16) -> Callable[..., nn.Module]:
     return make
 
 
+class ConvStem(nn.Module):
+    """Convolutional stem of "Early Convolutions Help Transformers See Better" (pycls ``ViTStemConv``):
+    every layer but the last is conv k x k (bias-free) -> BatchNorm -> ReLU (torchvision's
+    ``Conv2dNormActivation``); the last is a conv with bias and nothing after it, mapping to D.
+    Maps (N, C, H, W) -> (N, L, D) like timm's ``PatchEmbed``."""
+
+    def __init__(self, img_size: int, in_chans: int, kernels: Sequence[int], strides: Sequence[int],
+                 channels: Sequence[int], paddings: Optional[Sequence[int]] = None):
+        super().__init__()
+        from torchvision.ops import Conv2dNormActivation
+        if not (len(kernels) == len(strides) == len(channels)) or len(kernels) < 1:
+            raise ValueError(f"ConvStem: kernels {list(kernels)}, strides {list(strides)} and channels "
+                             f"{list(channels)} must be non-empty lists of the same length")
+        pads = list(paddings) if paddings is not None else [stem_padding(k) for k in kernels]
+        layers, c_in, size = [], in_chans, img_size
+        for i, (k, s, c, p) in enumerate(zip(kernels, strides, channels, pads)):
+            if i < len(kernels) - 1:
+                layers.append(Conv2dNormActivation(c_in, c, k, s, p, norm_layer=nn.BatchNorm2d,
+                                                   activation_layer=nn.ReLU, inplace=True))
+            else:
+                self.proj = nn.Conv2d(c_in, c, k, s, p, bias=True)
+            c_in, size = c, (size + 2 * p - k) // s + 1
+        self.layers = nn.Sequential(*layers)
+        self.kernels, self.strides, self.channels, self.paddings = list(kernels), list(strides), list(channels), pads
+        self.grid_size = (size, size)
+        self.num_patches = size * size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.layers(x)).flatten(2).transpose(1, 2)
+
+
+def stem_padding(k: int) -> int:
+    """(k - 1) / 2 for odd kernels (3x3 -> 1, 1x1 -> 0); 0 for the even, stride-k patchify-like layers
+    of Table 3's S1-S4 stems (2x2/2, 4x4/4, 8x8/8, 16x16/16)."""
+    return (k - 1) // 2 if k % 2 else 0
+
+
+def conv_stem(kernels: Sequence[int], strides: Sequence[int], channels: Sequence[int],
+              paddings: Optional[Sequence[int]] = None) -> Callable[..., nn.Module]:
+    """Factory for a :class:`ConvStem` (a stem is data: kernels / strides / channels lists; the last
+    channel count must equal the model's embed_dim)."""
+
+    def make(img_size: int = 224, in_chans: int = 3, embed_dim: int = 768) -> nn.Module:
+        if channels[-1] != embed_dim:
+            raise ValueError(f"conv_stem: last channel count {channels[-1]} != embed_dim {embed_dim}")
+        return ConvStem(img_size, in_chans, kernels, strides, channels, paddings)
+
+    make.patch_size = int(np.prod(strides))
+    make.spec = {"kernels": list(kernels), "strides": list(strides), "channels": list(channels)}
+    return make
+
+
 def _init_linear_like_conv(stem: nn.Module) -> None:
     """MAE: initialise the patchify conv like a linear layer (xavier-uniform on D x (C p p))."""
     proj = getattr(stem, "proj", None)
@@ -120,8 +172,11 @@ class VisionTransformer(nn.Module):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path_rate: float = 0.0,
                  global_pool: bool = False, pos_embed: str = "sincos",
                  stem: Optional[Callable[..., nn.Module]] = None, head_init_std: float = 2e-5,
-                 norm_layer: Callable[..., nn.Module] = LayerNorm6):
+                 norm_layer: Callable[..., nn.Module] = LayerNorm6, init: str = "mae"):
         super().__init__()
+        if init not in ("mae", "pycls"):
+            raise ValueError(f"VisionTransformer: init must be 'mae' or 'pycls', got {init!r}")
+        self.init_scheme = init
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
         self.depth = depth
@@ -157,6 +212,9 @@ class VisionTransformer(nn.Module):
     # ---------------------------------------------------------------- init
     def init_weights(self) -> None:
         if self.pos_embed.device.type == "meta":
+            return
+        if self.init_scheme == "pycls":
+            init_vit_pycls(self)
             return
         if self.pos_embed_type in ("sincos", "sincos_learn"):
             pe = get_2d_sincos_pos_embed(self.embed_dim, self.grid_size, cls_token=True)
@@ -202,6 +260,39 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def init_vit_pycls(model: "VisionTransformer") -> None:
+    """pycls ``init_weights_vit`` (paper 09's recipe; spec "Faithful implementation"): patchify conv
+    trunc-normal std sqrt(1/fan_in), bias 0; conv-stem convs N(0, sqrt(2/fan_out)) with
+    fan_out = k*k*C_out (pycls's conv init), last conv's bias 0; BN/LN weight 1, bias 0; MLP linears
+    xavier-uniform with biases N(0, 1e-6); attention linears xavier-uniform, biases 0; learned
+    position embedding N(0, 0.02); cls token 0; classifier weight and bias 0."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            if isinstance(model.patch_embed, ConvStem):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, std=math.sqrt(2.0 / fan_out))
+            else:
+                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+                trunc_normal_(m.weight, std=math.sqrt(1.0 / fan_in))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                if ".mlp." in f".{name}.":
+                    nn.init.normal_(m.bias, std=1e-6)
+                else:
+                    nn.init.zeros_(m.bias)
+    nn.init.normal_(model.pos_embed, std=0.02)
+    nn.init.zeros_(model.cls_token)
+    if isinstance(model.head, nn.Linear):
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
 
 
 def vit_layer_id(name: str, num_layers: int) -> int:
@@ -270,3 +361,106 @@ def vit_t_p4_32(img_size: int = 32, **kw) -> VisionTransformer:
 def vit_s_p4_32(img_size: int = 32, **kw) -> VisionTransformer:
     kw.setdefault("num_classes", 10)
     return _vit(img_size, 4, 384, 12, 6, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# 09 "Early Convolutions Help Transformers See Better": ViT_P (patchify stem) and ViT_C (conv stem,
+# one block fewer), learned position embeddings, zero-initialised head, pycls init. A model is data:
+# (hidden, heads, MLP dim, ViT_P blocks) per flop regime + the ViT_C stem lists (spec's tables).
+# Exact anchors (224 px, 1000 classes; pycls's counting with the attention matmuls, see
+# paperlib.metrics.complexity): the spec's "Verification anchors", checked by tests/test_vit_early_convs.py.
+# --------------------------------------------------------------------------------------------
+EC_SIZES = {   # regime: (hidden D, heads, MLP dim, ViT_P blocks); ViT_C has one block fewer
+    "1gf": (192, 3, 576, 12), "4gf": (384, 6, 1152, 12), "18gf": (768, 12, 3072, 12), "36gf": (1024, 16, 4096, 14),
+}
+EC_C_STEMS = {  # regime: (kernels, strides, channels) of the official ViT_C configs
+    "1gf": ([3, 3, 3, 3, 1], [2, 2, 2, 2, 1], [24, 48, 96, 192, 192]),
+    "4gf": ([3, 3, 3, 3, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384]),
+    "18gf": ([3, 3, 3, 3, 3, 3, 1], [2, 2, 1, 2, 1, 2, 1], [64, 128, 128, 256, 256, 512, 768]),
+    "36gf": ([3, 3, 3, 3, 3, 3, 1], [2, 2, 1, 2, 1, 2, 1], [64, 128, 128, 256, 256, 512, 1024]),
+}
+#: Table 3's stems at 4GF width (D = 384): kernels, strides, channels (paddings by :func:`stem_padding`)
+EC_TABLE3_STEMS = {
+    "C": ([3, 3, 3, 3, 1], [2, 2, 2, 2, 1], [48, 96, 192, 384, 384]),
+    "S1": ([3, 3, 3, 2, 1], [2, 2, 2, 2, 1], [42, 104, 208, 416, 384]),
+    "S2": ([3, 3, 3, 4, 1], [2, 2, 1, 4, 1], [32, 64, 128, 256, 384]),
+    "S3": ([3, 3, 3, 8, 1], [2, 1, 1, 8, 1], [17, 34, 68, 136, 384]),
+    "S4": ([3, 3, 3, 16, 1], [1, 1, 1, 16, 1], [8, 16, 32, 64, 384]),
+}
+#: the CPU pair (spec "Tiny pair"): 32 px, 10 classes, D 96, MLP 288, 3 heads
+EC_TINY = {"hidden": 96, "heads": 3, "mlp": 288, "p_blocks": 6, "patch": 4,
+           "c_stem": ([3, 3, 3, 3, 1], [2, 1, 2, 1, 1], [32, 32, 64, 64, 96])}
+# exact counts (MACs, params, acts) under pycls's convention; (flops G, params M, acts M) as Table 1 prints
+_EC_ANCHORS = {
+    "vit_p_1gf": ((1_083_059_944, 4_830_376, 5_520_748), (1.1, 4.8, 5.5)),
+    "vit_p_4gf": ((3_909_048_808, 18_507_112, 11_040_496), (3.9, 18.5, 11.1)),
+    "vit_p_18gf": ((17_580_319_720, 86_567_656, 23_895_544), (17.5, 86.7, 24.0)),
+    "vit_p_36gf": ((35_997_187_048, 178_364_392, 37_136_840), (35.9, 178.4, 37.3)),
+    "vit_c_1gf": ((1_079_227_240, 4_567_936, 5_628_385), (1.1, 4.6, 5.7)),
+    "vit_c_4gf": ((3_965_674_216, 17_754_136, 11_255_770), (4.0, 17.8, 11.3)),
+    "vit_c_18gf": ((17_726_621_416, 81_573_160, 24_024_268), (17.7, 81.6, 24.1)),
+    "vit_c_36gf": ((35_025_829_864, 167_796_008, 36_606_008), (35.0, 167.8, 36.7)),
+    "vit_p_tiny": ((41_411_146, 572_074, 419_164), None),
+    "vit_c_tiny": ((40_777_354, 546_058, 374_905), None),
+}
+_EC_SRC = ("Xiao et al. 2021, Table 1 (paper numbers); exact counts: docs/papers/09_vit_early_convs.md "
+           "(pycls convention incl. attention matmuls)")
+
+
+def _ec_meta(name: str, size: int, classes: int) -> dict:
+    (f, p, a), paper = _EC_ANCHORS[name]
+    m = {"flops": f, "params": p, "acts": a, "num_classes": classes, "input_size": (3, size, size),
+         "family": "vit_early_convs", "source": _EC_SRC}
+    if paper:
+        m["paper"] = {"gflops": paper[0], "params_m": paper[1], "acts_m": paper[2]}
+    return m
+
+
+def vit_early_convs(stem: str, hidden: int, heads: int, mlp: int, depth: int, *, img_size: int = 224,
+                    num_classes: int = 1000, patch: int = 16, c_stem=None, **kw) -> VisionTransformer:
+    """ViT_P (``stem="patchify"``, p x p / p conv) or ViT_C (``stem="conv"``: ``c_stem`` =
+    (kernels, strides, channels)) with this paper's recipe: learned pos-embed, cls token, qkv bias,
+    pycls init (zero head). ``depth`` is the number of transformer blocks as given."""
+    if stem == "patchify":
+        factory = patchify_stem(patch)
+    elif stem == "conv":
+        factory = conv_stem(*c_stem)
+    else:
+        raise ValueError(f"vit_early_convs: stem must be 'patchify' or 'conv', got {stem!r}")
+    kw.setdefault("pos_embed", "learn")
+    kw.setdefault("init", "pycls")
+    return VisionTransformer(img_size=img_size, num_classes=num_classes, embed_dim=hidden, depth=depth,
+                             num_heads=heads, mlp_ratio=mlp / hidden, qkv_bias=True, stem=factory, **kw)
+
+
+def _register_ec(kind: str, regime: str) -> None:
+    name = f"vit_{kind}_{regime}"
+
+    def build(img_size: int = 224, num_classes: int = 1000, **kw) -> VisionTransformer:
+        d, h, mlp, blocks = EC_SIZES[regime]
+        if kind == "p":
+            return vit_early_convs("patchify", d, h, mlp, blocks, img_size=img_size, num_classes=num_classes, **kw)
+        return vit_early_convs("conv", d, h, mlp, blocks - 1, img_size=img_size, num_classes=num_classes,
+                               c_stem=EC_C_STEMS[regime], **kw)
+
+    build.__name__ = build.__qualname__ = name
+    globals()[name] = register_model(name, meta=_ec_meta(name, 224, 1000))(build)
+
+
+for _kind in ("p", "c"):
+    for _regime in EC_SIZES:
+        _register_ec(_kind, _regime)
+
+
+@register_model("vit_p_tiny", meta=_ec_meta("vit_p_tiny", 32, 10))
+def vit_p_tiny(img_size: int = 32, num_classes: int = 10, **kw) -> VisionTransformer:
+    t = EC_TINY
+    return vit_early_convs("patchify", t["hidden"], t["heads"], t["mlp"], t["p_blocks"], img_size=img_size,
+                           num_classes=num_classes, patch=t["patch"], **kw)
+
+
+@register_model("vit_c_tiny", meta=_ec_meta("vit_c_tiny", 32, 10))
+def vit_c_tiny(img_size: int = 32, num_classes: int = 10, **kw) -> VisionTransformer:
+    t = EC_TINY
+    return vit_early_convs("conv", t["hidden"], t["heads"], t["mlp"], t["p_blocks"] - 1, img_size=img_size,
+                           num_classes=num_classes, c_stem=t["c_stem"], **kw)
