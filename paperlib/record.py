@@ -32,13 +32,13 @@ import numpy as np
 from . import REPO_ROOT
 from .config import PAPERS, PROFILES, get_config, resolve_slug
 from .metrics.stats import Verdict
-from .metrics.stats import to_jsonable as _jsonable
+from .jsonio import to_jsonable as _jsonable
 from .paths import default_out_dir
 
 LIBRARIES = ("python", "torch", "torchvision", "timm", "numpy", "pycocotools", "lvis", "papermill", "matplotlib")
 
 #: data folders used by this process ("name/key" -> {"hash", "path"}); filled by paperlib.data.common
-DATA_USED: dict[str, dict] = {}
+from .data.common import DATA_USED  # noqa: E402  (the registry lives in data, below record)
 
 
 
