@@ -61,13 +61,6 @@ R50_PARAM_ANCHORS = {"fpn_neck": 3344384, "rpn_head": 593935, "box_head_fcs": 13
 
 
 # ----------------------------------------------------------------------------- setup
-def setup_threads(cfg, device) -> int:
-    """cfg.threads > 0 sets torch's CPU threads (0 = leave torch's default)."""
-    if getattr(cfg, "threads", 0) and torch.device(device).type == "cpu":
-        torch.set_num_threads(int(cfg.threads))
-    return torch.get_num_threads()
-
-
 def anchor_sizes(cfg) -> tuple:
     """Anchor side per level P2..P6 = anchor_scale x stride (paper: 8 x stride = 32..512)."""
     return tuple(int(cfg.anchor_scale * 2 ** l) for l in (2, 3, 4, 5, 6))
@@ -174,7 +167,8 @@ def detection_step(model, batch, device):
 
 def train_config(cfg, epochs: int, seed: int = 0, *, steps_per_epoch: Optional[int] = None,
                  iters: Optional[int] = None, step_iters: Optional[int] = None, find_unused: bool = False):
-    """The engine's TrainConfig for one detector: SGD momentum 0.9, wd, warmup + step lr.
+    """The engine's TrainConfig for one detector: SGD momentum 0.9, wd, warmup + step lr
+    (:func:`paperlib.engine.schedule.step_decay`).
 
     Without ``iters``: ``epochs`` epochs, lr x0.1 at 75 % (cfg.max_steps truncates). With ``iters``
     (the paper's recipe, e.g. 30k + 10k): ``iters`` optimizer steps in total, lr x0.1 from step
@@ -182,19 +176,12 @@ def train_config(cfg, epochs: int, seed: int = 0, *, steps_per_epoch: Optional[i
     loader's length on this rank) -- ``epochs`` is then unused. ``find_unused``: DDP's
     find_unused_parameters (the "finest" variant computes P3..P5 but uses only P2)."""
     from ..engine import TrainConfig
+    from ..engine.schedule import step_decay
 
-    milestones = [0.75 * epochs]
-    max_steps = cfg.max_steps
-    if iters is not None:
-        if not steps_per_epoch:
-            raise ValueError("an iteration schedule needs steps_per_epoch")
-        epochs = math.ceil(iters / steps_per_epoch)
-        milestones = [step_iters / steps_per_epoch] if step_iters else []
-        max_steps = iters if cfg.max_steps is None else min(iters, cfg.max_steps)
-    return TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                       momentum=0.9, weight_decay=cfg.weight_decay, schedule="step",
-                       milestones=milestones, warmup_epochs=min(cfg.warmup_epochs, epochs),
-                       warmup_start_factor=0.001, clip_grad=cfg.clip_grad, amp=False,
+    sched = step_decay(epochs=epochs, iters=iters, step_iters=step_iters, steps_per_epoch=steps_per_epoch,
+                       warmup_epochs=cfg.warmup_epochs, warmup_start_factor=0.001, max_steps=cfg.max_steps)
+    return TrainConfig(**sched, batch_size=cfg.batch_size, lr=cfg.lr, momentum=0.9,
+                       weight_decay=cfg.weight_decay, clip_grad=cfg.clip_grad, amp=False,
                        log_every=cfg.log_every, seed=seed, find_unused_parameters=find_unused)
 
 

@@ -402,13 +402,15 @@ def forward_timing(names: Sequence[str], batch: int = 8, image_size: Union[int, 
     if warmup is None:
         warmup = 5 if cuda else 1
     sizes = {n: int(image_size[n] if isinstance(image_size, Mapping) else image_size) for n in names}
+    from ..engine.runtime import setup_threads
+
     old_threads = torch.get_num_threads()
     old_bench = torch.backends.cudnn.benchmark
     if cuda:
         torch.backends.cudnn.benchmark = True
         gpu_name = torch.cuda.get_device_name(dev)
     else:
-        torch.set_num_threads(threads)
+        threads = setup_threads(threads, dev)
     rows = []
     inputs: Dict[int, Any] = {}
     try:

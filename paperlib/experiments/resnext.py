@@ -125,12 +125,6 @@ def forms_equivalence(cases=FORM_CASES, hw: int = 8, seed: int = 0) -> List[dict
 
 
 # ----------------------------------------------------------------------------- training
-def setup_threads(cfg, device) -> int:
-    if getattr(cfg, "threads", 0) and torch.device(device).type == "cpu":
-        torch.set_num_threads(int(cfg.threads))
-    return torch.get_num_threads()
-
-
 def world_size() -> int:
     """Processes the loaders are sharded over: torchrun's WORLD_SIZE (the engine's detection), else 1."""
     return env_world()[1] if is_distributed_env() else 1
