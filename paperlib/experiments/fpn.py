@@ -1,8 +1,8 @@
 """FPN (Lin et al., 2017) experiments: RPN ablations (Table 1), Fast R-CNN heads on the fixed FPN
 proposals (Table 2), detectors with / without FPN (Table 3: by default a Fast R-CNN on the proposals of
 the same variant's RPN, features not shared, as the paper's; ``shared_features`` = joint Faster R-CNN),
-the exact checks of the spec (Eq. 1,
-anchor counts, parameter anchors) and the claims.
+the exact checks (Eq. 1, anchor counts, parameter anchors) and the claims. Paper notes (claims, the
+paper's numbers, our deviations): ``docs/papers/02_fpn.md``.
 
 The notebook ``notebooks/02_fpn.ipynb`` calls, in order::
 

@@ -1,5 +1,6 @@
 """Panoptic Segmentation (Kirillov et al., 2019): the PQ metric's anatomy, the simulated
 human-consistency study, hallucinated stuff (PQ vs mIoU), the merge heuristic and machine vs human.
+Paper notes (claims, the paper's numbers, our deviations): ``docs/papers/04_panoptic_segmentation.md``.
 
 The notebook ``notebooks/04_panoptic_segmentation.ipynb`` calls, in order::
 

@@ -1,5 +1,6 @@
 """08 RegNet experiments: design-space populations trained through :mod:`paperlib.sweep`, their
 comparison by EDFs, the linear-rule fit, trends, and the complexity/timing tables.
+Paper notes (claims, the paper's numbers, our deviations): ``docs/papers/08_regnet.md``.
 
 The sweep job is :func:`train_one` (importable, top-level, one JSON config in, one JSON dict out):
 

@@ -1,4 +1,5 @@
-"""08 RegNet notebook sections: the tables, figures, metrics and claims of ``notebooks/08_regnet.ipynb``.
+"""08 RegNet notebook sections: the tables, figures, metrics and claims of ``notebooks/08_regnet.ipynb``
+(paper notes: ``docs/papers/08_regnet.md``).
 
 Each function computes one section from the run's config and records and returns data / figures; the
 notebook records them (``run.table`` / ``run.figure`` / ``run.metric`` / ``run.claim``), so the

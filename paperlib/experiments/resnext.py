@@ -1,4 +1,5 @@
 """Orchestration behind notebooks/01_resnext.ipynb (Xie et al., CVPR 2017), unit-tested.
+Paper notes (claims, the paper's numbers, our deviations): ``docs/papers/01_resnext.md``.
 
 Tables/figures of the paper, computed from the models (exact) or trained at the profile's scale:
 
