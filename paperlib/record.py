@@ -31,7 +31,7 @@ from typing import Any
 from . import REPO_ROOT
 from .config import PAPERS, PROFILES, get_config, resolve_slug
 from .metrics.stats import Verdict
-from .metrics.stats import to_jsonable as _jsonable
+from .jsonio import to_jsonable as _jsonable
 from .paths import check_data_root, default_out_dir
 from .staging import Output
 from .versions import PACKAGES
@@ -40,7 +40,7 @@ from .versions import versions as _versions
 LIBRARIES = ("python",) + PACKAGES
 
 #: data folders used by this process ("name/key" -> {"hash", "path"}); filled by paperlib.data.common
-DATA_USED: dict[str, dict] = {}
+from .data.common import DATA_USED  # noqa: E402  (the registry lives in data, below record)
 
 
 

@@ -43,7 +43,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
-from .metrics.stats import json_default as _json_default
+from .jsonio import json_default as _json_default
 
 __all__ = ["run_sweep", "job_key", "code_version", "load_records", "fn_path", "summarize",
            "example_job", "BACKENDS"]

@@ -330,3 +330,129 @@ def test_fast_rcnn_variant_trains_and_evaluates(variant, tiny_data):
         outs = m([im for im, _ in items], proposals=[_proposals_for(t, 100 + i) for i, (_, t) in enumerate(items)])
     ap = evaluate_coco(val.coco, detections_to_coco(outs, val.ids, val.label_to_cat_id))
     assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+
+# ----------------------------------------------------------------------------- norms of body, FPN and heads
+def _norm_types(module):
+    from torchvision.ops import FrozenBatchNorm2d
+
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, FrozenBatchNorm2d)
+    return {type(m) for m in module.modules() if isinstance(m, norms)}
+
+
+@pytest.mark.parametrize("head_norm,cls", [(None, None), ("bn", nn.BatchNorm2d), ("syncbn", nn.SyncBatchNorm),
+                                           ("gn", nn.GroupNorm)])
+def test_head_norm_sets_fpn_box_and_mask_heads(head_norm, cls):
+    from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, TwoMLPHead
+
+    m = build_detector("fpn", mask=True, norm=head_norm or "bn", head_norm=head_norm, **KW)
+    want = set() if cls is None else {cls}
+    assert _norm_types(m.backbone.neck) == want
+    assert _norm_types(m.roi_heads.box_head) == want and _norm_types(m.roi_heads.mask_head) == want
+    assert _norm_types(m.rpn.head) == set()                       # detectron2: the RPN head is never normalised
+    convs = [c for c in m.roi_heads.mask_head.modules() if isinstance(c, nn.Conv2d)]
+    assert len(convs) == 4 and all((c.bias is None) == (cls is not None) for c in convs)
+    fpn_convs = [c for c in m.backbone.neck.modules() if isinstance(c, nn.Conv2d)]
+    assert all((c.bias is None) == (cls is not None) for c in fpn_convs)
+    if cls is None:                                               # the FPN paper's heads (02 FPN)
+        assert isinstance(m.roi_heads.box_head, TwoMLPHead) and m.box_head == "2fc"
+    else:                                                         # detectron2's 4conv1fc
+        head = m.roi_heads.box_head
+        assert isinstance(head, FastRCNNConvFCHead) and m.box_head == "4conv1fc"
+        assert sum(isinstance(c, nn.Conv2d) for c in head.modules()) == 4
+        assert [l.out_features for l in head.modules() if isinstance(l, nn.Linear)] == [KW["representation_size"]]
+        assert _norm_types(m.backbone.body) == {cls}
+
+
+@pytest.mark.parametrize("norm", ["gn", "syncbn"])
+def test_normalised_mask_rcnn_trains_and_evaluates(norm, tiny_data):
+    """GN (and SyncBN, which is plain BN in one process) Mask R-CNN with 4conv1fc / 4-conv GN heads."""
+    torch.set_num_threads(1)
+    ap = _train_eval(build_detector("fpn", mask=True, norm=norm, head_norm=norm, **KW), tiny_data, masks=True)
+    assert set(ap) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+
+def test_head_norm_errors():
+    with pytest.raises(ValueError, match="'fpn' variant only"):
+        build_detector("c4", head_norm="gn", **KW)
+    with pytest.raises(ValueError, match="'fpn' variant only"):
+        build_detector("bottom_up", box_head="4conv1fc", **KW)
+    with pytest.raises(ValueError, match="head_norm must be one of"):
+        build_detector("fpn", head_norm="frozen_bn", **KW)
+    with pytest.raises(ValueError, match="box_head must be"):
+        build_detector("fpn", box_head="3fc", **KW)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        build_backbone("tiny", "layernorm")
+
+
+def test_forward_with_features_is_the_forward_plus_the_pyramid(tiny_data):
+    from paperlib.data.coco import detection_collate
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    m = build_detector("fpn", mask=True, norm="gn", head_norm="gn", **KW)
+    imgs, tg = detection_collate([tiny_data[0][0], tiny_data[0][1]])
+    torch.manual_seed(1)
+    plain = m.train()(imgs, tg)
+    torch.manual_seed(1)
+    got = m.forward_with_features(imgs, tg)
+    assert got["out"].keys() == plain.keys() and all(torch.equal(got["out"][k], plain[k]) for k in plain)
+    assert list(got["features"]) == ["p2", "p3", "p4", "p5", "p6"]
+    assert all(f.shape[1] == KW["fpn_channels"] for f in got["features"].values())
+    assert got["features"]["p2"].shape[-2:] == tuple(s // 4 for s in got["images"].tensors.shape[-2:])
+    assert len(got["targets"]) == 2 and "masks" in got["targets"][0]
+    m.eval()
+    with torch.no_grad():
+        plain, got = m(imgs), m.forward_with_features(imgs)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(plain, got["out"]) for k in a)
+    assert got["targets"] is None and not m.backbone._forward_hooks and not m.transform._forward_hooks
+
+
+# ----------------------------------------------------------------------------- registry, exact against torchvision
+def _count(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_registered_detectors_params_exact():
+    from paperlib.models import create_model, get_model_meta, list_models
+    from paperlib.models.detection_zoo import DETECTION_MODELS
+
+    assert sorted(DETECTION_MODELS) == list_models(family="detection") and len(DETECTION_MODELS) == 16
+    with torch.device("meta"):
+        for n in DETECTION_MODELS:
+            kw = {}
+            if n.endswith("_frozenbn"):     # a module passed in counts as pre-trained (no weights on meta)
+                kw["backbone"] = create_model("resnet101" if "_r101_" in n else "resnet50")
+            m = create_model(n, **kw)
+            meta = get_model_meta(n)
+            assert _count(m) == meta["params"], n
+            assert (m.norm, m.head_norm, m.box_head) == (meta["norm"], meta["head_norm"], meta["box_head"]), n
+            assert hasattr(m, "forward_with_features") and (hasattr(m.roi_heads, "mask_head")
+                                                            and m.roi_heads.mask_head is not None) == n.startswith("mask")
+
+
+def test_detectors_equal_torchvision_builders():
+    from torchvision.models import detection as tvd
+
+    from paperlib.models import get_model_meta
+
+    with torch.device("meta"):
+        # plain names = torchvision v1 without weights (trainable BN); torchvision's documented v1 counts
+        # (frozen BN, pre-trained) = our _frozenbn names
+        assert _count(tvd.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)) == \
+            get_model_meta("fasterrcnn_r50_fpn")["params"]
+        assert _count(tvd.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None)) == \
+            get_model_meta("maskrcnn_r50_fpn")["params"]
+        assert get_model_meta("fasterrcnn_r50_fpn_frozenbn")["params"] == 41_755_286
+        assert get_model_meta("maskrcnn_r50_fpn_frozenbn")["params"] == 44_401_393
+        # normalised heads: torchvision's v2 (BN in FPN and heads, 4conv1fc, two RPN convs), shape for shape
+        for ours, tv in (("fasterrcnn", tvd.fasterrcnn_resnet50_fpn_v2), ("maskrcnn", tvd.maskrcnn_resnet50_fpn_v2)):
+            a = build_detector("fpn", backbone="resnet50", mask=ours == "maskrcnn", head_norm="bn", rpn_conv_depth=2)
+            b = tv(weights=None, weights_backbone=None)
+            assert sorted(p.shape for p in a.parameters()) == sorted(p.shape for p in b.parameters())
+            assert _count(a) - 256 * 256 * 9 - 256 == get_model_meta(f"{ours}_r50_fpn_gn")["params"]
+    # R-101 = R-50 + the body difference
+    from paperlib.models import get_model_meta as g
+    body = g("resnet101")["params"] - g("resnet50")["params"]
+    for n in ("fasterrcnn_r{}_fpn", "maskrcnn_r{}_fpn_gn", "maskrcnn_r{}_fpn_syncbn"):
+        assert g(n.format(101))["params"] - g(n.format(50))["params"] == body

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from paperlib.config import get_config
-from paperlib.experiments import fpn
+from paperlib.engine.detection import _flip_boxes, _no_flip
+from paperlib.experiments import fpn, fpn_checks
 from paperlib.metrics.stats import Verdict
 
 
@@ -62,7 +63,7 @@ def test_tables_and_claims(small_run):
     assert "small-object gain" in fpn.small_object_note(rpn, cfg)
     d = fpn.data_rows(data)
     assert d[0]["images"] == 4 and d[1]["images"] == 3
-    assert sum(r["gt_boxes"] for r in fpn.level_histogram(data["coco_gt"], cfg)) == d[1]["instances"]
+    assert sum(r["gt_boxes"] for r in fpn_checks.level_histogram(data["coco_gt"], cfg)) == d[1]["instances"]
 
 
 def test_figures(small_run):
@@ -70,14 +71,33 @@ def test_figures(small_run):
     matplotlib.use("Agg")
     cfg, data, rpn, det = small_run
     for fig in (fpn.ar_curve(rpn, cfg), fpn.small_object_figure(data, rpn, det, cfg, n_images=2),
-                fpn.level_figure(fpn.level_histogram(data["coco_gt"], cfg))):
+                fpn_checks.level_figure(fpn_checks.level_histogram(data["coco_gt"], cfg))):
         assert fig.axes
 
 
+def test_claims_are_declared_library_side(small_run):
+    cfg, data, rpn, det = small_run
+    cs = fpn.claims(rpn, det, {}, cfg)
+    assert [c["claim_id"] for c in cs] == ["C1", "C2", "C3", "C4"]
+    assert all(isinstance(c["verdict"], Verdict) and c["statement"] and c["paper"] for c in cs)
+    assert "AR@100" in cs[0]["statement"] and set(cs[0]["evidence"]["gain_by_size_points"]) == {
+        "all", "small", "medium", "large"}
+    assert cs[1]["paper"] == {"AR1k": {"fpn": 56.3, "bottom_up": 49.5, "no_lateral": 46.1, "finest": 51.3}}
+    assert cs[2]["statement"] == fpn.C3_STATEMENT and cs[3]["verdict"] == fpn.claim_c4(det, cfg)
+    no_c4 = fpn.claims({"fpn": rpn["fpn"]}, {}, {}, cfg)                 # missing arms: not tested, no crash
+    assert no_c4[0]["evidence"]["gain_by_size_points"] == {} and no_c4[0]["verdict"].verdict == "inconclusive"
+
+
 def test_exact_checks_hold():
-    chk = fpn.exact_checks()
-    assert fpn.exact_verdict(chk).verdict == "held"
-    rows = fpn.pyramid_shapes(get_config("02_fpn", "ci", {}), size=64)
+    chk = fpn_checks.exact_checks()
+    assert fpn_checks.exact_verdict(chk).verdict == "held"
+    a1 = fpn_checks.exact_claim(chk)
+    assert a1["claim_id"] == "A1" and a1["trained"] is False and a1["verdict"].verdict == "held"
+    assert a1["paper"] == {"fpn_neck": 3344384, "rpn_head": 593935, "box_head_fcs": 13895680, "anchors_800x1088": 217413}
+    rows = fpn_checks.exact_rows(chk)
+    assert len(rows) == len(chk["eq1_expected"]) + len(chk["anchor_counts_800x1088"]) + len(chk["r50_params"])
+    assert all(r["ours"] == r["expected"] for r in rows)
+    rows = fpn_checks.pyramid_shapes(get_config("02_fpn", "ci", {}), size=64)
     assert [r["P shape"] for r in rows] == [(32, 16, 16), (32, 8, 8), (32, 4, 4), (32, 2, 2), (32, 1, 1)]
 
 
@@ -140,12 +160,12 @@ def test_with_proposals_flips_proposals_with_the_image(small_run):
         for k in range(len(ds)):
             img, t = ds[k]
             assert torch.equal(t["proposals"], t["boxes"])           # flipped together (or not at all)
-            plain = fpn._no_flip(train)[k][0]
+            plain = _no_flip(train)[k][0]
             flipped = not torch.equal(img, plain)
             flips += flipped
             if flipped:
                 assert torch.equal(img, plain.flip(-1))
-                torch.testing.assert_close(t["proposals"], fpn._flip_boxes(props[train.ids[k]], img.shape[-1]))
+                torch.testing.assert_close(t["proposals"], _flip_boxes(props[train.ids[k]], img.shape[-1]))
             else:
                 torch.testing.assert_close(t["proposals"], props[train.ids[k]])
     assert 0 < flips < 4 * len(ds)

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from paperlib.configs.panoptic_segmentation import Config
+from paperlib.experiments import panoptic_machine as pm
+from paperlib.experiments import panoptic_report as pr
 from paperlib.experiments import panoptic_segmentation as ps
 from paperlib.metrics import pq as pqm
 from paperlib.metrics.stats import Verdict
@@ -104,15 +106,34 @@ def test_studies_and_claims_small(scenes):
     rows = {(r["blobs_per_image"], r["stuff_area_limit"]): r for r in t4["rows"]}
     assert rows[(10, 0)]["PQ_St"] <= rows[(0, 0)]["PQ_St"]
     torch.set_num_threads(1)
-    machine = ps.machine_study(scenes, cfg, torch.device("cpu"))
+    machine = pm.machine_study(scenes, cfg, torch.device("cpu"))
     assert machine["things_only"]["res"]["Things"]["pq"] == machine["merged"]["res"]["Things"]["pq"]
     chk = ps.exact_checks(None or __import__("tempfile").mkdtemp(), n_files=2, size=32)
-    for v in (ps.claim_c1(human, chk), ps.claim_c2(human, cfg), ps.claim_c3(machine, cfg),
-              ps.claim_c3(machine, cfg, "simulated"), ps.claim_c4(t4, cfg), ps.claim_c5(machine, cfg),
-              ps.claim_c6(human, chk)):
+    for v in (pr.claim_c1(human, chk), pr.claim_c2(human, cfg), pr.claim_c3(machine, cfg),
+              pr.claim_c3(machine, cfg, "simulated"), pr.claim_c4(t4, cfg), pr.claim_c5(machine, cfg),
+              pr.claim_c6(human, chk)):
         assert isinstance(v, Verdict)
-    assert ps.claim_c1(human, chk).verdict == "held"
-    assert ps.claim_c6(human, chk).verdict == "held"
+    assert pr.claim_c1(human, chk).verdict == "held"
+    assert pr.claim_c6(human, chk).verdict == "held"
+    # the library-side form the notebook loops over: same verdicts, declared once
+    cs = pr.claims(human, machine, chk, t4, cfg)
+    assert [c["claim_id"] for c in cs] == ["C1", "C2", "C3", "C3_sim", "C4", "C5", "C6"]
+    assert [c["verdict"] for c in cs] == [pr.claim_c1(human, chk), pr.claim_c2(human, cfg), pr.claim_c3(machine, cfg),
+                                          pr.claim_c3(machine, cfg, "simulated"), pr.claim_c4(t4, cfg),
+                                          pr.claim_c5(machine, cfg), pr.claim_c6(human, chk)]
+    assert [c.get("trained", True) for c in cs] == [False, True, True, True, True, True, False]
+    assert "(merged machine)" in cs[2]["statement"]
+    no_machine = {k: v for k, v in machine.items() if k != "merged"}
+    assert "(simulated machine)" in pr.claims(human, no_machine, chk, t4, cfg)[2]["statement"]
+    # T1's "mean over seeds" row, without reading it back from the table
+    t1 = ps.t1_rows(human)
+    assert ps.human_pq(human) == t1[len(cfg.seeds)]["PQ"] and t1[len(cfg.seeds)]["setting"] == "mean over seeds"
+
+
+def test_shift_seeds_in_place():
+    cfg = Cfg(seeds=[0, 1, 2])
+    assert ps.shift_seeds(cfg, 10) is cfg and cfg.seeds == [10, 11, 12]
+    assert ps.shift_seeds(cfg, 0).seeds == [10, 11, 12]
 
 
 def test_stuff_limit_scaling():
@@ -156,13 +177,13 @@ def test_files_study_on_written_coco_files(tmp_path):
     ps.exact_checks(str(tmp_path), n_files=2, size=32)            # writes gt.json / pred.json + PNGs
     cfg = Cfg()
     cfg.gt_json, cfg.pred_json, cfg.workers = "gt.json", str(tmp_path / "pred.json"), 1
-    out = ps.files_study(cfg, tmp_path)
+    out = pr.files_study(cfg, tmp_path)
     assert out["res"]["All"]["n"] > 0 and len(out["rows"]) == 1
     with pytest.raises(FileNotFoundError, match="layout"):
-        ps.files_study(cfg, None)
+        pr.files_study(cfg, None)
     cfg.pred_json = None
     with pytest.raises(FileNotFoundError, match="pred_json"):
-        ps.files_study(cfg, tmp_path)
+        pr.files_study(cfg, tmp_path)
 
 
 def test_bucket_results_match_size_bucket_pq(scenes):
@@ -171,7 +192,7 @@ def test_bucket_results_match_size_bucket_pq(scenes):
     ev = ps.evaluate([(a[0], a[1], b[0], b[1]) for a, b in zip(A, B)], cats)
     edges = ps.size_edges([a[1] for a in A])
     ref = pqm.size_bucket_pq(ev["images"], cats, edges, ["S", "M", "L"])
-    for name, imgs in zip(("S", "M", "L"), ps.bucket_results(ev["images"], edges)):
+    for name, imgs in zip(("S", "M", "L"), pr.bucket_results(ev["images"], edges)):
         got = pqm.pq_from_counts(pqm.per_image_counts(imgs, [c["id"] for c in cats]).sum(0))
         assert int(got["n"]) == ref[name]["n"]
         if ref[name]["n"]:
@@ -183,10 +204,10 @@ def test_claim_floors_follow_the_spec_rule(scenes):
     """Spec: held only if the sign matches and the size exceeds max(2 x seed std, a stated minimum);
     C4 also needs mIoU to change by < 2 points."""
     human = ps.human_study(scenes, Cfg(seeds=[0, 1, 2]))
-    v = ps.claim_c2(human, Cfg(min_effect_pts={"C2": 0.0}))
+    v = pr.claim_c2(human, Cfg(min_effect_pts={"C2": 0.0}))
     per_seed = v.evidence["per_seed_contrast"]
     assert v.evidence["seed_std"] == pytest.approx(float(np.std(per_seed, ddof=1)))
-    high = ps.claim_c2(human, Cfg(min_effect_pts={"C2": 99.0}))     # a floor no contrast can pass
+    high = pr.claim_c2(human, Cfg(min_effect_pts={"C2": 99.0}))     # a floor no contrast can pass
     assert high.verdict == "inconclusive" and high.evidence["min_effect"] == pytest.approx(0.99)
     if v.verdict == "held":
         assert "floor" in high.reason and "0.99" in high.reason
@@ -197,12 +218,12 @@ def test_claim_floors_follow_the_spec_rule(scenes):
     # the per-image confusions add up to the reported mIoU
     ids = [c["id"] for c in ps.categories()]
     assert 100 * pqm.miou_from_confusion(t4["confs"][(10, "none")].sum(0), ids) == pytest.approx(rows[(10, 0)]["mIoU"])
-    c4 = ps.claim_c4(t4, Cfg())
+    c4 = pr.claim_c4(t4, Cfg())
     assert len(c4.evidence["parts"]) == 2
     assert c4.evidence["mIoU_drop"] == pytest.approx(rows[(0, 0)]["mIoU"] - rows[(10, 0)]["mIoU"])
-    tight = ps.claim_c4(t4, Cfg(miou_change_max_pts=1e-9))      # any mIoU change violates a ~0 tolerance
+    tight = pr.claim_c4(t4, Cfg(miou_change_max_pts=1e-9))      # any mIoU change violates a ~0 tolerance
     assert tight.evidence["parts"][1]["verdict"] == "not held" and tight.verdict == "not held"
-    huge = ps.claim_c4(t4, Cfg(min_effect_pts={"C4": 1e6}))
+    huge = pr.claim_c4(t4, Cfg(min_effect_pts={"C4": 1e6}))
     assert huge.evidence["parts"][0]["verdict"] == "inconclusive"
 
 
@@ -282,7 +303,7 @@ def _merge_files(root, *, fp_instance=False, tree_patch=False, sem_png=False):
 @pytest.mark.parametrize("sem_png", [False, True])
 def test_files_merge_perfect_predictions_give_pq_1(tmp_path, sem_png):
     cfg = _merge_files(tmp_path, sem_png=sem_png)
-    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    out = pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     assert out["limit"] == 4096.0                       # unscaled on real data
     assert out["merged"]["res"]["All"]["pq"] == pytest.approx(1.0, abs=1e-12)
     assert out["merged"]["res"]["Stuff"]["n"] == 2 and out["merged"]["res"]["Things"]["n"] == 2
@@ -300,25 +321,27 @@ def test_files_merge_perfect_predictions_give_pq_1(tmp_path, sem_png):
 
 def test_files_merge_things_unchanged_stuff_drops_and_c5(tmp_path):
     cfg = _merge_files(tmp_path, fp_instance=True)
-    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    out = pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     th_sep = out["things_only"]["res"]["Things"]["pq"]
     assert th_sep == pytest.approx((1 + 1 / 1.5) / 2)   # the false car costs PQ^Th
     assert out["merged"]["res"]["Things"]["pq"] == th_sep   # exactly unchanged by merging
     assert out["stuff_only"]["res"]["Stuff"]["pq"] == pytest.approx(1.0)
     assert out["merged"]["res"]["Stuff"]["pq"] == pytest.approx((4450 / 4850 + 1) / 2)  # the car takes sky
-    v = ps.claim_c5(out, cfg, out["cats"])
+    v = pr.claim_c5(out, cfg, out["cats"])
     assert v.verdict == "held", v.reason
+    c = pr.files_c5_claim(out, cfg)
+    assert c["claim_id"] == "C5" and c["verdict"] == v and "user's semantic + instance" in c["statement"]
 
 
 def test_files_merge_stuff_limit_drops_small_stuff(tmp_path):
     cfg = _merge_files(tmp_path, tree_patch=True)
-    out = ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+    out = pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     merged = __import__("json").loads((tmp_path / "out" / "panoptic_merged.json").read_text())
     cats = {s["category_id"] for a in merged["annotations"] for s in a["segments_info"]}
     assert 5 not in cats and {1, 2, 3, 4} <= cats       # the 400-px tree region fell under 4096 px
     assert out["merged"]["res"]["Stuff"]["n"] == 2      # so it is no false positive
     cfg.stuff_area_limit = 0                            # without the limit it survives as an FP
-    out0 = ps.files_merge_study(cfg, tmp_path, tmp_path / "out0")
+    out0 = pr.files_merge_study(cfg, tmp_path, tmp_path / "out0")
     assert out0["merged"]["res"]["Stuff"]["n"] == 3
     assert out0["merged"]["res"]["per_class"][5]["fp"] == 2
     assert out0["merged"]["res"]["Stuff"]["pq"] < out["merged"]["res"]["Stuff"]["pq"]
@@ -328,18 +351,18 @@ def test_files_merge_missing_inputs_are_named(tmp_path):
     cfg = _merge_files(tmp_path)
     cfg.instance_pred_json = "preds/missing_instances.json"
     with pytest.raises(FileNotFoundError) as e:
-        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+        pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     assert "instance_pred_json" in str(e.value) and "missing_instances.json" in str(e.value)
     assert "COCO detection results" in str(e.value)
     cfg.instance_pred_json, cfg.semantic_pred = "inst.json", None
     with pytest.raises(FileNotFoundError, match="semantic_pred"):
-        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+        pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     cfg.semantic_pred = "no_such_sem"
     with pytest.raises(FileNotFoundError, match="no_such_sem"):
-        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+        pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     (tmp_path / "sem_png").mkdir()
     cfg.semantic_pred = "sem_png"                        # a label-map folder without the image's PNG
     with pytest.raises(FileNotFoundError, match="img0.png"):
-        ps.files_merge_study(cfg, tmp_path, tmp_path / "out")
+        pr.files_merge_study(cfg, tmp_path, tmp_path / "out")
     with pytest.raises(FileNotFoundError, match="layout"):
-        ps.files_merge_study(cfg, None, tmp_path / "out")
+        pr.files_merge_study(cfg, None, tmp_path / "out")

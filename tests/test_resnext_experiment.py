@@ -75,6 +75,31 @@ def test_verdicts_from_fake_results():
     assert ep == [1, 2] and np.allclose(tr, [0.5, 0.305])
 
 
+def test_claims_are_declared_library_side():
+    a, b = "resnext_mini_1x32d", "resnext_mini_8x7d"
+    cfg = dataclasses.replace(get_config("01_resnext", "ci"), c1_pair=[a, b], c2_models=[], c5_pairs=[],
+                              throughput_models=[a, b])
+    one = [_fake(a, 0, 0.5, 0.3, n=2000), _fake(b, 0, 0.1, 0.1, n=2000)]
+    abl = [_fake(a, 0, 0.7, 0.6, shortcut=False, n=2000), _fake(b, 0, 0.4, 0.3, shortcut=False, n=2000)]
+    tp = [{"model": a, "s_per_gmac": [1.0, 1.1, 1.05]}, {"model": b, "s_per_gmac": [2.0, 2.1, 2.05]}]
+    forms, t2, cx = ex.forms_equivalence(hw=6), ex.table2_rows(), ex.complexity_rows(ex.CI_ANCHOR_MODELS)
+    cs = ex.claims(cfg, forms_rows=forms, t2_rows=t2, cx_rows=cx, results=one, ablation=abl,
+                   by_arm={"synthetic": one}, tp=tp)
+    assert [c["claim_id"] for c in cs] == ["C3", "C1", "C2", "C4", "C5", "C6"]
+    assert all(isinstance(c["verdict"], Verdict) and c["statement"] and c["paper"] for c in cs)
+    want = {"C3": ex.verdict_c3(forms, t2, cx), "C1": ex.verdict_c1(one, [a, b]), "C2": ex.verdict_c2(one, []),
+            "C4": ex.verdict_c4(one, abl, [a, b]), "C5": ex.verdict_c5_arms({"synthetic": one}, []),
+            "C6": ex.verdict_c6(tp, a, [b])}
+    assert {c["claim_id"]: c["verdict"] for c in cs} == want
+    assert [c["trained"] for c in cs] == [False, True, True, True, True, False]
+    assert (want["C3"].verdict, want["C4"].verdict, want["C6"].verdict) == ("held", "held", "held")
+    assert f"({b} vs {a})" in cs[1]["statement"]
+    # C6 compares the dense model only with grouped ones (cardinality > 1)
+    cfg2 = dataclasses.replace(cfg, throughput_models=[a, a])
+    c6 = ex.claims(cfg2, forms_rows=forms, t2_rows=t2, cx_rows=cx, results=one, ablation=abl, by_arm={}, tp=tp)[-1]
+    assert c6["verdict"] == ex.verdict_c6(tp, a, [])
+
+
 def test_tiny_training_and_throughput(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_DATA", str(tmp_path))
     cfg = dataclasses.replace(get_config("01_resnext", "ci"), max_steps=1, n_train=32, n_val=16, batch_size=16)

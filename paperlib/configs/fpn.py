@@ -1,4 +1,4 @@
-"""02 FPN: Feature Pyramid Networks for Object Detection (spec: papers/fpn.md)."""
+"""02 FPN: Feature Pyramid Networks for Object Detection (paper notes: docs/papers/02_fpn.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

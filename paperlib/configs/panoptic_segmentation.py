@@ -1,4 +1,4 @@
-"""04 Panoptic Segmentation (spec: papers/panoptic_segmentation.md)."""
+"""04 Panoptic Segmentation (paper notes: docs/papers/04_panoptic_segmentation.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,6 +1,6 @@
 """08 RegNet -- Designing Network Design Spaces (Radosavovic, Kosaraju, Girshick, He, Dollar; CVPR 2020).
 
-Spec: papers/regnet.md.  Profiles:
+Paper notes: docs/papers/08_regnet.md.  Profiles:
 - ci:      exact checks (24 RegNetX/Y configs, tiny 32-px variant, Table 1 sizes); 3 models each of
            AnyNetX_A / AnyNetX_E / RegNet in the 32-px 3-5 M MACs band trained for a few optimizer steps
            through the sweep machinery (serial); every figure and table drawn; CPU timing of 2 models.

@@ -1,6 +1,6 @@
 """01 ResNeXt -- Aggregated Residual Transformations for Deep Neural Networks (Xie et al.; CVPR 2017).
 
-Spec: papers/resnext.md.  Profiles:
+Paper notes: docs/papers/01_resnext.md.  Profiles:
 - ci:      16-px synthetic ImageFolder (tens of images), 2 SGD steps of mini 1x32d and 8x7d;
            exact complexity / equivalence checks; every table and figure produced.
 - default: 16-px synthetic 10-class data (2.5k train / 1k val); mini family {1x32, 2x20, 4x12, 8x7}d,

@@ -19,7 +19,9 @@ from ..paths import data_home
 
 MANIFEST = "manifest.json"
 
-
+#: data folders used by this process ("name/key" -> {"hash", "path"}), filled by :func:`record_use`;
+#: the recorder copies it into results.json's provenance (data sits below record: it only writes here)
+DATA_USED: dict[str, dict] = {}
 
 
 def _key(params: dict) -> str:
@@ -51,9 +53,7 @@ def manifest_hash(root) -> str | None:
 
 
 def record_use(name: str, root: Path) -> None:
-    """Note in this process's provenance that `root` (with its manifest hash) was used."""
-    from ..record import DATA_USED
-
+    """Note in this process's provenance (:data:`DATA_USED`) that `root` (with its manifest hash) was used."""
     root = Path(root)
     DATA_USED[f"{name}/{root.name}"] = {"hash": manifest_hash(root), "path": str(root)}
 

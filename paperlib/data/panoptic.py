@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from ..metrics.stats import json_default
+from ..jsonio import json_default
 
 VOID = 0
 OFFSET = 256 * 256 * 256  # max id + 1

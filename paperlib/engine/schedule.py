@@ -8,10 +8,14 @@ The lr is a pure function of the fractional epoch t = global_step / steps_per_ep
     constant:        lr(t) = base
 
 E = cfg.epochs. Each param group gets lr(t; base=group["base_lr"]) * group["lr_scale"].
+
+Detection recipes count optimizer steps ("30k iterations, lr x0.1 at 20k"): :func:`step_decay`
+turns such a schedule (or its epoch form) into the engine's fractional-epoch fields above.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 
 def lr_at(t: float, cfg, base_lr: float | None = None) -> float:
@@ -75,3 +79,27 @@ class IterScheduler:
 def build_scheduler(optimizer, cfg, steps_per_epoch: int) -> IterScheduler:
     """Per-iteration scheduler for `optimizer` (call `.step(global_step)` before each update)."""
     return IterScheduler(optimizer, cfg, steps_per_epoch)
+
+
+def step_decay(*, epochs: int, iters: Optional[int] = None, step_iters: Optional[int] = None,
+               steps_per_epoch: Optional[int] = None, decay_at: float = 0.75, warmup_epochs: float = 0.0,
+               warmup_start_factor: float = 0.001, max_steps: Optional[int] = None) -> dict:
+    """The :class:`~paperlib.engine.TrainConfig` fields of a linear warm-up + one step decay (x gamma).
+
+    Epoch form (``iters`` None): ``epochs`` epochs, the lr drops at ``decay_at * epochs``; ``max_steps``
+    (truncation) passes through. Iteration form: ``iters`` optimizer steps in total and the drop from
+    step ``step_iters`` on (none if None), converted with ``steps_per_epoch`` (the loader's length on
+    this rank): epochs = ceil(iters / steps_per_epoch), milestone = step_iters / steps_per_epoch (so
+    :func:`lr_at` switches exactly at that step), max_steps = iters (or the smaller ``max_steps``);
+    ``epochs`` is then unused. The warm-up (in epochs) never exceeds the schedule:
+    min(warmup_epochs, epochs). Returns {epochs, max_steps, schedule, milestones, warmup_epochs,
+    warmup_start_factor}."""
+    milestones = [decay_at * epochs]
+    if iters is not None:
+        if not steps_per_epoch:
+            raise ValueError("an iteration schedule needs steps_per_epoch")
+        epochs = math.ceil(iters / steps_per_epoch)
+        milestones = [step_iters / steps_per_epoch] if step_iters else []
+        max_steps = iters if max_steps is None else min(iters, max_steps)
+    return dict(epochs=epochs, max_steps=max_steps, schedule="step", milestones=milestones,
+                warmup_epochs=min(warmup_epochs, epochs), warmup_start_factor=warmup_start_factor)

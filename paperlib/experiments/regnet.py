@@ -1,5 +1,6 @@
 """08 RegNet experiments: design-space populations trained through :mod:`paperlib.sweep`, their
 comparison by EDFs, the linear-rule fit, trends, and the complexity/timing tables.
+Paper notes (claims, the paper's numbers, our deviations): ``docs/papers/08_regnet.md``.
 
 The sweep job is :func:`train_one` (importable, top-level, one JSON config in, one JSON dict out):
 
@@ -402,13 +403,15 @@ def forward_timing(names: Sequence[str], batch: int = 8, image_size: Union[int, 
     if warmup is None:
         warmup = 5 if cuda else 1
     sizes = {n: int(image_size[n] if isinstance(image_size, Mapping) else image_size) for n in names}
+    from ..engine.runtime import setup_threads
+
     old_threads = torch.get_num_threads()
     old_bench = torch.backends.cudnn.benchmark
     if cuda:
         torch.backends.cudnn.benchmark = True
         gpu_name = torch.cuda.get_device_name(dev)
     else:
-        torch.set_num_threads(threads)
+        threads = setup_threads(threads, dev)
     rows = []
     inputs: Dict[int, Any] = {}
     try:

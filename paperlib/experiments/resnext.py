@@ -1,4 +1,5 @@
 """Orchestration behind notebooks/01_resnext.ipynb (Xie et al., CVPR 2017), unit-tested.
+Paper notes (claims, the paper's numbers, our deviations): ``docs/papers/01_resnext.md``.
 
 Tables/figures of the paper, computed from the models (exact) or trained at the profile's scale:
 
@@ -125,12 +126,6 @@ def forms_equivalence(cases=FORM_CASES, hw: int = 8, seed: int = 0) -> List[dict
 
 
 # ----------------------------------------------------------------------------- training
-def setup_threads(cfg, device) -> int:
-    if getattr(cfg, "threads", 0) and torch.device(device).type == "cpu":
-        torch.set_num_threads(int(cfg.threads))
-    return torch.get_num_threads()
-
-
 def world_size() -> int:
     """Processes the loaders are sharded over: torchrun's WORLD_SIZE (the engine's detection), else 1."""
     return env_world()[1] if is_distributed_env() else 1
@@ -633,3 +628,36 @@ def verdict_c6(tp_rows, base: str, grouped: Sequence[str]) -> stats.Verdict:
                                 arm_a=base, arm_b=g, metric="seconds per forward GMAC (training step)")
              for g in grouped if g in by]
     return stats.combine(parts, base=base, grouped=[g for g in grouped if g in by])
+
+
+# ----------------------------------------------------------------------------- claims for run.claim(**c)
+def claims(cfg, *, forms_rows, t2_rows, cx_rows, results, ablation, by_arm, tp) -> List[dict]:
+    """C3, C1, C2, C4, C5, C6 as keyword arguments of ``run.claim`` (the notebook loops ``run.claim(**c)``),
+    every verdict computed from this run: the exact tables (``forms_rows``, ``t2_rows``, ``cx_rows``), the
+    primary arm's trainings (``results``), the residual ablation, every arm's results (``by_arm``, C5) and
+    the throughput rows (``tp``, C6: the first of ``cfg.throughput_models`` against its grouped ones)."""
+    base, grouped = cfg.throughput_models[0], cfg.throughput_models[1:]
+    grouped = [g for g in grouped if get_model_meta(g)["cardinality"] > 1]
+    return [
+        dict(claim_id="C3", statement="Forms (a), (b), (c) compute the same function; the template keeps params/MACs "
+             "at ResNet level (Tables 1-2).", verdict=verdict_c3(forms_rows, t2_rows, cx_rows), trained=False,
+             paper={"resnet50": "25.5M / 4.1G", "resnext50_32x4d": "25.0M / 4.2G", "template_params": "~70k"}),
+        dict(claim_id="C1", statement=f"At matched complexity, higher cardinality lowers validation and training error "
+             f"({cfg.c1_pair[1]} vs {cfg.c1_pair[0]}).", verdict=verdict_c1(results, cfg.c1_pair), trained=True,
+             paper={"resnet50_top1_err": 23.9, "resnext50_32x4d_top1_err": 22.2,
+                    "note": "training-error gap larger than validation gap (Fig 5)"}),
+        dict(claim_id="C2", statement="At ~2x complexity, more cardinality beats going deeper or wider "
+             "(ResNeXt-101 64x4d 20.4 vs ResNet-200 21.7 and ResNet-101 1x100d 21.3).",
+             verdict=verdict_c2(results, cfg.c2_models), trained=True,
+             paper={"resnext101_64x4d": 20.4, "resnet200": 21.7, "resnet101_1x100d": 21.3}),
+        dict(claim_id="C4", statement="Removing shortcuts hurts both families, and the grouped model stays better "
+             "without them.", verdict=verdict_c4(results, ablation, cfg.c1_pair), trained=True,
+             paper={"resnet50": [23.9, 31.2], "resnext50_32x4d": [22.2, 26.1]}),
+        dict(claim_id="C5", statement="On CIFAR, increasing cardinality is a better use of parameters than increasing "
+             "width.", verdict=verdict_c5_arms(by_arm, cfg.c5_pairs), trained=True,
+             paper={"resnext29_8x64d_c10_err": 3.65, "resnext29_16x64d_c10_err": 3.58, "wide_resnet_c10_err": 4.17}),
+        dict(claim_id="C6", statement="Grouped convolutions cost more wall-clock per MAC than the dense 1xd design "
+             "(side note: ResNeXt-101 0.95 s vs ResNet-101 0.70 s per mini-batch).",
+             verdict=verdict_c6(tp, base, grouped), trained=False,
+             paper={"resnext101_s_per_batch": 0.95, "resnet101_s_per_batch": 0.70}),
+    ]

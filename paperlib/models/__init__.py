@@ -1,4 +1,5 @@
-"""paperlib.models: one AnyNet (ResNet / ResNeXt / RegNet) plus per-paper models, behind a registry.
+"""paperlib.models: one AnyNet (ResNet / ResNeXt / RegNet) plus per-paper models (ViT, MAE, Faster / Mask
+R-CNN detectors), behind a registry.
 
 Every module below registers its builders on import; modules of papers that are not there yet are
 skipped (only a missing module is tolerated -- any other import error is raised).
@@ -9,7 +10,7 @@ from .registry import create_model, get_model_meta, is_model, list_models, regis
 from .anynet import AnyNet, AnyNetConfig
 from . import resnext  # noqa: F401  (registers resnet*/resnext*)
 
-for _name in ("regnet", "vit", "mae"):
+for _name in ("regnet", "vit", "mae", "detection_zoo"):
     try:
         _importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _e:  # the module itself is absent -> skip; a broken import inside it is not

@@ -26,9 +26,21 @@ Pieces (all torchvision except the backbone body and the ablation necks):
 
 * backbone body: :class:`AnyNetBody` returns C2..C5 (outputs of stages s1..s4, strides 4..32 with
   the "imagenet" stem); the stem output is not used. Norm: ``"bn"`` (trainable BatchNorm),
-  ``"frozen_bn"`` (torchvision ``FrozenBatchNorm2d``, for pre-trained weights and tiny batches) or
-  ``"gn"`` (GroupNorm, for training from scratch) -- chosen explicitly, never torchvision's
-  ``resnet_fpn_backbone`` helper, which freezes BN by default.
+  ``"frozen_bn"`` (torchvision ``FrozenBatchNorm2d``, for pre-trained weights and tiny batches),
+  ``"syncbn"`` (``nn.SyncBatchNorm``: statistics over all processes of a multi-GPU run; plain BN in
+  one process) or ``"gn"`` (GroupNorm, for training from scratch) -- chosen explicitly, never
+  torchvision's ``resnet_fpn_backbone`` helper, which freezes BN by default.
+* neck and head norm (``head_norm``): ``None`` is the FPN paper's design (FPN convs with biases and
+  no norm, 2fc box head, 4-conv mask head without norm). ``"bn"``, ``"syncbn"`` or ``"gn"`` is
+  detectron2's normalised-head design (its GN / SyncBN configs, used to train from scratch): FPN
+  convs without bias followed by the norm, the "4conv1fc" box head (4 x [3x3 conv + norm + ReLU],
+  one fc) and the 4-conv mask head with the norm after every conv; torchvision's own layers
+  (``FeaturePyramidNetwork(norm_layer=)``, ``FastRCNNConvFCHead``, ``MaskRCNNHeads(norm_layer=)``).
+  With ``head_norm="bn"`` and ``rpn_conv_depth=2`` the R-50 models equal torchvision's
+  ``*_resnet50_fpn_v2`` parameter for parameter (tested).
+* features for a second head: ``model.forward_with_features(images, targets)`` runs the unchanged
+  forward and also returns the backbone's feature dict (P2..P6 for the pyramid variants) and the
+  transformed batch, so that a semantic branch (Panoptic FPN) can sit on the same pyramid.
 * full FPN: ``torchvision.ops.FeaturePyramidNetwork`` (1x1 laterals + nearest 2x up-sampling to the
   lateral's size + 3x3 outputs, biases, no norm, no non-linearity) with ``LastLevelMaxPool``
   (P6 = max-pool k1 s2 of P5, RPN only). Ablations (d), (e): :class:`PyramidNeck` (same layer
@@ -57,14 +69,14 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
@@ -73,9 +85,10 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from .anynet import AnyNet, AnyNetConfig
 
-__all__ = ["VARIANTS", "VARIANT_INFO", "build_detector", "build_backbone", "AnyNetBody",
-           "PyramidNeck", "DetectionBackbone", "Res5Head", "RPNOnly", "FastRCNN", "convert_norm",
-           "fpn_level", "anchor_counts", "backbone_config", "BACKBONES", "FROZEN_BN_WITHOUT_WEIGHTS"]
+__all__ = ["VARIANTS", "VARIANT_INFO", "NORMS", "HEAD_NORMS", "build_detector", "build_backbone", "AnyNetBody",
+           "PyramidNeck", "DetectionBackbone", "Res5Head", "RPNOnly", "FastRCNN", "FasterRCNNFeatures",
+           "MaskRCNNFeatures", "convert_norm", "norm_layer", "fpn_level", "anchor_counts", "backbone_config",
+           "BACKBONES", "FROZEN_BN_WITHOUT_WEIGHTS"]
 
 VARIANTS = ("c4", "c5", "fpn", "bottom_up", "no_lateral", "finest")
 VARIANT_INFO = {
@@ -142,13 +155,35 @@ def _gn_groups(c: int, max_groups: int = 32, min_group_size: int = 4) -> int:
     return g
 
 
+NORMS = ("bn", "frozen_bn", "syncbn", "gn")          # backbone body
+HEAD_NORMS = (None, "bn", "syncbn", "gn")           # FPN, box head, mask head (None: the FPN paper's heads)
+
+
+def norm_layer(norm: Optional[str]) -> Optional[Callable[[int], nn.Module]]:
+    """channels -> norm module for a freshly initialised layer (FPN, heads): None (no norm), "bn",
+    "syncbn", "gn" (up to 32 groups of >= 4 channels: 32 at 256 channels, detectron2's)."""
+    if norm is None:
+        return None
+    if norm == "bn":
+        return nn.BatchNorm2d
+    if norm == "syncbn":
+        return nn.SyncBatchNorm
+    if norm == "gn":
+        return lambda c: nn.GroupNorm(_gn_groups(c), c)
+    raise ValueError(f"head_norm must be one of {HEAD_NORMS}, got {norm!r} (frozen BN needs pre-trained "
+                     "statistics, which freshly initialised FPN / head layers do not have)")
+
+
 def convert_norm(module: nn.Module, norm: str) -> nn.Module:
     """Replace every BatchNorm2d in ``module`` (in place): "bn" keep, "frozen_bn" FrozenBatchNorm2d
-    (copying the statistics), "gn" GroupNorm (up to 32 groups of >= 4 channels)."""
+    (copying the statistics), "syncbn" SyncBatchNorm (torch's converter, statistics kept), "gn"
+    GroupNorm (up to 32 groups of >= 4 channels)."""
     if norm == "bn":
         return module
-    if norm not in ("frozen_bn", "gn"):
-        raise ValueError(f"norm must be 'bn', 'frozen_bn' or 'gn', got {norm!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if norm == "syncbn":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     for name, child in list(module.named_children()):
         if isinstance(child, nn.BatchNorm2d):
             c = child.num_features
@@ -388,9 +423,40 @@ class FastRCNN(nn.Module):
         return self.transform.postprocess(detections, images.image_sizes, original_sizes)
 
 
+# ----------------------------------------------------------------------------- features for a second head
+class _WithFeatures:
+    """``forward_with_features``: torchvision's forward, unchanged, plus what a second head needs."""
+
+    def forward_with_features(self, images, targets=None) -> Dict[str, object]:
+        """Run ``self(images, targets)`` and return {"out": its output (losses in training, detections
+        in eval), "features": the backbone's feature dict (P2..P6 for the pyramid variants, computed on
+        the transformed batch), "images": the transformed ``ImageList`` (padded batch, per-image sizes
+        after resizing), "targets": the transformed targets (boxes / masks resized with the images)}.
+        Features and transformed inputs are caught by forward hooks, so the detector's computation is
+        exactly its ``forward``'s (tested)."""
+        seen: Dict[str, object] = {}
+        hooks = [self.transform.register_forward_hook(lambda m, i, o: seen.__setitem__("transform", o)),
+                 self.backbone.register_forward_hook(lambda m, i, o: seen.__setitem__("features", o))]
+        try:
+            out = self(images, targets)
+        finally:
+            for h in hooks:
+                h.remove()
+        image_list, new_targets = seen["transform"]
+        return {"out": out, "features": seen["features"], "images": image_list, "targets": new_targets}
+
+
+class FasterRCNNFeatures(_WithFeatures, FasterRCNN):
+    """torchvision's FasterRCNN with :meth:`forward_with_features` (same modules, same forward)."""
+
+
+class MaskRCNNFeatures(_WithFeatures, MaskRCNN):
+    """torchvision's MaskRCNN with :meth:`forward_with_features` (same modules, same forward)."""
+
+
 # ----------------------------------------------------------------------------- builder
 def _variant_backbone(variant: str, net: AnyNet, fpn_channels: int, sizes: tuple, ratios: tuple,
-                      with_p6: bool = True):
+                      with_p6: bool = True, head_norm: Optional[str] = None):
     """Backbone (+ neck) of a variant: (DetectionBackbone, RoI levels, anchor sizes / ratios)."""
     widths = list(net.cfg.widths)
     if variant == "c4":
@@ -401,7 +467,8 @@ def _variant_backbone(variant: str, net: AnyNet, fpn_channels: int, sizes: tuple
         return bb, ["c5"], ((sizes,), (ratios,))
     body = AnyNetBody(net, 4)
     if variant in ("fpn", "finest"):
-        neck = FeaturePyramidNetwork(widths, fpn_channels, extra_blocks=LastLevelMaxPool())
+        neck = FeaturePyramidNetwork(widths, fpn_channels, extra_blocks=LastLevelMaxPool(),
+                                     norm_layer=norm_layer(head_norm))
     else:
         info = VARIANT_INFO[variant]
         neck = PyramidNeck(widths, fpn_channels, lateral=info["lateral"], top_down=info["top_down"])
@@ -413,15 +480,20 @@ def _variant_backbone(variant: str, net: AnyNet, fpn_channels: int, sizes: tuple
 
 
 def _box_head(variant: str, net: AnyNet, bb: DetectionBackbone, levels: List[str], canonical_scale: float,
-              representation_size: int, num_classes: int):
-    """RoI pooler (Eq. 1 over ``levels``), box head (conv5 for C4, else 2fc) and predictor."""
+              representation_size: int, num_classes: int, box_head: str = "2fc", head_norm: Optional[str] = None):
+    """RoI pooler (Eq. 1 over ``levels``), box head (conv5 for C4; else "2fc", or "4conv1fc" =
+    4 x [3x3 conv + ``head_norm`` + ReLU] then one fc, detectron2's normalised head) and predictor."""
     if variant == "c4":
         roi_pool = MultiScaleRoIAlign(levels, 14, 2, canonical_scale=int(canonical_scale))
         head = Res5Head(net.s4, net.cfg.widths[3])
         rep = net.cfg.widths[3]
     else:
         roi_pool = MultiScaleRoIAlign(levels, 7, 2, canonical_scale=int(canonical_scale))
-        head = TwoMLPHead(bb.out_channels * 7 * 7, representation_size)
+        c = bb.out_channels
+        if box_head == "4conv1fc":
+            head = FastRCNNConvFCHead((c, 7, 7), [c] * 4, [representation_size], norm_layer=norm_layer(head_norm))
+        else:
+            head = TwoMLPHead(c * 7 * 7, representation_size)
         rep = representation_size
     return roi_pool, head, FastRCNNPredictor(rep, num_classes)
 
@@ -431,8 +503,9 @@ _ROI_HEAD_DEFAULTS = dict(box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_posi
 
 
 def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, AnyNet] = "tiny",
-                   norm: str = "bn", backbone_weights=None, num_classes: int = 91, mask: bool = False, rpn_only: bool = False,
-                   proposals: str = "rpn",
+                   norm: str = "bn", head_norm: Optional[str] = None, box_head: Optional[str] = None,
+                   backbone_weights=None, num_classes: int = 91, mask: bool = False, rpn_only: bool = False,
+                   proposals: str = "rpn", rpn_conv_depth: int = 1,
                    fpn_channels: int = 256, anchor_sizes: Sequence[int] = (32, 64, 128, 256, 512),
                    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), canonical_scale: float = 224,
                    representation_size: int = 1024, min_size: int = 800, max_size: int = 1333,
@@ -445,6 +518,11 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
                    box_score_thresh: float = 0.05, mask_dim: Optional[int] = None, **kwargs) -> nn.Module:
     """Faster / Mask R-CNN, RPN-only or Fast R-CNN for one FPN-paper variant; see the module docstring.
 
+    ``norm``: the body's normalisation (:data:`NORMS`). ``head_norm``: FPN, box head and mask head
+    normalisation (:data:`HEAD_NORMS`; None = the FPN paper's un-normalised heads; a norm = detectron2's
+    GN / SyncBN head design, "fpn" variant only). ``box_head``: "2fc" or "4conv1fc" (default: "4conv1fc"
+    with a ``head_norm``, else "2fc"). ``rpn_conv_depth``: 3x3 convs of the RPN head (torchvision's v2
+    models use 2).
     ``backbone_weights``: pre-trained backbone weights (path or state dict, torchvision or paperlib
     layout), loaded before the norm conversion; required with ``norm="frozen_bn"``.
     ``anchor_sizes``: the 5 anchor sides for P2..P6 (paper 32..512 = 8 x stride; scale them with
@@ -461,15 +539,24 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
         raise ValueError("proposals='fixed' (Fast R-CNN) has no RPN and no mask head: rpn_only and mask must be False")
     if len(anchor_sizes) != 5:
         raise ValueError("anchor_sizes: one size per level P2..P6 (5 values)")
+    if head_norm not in HEAD_NORMS:
+        raise ValueError(f"head_norm must be one of {HEAD_NORMS}, got {head_norm!r}")
+    box_head = box_head or ("4conv1fc" if head_norm else "2fc")
+    if box_head not in ("2fc", "4conv1fc"):
+        raise ValueError(f"box_head must be '2fc' or '4conv1fc', got {box_head!r}")
+    if (head_norm or box_head == "4conv1fc") and variant != "fpn":
+        raise ValueError(f"head_norm / box_head='4conv1fc' (detectron2's normalised heads) are built for the "
+                         f"'fpn' variant only, got variant {variant!r}")
     net = build_backbone(backbone, norm, backbone_weights)
     ratios = tuple(float(r) for r in aspect_ratios)
     sizes = tuple(int(s) for s in anchor_sizes)
     bb, levels, anchor_cfg = _variant_backbone(variant, net, fpn_channels, sizes, ratios,
-                                               with_p6=proposals == "rpn")
+                                               with_p6=proposals == "rpn", head_norm=head_norm)
+    heads = dict(box_head=box_head, head_norm=head_norm)
 
     if proposals == "fixed":
         roi_pool, head, predictor = _box_head(variant, net, bb, levels, canonical_scale, representation_size,
-                                              num_classes)
+                                              num_classes, **heads)
         opts = {**_ROI_HEAD_DEFAULTS, **kwargs}
         unknown = set(opts) - set(_ROI_HEAD_DEFAULTS)
         if unknown:
@@ -483,7 +570,7 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
         return model
 
     anchor_gen = AnchorGenerator(*anchor_cfg)
-    rpn_head = RPNHead(bb.out_channels, anchor_gen.num_anchors_per_location()[0])
+    rpn_head = RPNHead(bb.out_channels, anchor_gen.num_anchors_per_location()[0], conv_depth=rpn_conv_depth)
     transform = GeneralizedRCNNTransform(min_size, max_size, list(image_mean), list(image_std))
 
     if rpn_only:
@@ -509,18 +596,19 @@ def build_detector(variant: str = "fpn", *, backbone: Union[str, AnyNetConfig, A
                   box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh)
     common.update(kwargs)
     roi_pool, head, predictor = _box_head(variant, net, bb, levels, canonical_scale, representation_size,
-                                          num_classes)
+                                          num_classes, **heads)
     if mask:
         from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
         mask_pool = MultiScaleRoIAlign(levels, 14, 2, canonical_scale=int(canonical_scale))
         md = min(256, bb.out_channels) if mask_dim is None else mask_dim
-        mask_head = MaskRCNNHeads(bb.out_channels, (md,) * 4, 1)
+        mask_head = MaskRCNNHeads(bb.out_channels, (md,) * 4, 1, norm_layer=norm_layer(head_norm))
         mask_predictor = MaskRCNNPredictor(md, md, num_classes)
-        model = MaskRCNN(bb, num_classes=None, box_roi_pool=roi_pool, box_head=head,
+        model = MaskRCNNFeatures(bb, num_classes=None, box_roi_pool=roi_pool, box_head=head,
                          box_predictor=predictor, mask_roi_pool=mask_pool, mask_head=mask_head,
                          mask_predictor=mask_predictor, **common)
     else:
-        model = FasterRCNN(bb, num_classes=None, box_roi_pool=roi_pool, box_head=head,
+        model = FasterRCNNFeatures(bb, num_classes=None, box_roi_pool=roi_pool, box_head=head,
                            box_predictor=predictor, **common)
     model.variant, model.levels = variant, levels
+    model.norm, model.head_norm, model.box_head = norm, head_norm, box_head
     return model
