@@ -103,7 +103,7 @@ class Config:
 PROFILES = {
     "ci": dict(num_categories=50, n_train=200, n_val=50, image_size=64, iters=20, batch_images=8,
                seeds=[0], rfs_multipliers=[0.0, 1.0], size_fractions=[0.5, 1.0], neg_counts=[2, 5],
-               n_resamples=2, n_boot=100, zipf_offset=10.0),
+               n_resamples=2, n_boot=100, zipf_exponent=2.0, zipf_offset=0.0),
     "default": dict(),
     "gpu": dict(detector="maskrcnn", num_categories=250, n_train=20000, n_val=2000, image_size=256,
                 max_objects=12, min_size=256, backbone="resnet50", iters=20000, batch_images=8, lr=0.02,
