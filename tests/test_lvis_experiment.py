@@ -97,7 +97,7 @@ def _real_layout(tmp_path):
     return root
 
 
-TOY = dict(backbone="tiny", min_size=48, iters=2, batch_images=1, n_resamples=2, neg_counts=[1, 2],
+TOY = dict(backbone="tiny", min_size=48, iters=1, batch_images=1, n_resamples=2, neg_counts=[1, 2],
            size_fractions=[0.5, 1.0], n_boot=50, threads=1, rfs_multipliers=[0.0, 1.0], seeds=[0])
 
 
@@ -110,18 +110,19 @@ def test_maskrcnn_recipe_toy_scale(profile, tmp_path, one_thread):
         over.update(num_categories=8, n_train=6, n_val=3, image_size=48, max_objects=3)
     else:
         data_root = _real_layout(tmp_path)
+        over.update(rfs_multipliers=[0.0])            # one model: the layout is what this case checks
     cfg = get_config("07_lvis", profile, over)
     data = X.prepare(cfg, data_root)
     assert (data.val_full is None) == (profile == "paper")
     dets, timing = X.train_all(cfg, data)
-    assert set(dets) == {(0.0, 0), (1.0, 0)}
+    assert set(dets) == {(m, 0) for m in cfg.rfs_multipliers}
     assert all("segmentation" in d and "bbox" in d for d in dets[(0.0, 0)])
     rfs = X.rfs_rows(cfg, data, dets)
     c1 = X.c1_rows(cfg, data, dets)
     thr = X.threshold_rows(cfg, data, dets)
     size = X.size_rows(cfg, data, dets[(0.0, 0)])
     neg = X.negatives_rows(cfg, data, dets[(0.0, 0)])
-    assert len(rfs) == 2 and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
+    assert len(rfs) == len(cfg.rfs_multipliers) and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
     out = X.claims(cfg, data=data, rfs=rfs, c1=c1, thr=thr, size=size, neg=neg)
     assert [c["claim_id"] for c in out] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     if profile == "paper":
