@@ -1,7 +1,6 @@
 """07 LVIS studies and claims; the Mask R-CNN recipe of the larger profiles at toy scale on the CPU,
 on the synthetic set and on a fake dataset in LVIS v1's real layout (json + COCO-style image dirs)."""
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -55,7 +54,6 @@ def rfs_rows(gain):
 @pytest.mark.parametrize("gain,expect", [(0.05, "held"), (0.001, "inconclusive"), (-0.05, "not held")])
 def test_c3_uses_seed_noise(gain, expect):
     cfg = get_config("07_lvis", "default")
-    data = type("D", (), {})()
     rows = rfs_rows(gain)
     out = {c["claim_id"]: c for c in X.claims(cfg, data=_fake_data(), rfs=rows, c1=[], thr=[], size=[], neg=[])}
     apr = out["C3"]["verdict"].evidence["parts"][0]["verdict"]

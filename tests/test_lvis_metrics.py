@@ -1,12 +1,11 @@
 """LVIS evaluation through paperlib: the spec's golden federated case A1, the naive variant, the
 numpy shim, the per-image 300 cap (A4) and the frequency bins (A3)."""
-import copy
 
 import numpy as np
 import pytest
 
-from paperlib.metrics.lvis import (cap_per_image, exhaustive_evaluate, frequency_of, lvis_evaluate,
-                                   numpy_float_alias)
+from paperlib.data.lvis import frequency_of
+from paperlib.metrics.lvis import cap_per_image, exhaustive_evaluate, lvis_evaluate, numpy_float_alias
 
 
 def golden_gt():

@@ -3,7 +3,7 @@
 Notes: docs/papers/07_lvis.md. Profiles:
 - ci:      the golden federated case and the RFS anchors; a 50-category, 200-image long-tailed set in
            LVIS json; the CPU proxy detector trained a few iterations; every table and figure drawn.
-- default: 200 shape x colour categories under a Zipf-like law, 2000 train / 500 val images at 96 px;
+- default: 200 shape x colour categories under a Zipf-like law, 2000 train / 300 val images at 96 px;
            the CPU proxy detector (jittered GT + background proposals -> RoIAlign 16x16 crops -> small
            CNN, K+1-way softmax); C1 federated vs naive vs oracle, the test-time threshold table, RFS
            over t in {0, 0.1, 1, 10} x t_syn with 2 seeds, evaluation-set size and |N_c| simulations.
@@ -29,7 +29,7 @@ class Config:
     dataset: str = "synthetic"            # synthetic | lvis (LVIS json + images under data_root)
     num_categories: int = 200
     n_train: int = 2000
-    n_val: int = 500
+    n_val: int = 300
     image_size: int = 96
     max_objects: int = 8
     zipf_exponent: float = 2.3            # P(category k) ~ (k + 1 + offset)^-exponent
@@ -47,8 +47,8 @@ class Config:
     jitter_eval: int = 2
     bg_eval: int = 6
     topk: int = 10                        # classes kept per proposal at test time
-    iters: int = 600
-    batch_images: int = 16
+    iters: int = 400
+    batch_images: int = 8
     lr: float = 0.05
     weight_decay: float = 1e-4
     backbone: str = "tiny"                # maskrcnn only
@@ -61,9 +61,9 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     thr_settings: list[list[float]] = field(default_factory=lambda: [[0.05, 100], [0.05, 300], [0.001, 300],
                                                                      [0.0, 300]])
-    size_fractions: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.7, 1.0])
-    neg_counts: list[int] = field(default_factory=lambda: [2, 5, 10, 25])
-    n_resamples: int = 4
+    size_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+    neg_counts: list[int] = field(default_factory=lambda: [2, 5, 12])
+    n_resamples: int = 3
     n_boot: int = 1000
     min_effect: float = 0.005             # AP points (fraction) an effect must exceed to be "held"
     threads: int = 1
@@ -114,4 +114,4 @@ PROFILES = {
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)
-TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}
+TIMEOUT = {"ci": 300, "default": 1800, "gpu": 12 * 3600, "paper": None}

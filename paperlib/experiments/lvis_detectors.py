@@ -39,21 +39,33 @@ def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of matching rows of xyxy boxes a [..., 4] and b [..., 4]."""
+    lt = np.maximum(a[..., :2], b[..., :2])
+    rb = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
 def jitter_boxes(gt: np.ndarray, n: int, rng: np.random.Generator, size: int,
                  iou_range=(0.5, 0.95), tries: int = 32) -> np.ndarray:
-    """``n`` jittered copies of each xyxy box with IoU in ``iou_range`` (rejection sampling; the box
-    itself when no try lands in the range). Returns [len(gt) * n, 4], grouped by box."""
-    out = []
-    for box in np.asarray(gt, dtype=np.float64).reshape(-1, 4):
-        w, h = box[2] - box[0], box[3] - box[1]
-        for _ in range(n):
-            d = rng.normal(0, 0.15, (tries, 4)) * np.array([w, h, w, h])
-            cand = np.clip(box + d, 0, size)
-            ok = (cand[:, 2] - cand[:, 0] >= 2) & (cand[:, 3] - cand[:, 1] >= 2)
-            iou = box_iou_np(cand, box[None])[:, 0]
-            good = np.flatnonzero(ok & (iou >= iou_range[0]) & (iou <= iou_range[1]))
-            out.append(cand[good[0]] if good.size else box)
-    return np.array(out).reshape(-1, 4)
+    """``n`` jittered copies of each xyxy box with IoU in ``iou_range`` (rejection sampling over
+    ``tries`` candidates; the box itself when none lands in the range). Returns [len(gt) * n, 4],
+    grouped by box."""
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    if len(gt) == 0 or n == 0:
+        return np.zeros((0, 4))
+    wh = np.concatenate([gt[:, 2:] - gt[:, :2]] * 2, 1)                    # [B, 4]: w, h, w, h
+    d = rng.normal(0, 0.15, (len(gt), n, tries, 4)) * wh[:, None, None, :]
+    cand = np.clip(gt[:, None, None, :] + d, 0, size)
+    ok = (cand[..., 2] - cand[..., 0] >= 2) & (cand[..., 3] - cand[..., 1] >= 2)
+    iou = _pair_iou(cand, np.broadcast_to(gt[:, None, None, :], cand.shape))
+    good = ok & (iou >= iou_range[0]) & (iou <= iou_range[1])
+    first = good.argmax(-1)                                                  # first valid try
+    pick = np.take_along_axis(cand, first[..., None, None].repeat(4, -1), 2)[:, :, 0]
+    pick = np.where(good.any(-1)[..., None], pick, gt[:, None, :])
+    return pick.reshape(-1, 4)
 
 
 def background_boxes(gt: np.ndarray, n: int, rng: np.random.Generator, size: int,
@@ -125,6 +137,16 @@ def image_stream(repeat_factors: Sequence[float], seed: int):
         epoch += 1
 
 
+def _step(opt, sched, loss, it: int, iters: int, tag: str, log_every: int) -> None:
+    """One SGD step and the per-iteration schedule; a progress line every ``log_every`` iterations."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    if log_every and (it + 1) % log_every == 0:
+        print(f"  {tag} it {it + 1}/{iters} loss {loss.item():.3f}")
+
+
 def train_proxy(ds: LVISDetection, cfg, *, t: float, seed: int, bank=None, log_every: int = 0):
     """Train the proxy for ``cfg.iters`` iterations of ``cfg.batch_images`` images drawn by RFS with
     threshold ``t`` (0 = uniform). Returns the model (eval mode)."""
@@ -141,12 +163,7 @@ def train_proxy(ds: LVISDetection, cfg, *, t: float, seed: int, bank=None, log_e
         rel = torch.cat([bank[i][1] for i in idx])
         labels = torch.cat([bank[i][2] for i in idx])
         loss = F.cross_entropy(model(crops, rel), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log_every and (it + 1) % log_every == 0:
-            print(f"  t={t:.4g} seed={seed} it {it + 1}/{cfg.iters} loss {loss.item():.3f}")
+        _step(opt, sched, loss, it, cfg.iters, f"t={t:.4g} seed={seed}", log_every)
     return model.eval()
 
 
@@ -217,12 +234,7 @@ def train_maskrcnn(ds: LVISDetection, cfg, *, t: float, seed: int, device, log_e
         loss = sum(losses.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Mask R-CNN loss is {loss.item()} at iteration {it} (t={t}, seed={seed})")
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log_every and (it + 1) % log_every == 0:
-            print(f"  t={t:.4g} seed={seed} it {it + 1}/{cfg.iters} loss {loss.item():.3f}")
+        _step(opt, sched, loss, it, cfg.iters, f"t={t:.4g} seed={seed}", log_every)
     return model.eval()
 
 

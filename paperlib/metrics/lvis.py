@@ -25,21 +25,9 @@ from typing import Any, Dict, Iterable, List, Sequence
 
 import numpy as np
 
-__all__ = ["numpy_float_alias", "lvis_evaluate", "exhaustive_evaluate", "cap_per_image",
-           "frequency_of", "FREQ_BINS", "SUMMARY_KEYS"]
+__all__ = ["numpy_float_alias", "lvis_evaluate", "exhaustive_evaluate", "cap_per_image", "SUMMARY_KEYS"]
 
-#: the paper's frequency rule on the number of *training images* containing the category:
-#: rare 1-10, common 11-100, frequent > 100 (lvis-api's own Params comment is off by one).
-FREQ_BINS = (("r", 1, 10), ("c", 11, 100), ("f", 101, None))
 SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300")
-
-
-def frequency_of(image_count: int) -> str:
-    """'r' / 'c' / 'f' for a category seen in ``image_count`` training images (>= 1)."""
-    n = int(image_count)
-    if n < 1:
-        raise ValueError(f"image_count must be >= 1 to have a frequency, got {n}")
-    return "r" if n <= 10 else ("c" if n <= 100 else "f")
 
 
 @contextlib.contextmanager
