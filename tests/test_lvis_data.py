@@ -87,3 +87,16 @@ def test_dataset_items(lvis_root):
     assert len(ds.image_categories()) == 24
     with pytest.raises(FileNotFoundError, match="lvis_v1_test"):
         lvis_json_path(lvis_root, "test")
+
+
+def test_default_vocabulary_writes_the_same_bytes(tmp_path):
+    """The 02 FPN data depend on the defaults: explicit default vocabulary = no vocabulary argument."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate_scenes(a, n_train=2, n_val=1, image_size=32, seed=5)
+    generate_scenes(b, n_train=2, n_val=1, image_size=32, seed=5, num_things=None, num_stuff=None,
+                    class_freq="uniform", zipf_exponent=1.0, zipf_offset=0.0)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    c = tmp_path / "c"
+    generate_scenes(c, n_train=2, n_val=1, image_size=32, seed=5, num_things=12, class_freq="zipf")
+    assert (c / "annotations" / "instances_train.json").read_bytes() != (a / "annotations" / "instances_train.json").read_bytes()
