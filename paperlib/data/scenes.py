@@ -20,6 +20,11 @@ It is written once (through :func:`paperlib.data.common.generated_dataset`) in C
       scenes_meta.json                           generator parameters and per-split statistics
 
 Category ids: things 1..T, stuff T+1..T+S (see :data:`THING_CLASSES`, :data:`STUFF_CLASSES`).
+The class vocabulary and its frequency law are parameters: ``num_things`` (default: the six named
+shapes; more than six makes each category a shape x colour combination, the colour being a class
+cue), ``num_stuff`` (1..4 of the stuff textures) and ``class_freq`` ("uniform", or "zipf" with
+``zipf_exponent`` / ``zipf_offset``: P(category k) proportional to (k + 1 + offset)^-exponent, a long
+tail for LVIS-style data). The defaults write exactly the data (and cache key) of before.
 Segment ``area`` is the pixel count and ``bbox`` the tight pixel box ``[x, y, w, h]`` of the visible
 mask in every file, so the instances json and the panoptic segments agree exactly.
 
@@ -41,6 +46,7 @@ from .panoptic import id2rgb, rgb2id  # panopticapi encoding: id = R + 256 G + 2
 __all__ = [
     "THING_CLASSES", "STUFF_CLASSES", "categories", "generate_scenes", "synthetic_scenes",
     "render_scene", "rgb2id", "id2rgb", "COCO_AREA_RANGES", "area_bucket", "scenes_stats",
+    "class_probabilities", "thing_names",
 ]
 
 THING_CLASSES: Tuple[str, ...] = ("disc", "box", "triangle", "star", "cross", "ring")
@@ -50,6 +56,10 @@ _FILL = {"disc": 0.785, "box": 0.9, "triangle": 0.45, "star": 0.31, "cross": 0.5
 
 #: COCO's area buckets (pixels): small < 32^2 <= medium < 96^2 <= large
 COCO_AREA_RANGES = {"small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2), "large": (96.0 ** 2, 1e10)}
+
+# colours that code the category when there are more than six things (shape x colour)
+_COLOUR_NAMES = tuple(f"c{i:02d}" for i in range(42))
+_MAX_THINGS = 250          # the semantic PNG stores category ids (things + stuff) as uint8
 
 SCENES_VERSION = 2         # bump when the generator's output changes
 MIN_VISIBLE_AREA = 12      # smaller visible fragments become void (unlabelled), not instances
@@ -63,12 +73,46 @@ def area_bucket(area: float) -> str:
     return "large"
 
 
-def categories() -> List[Dict[str, Any]]:
+def thing_names(num_things: int | None = None) -> Tuple[str, ...]:
+    """The thing category names: the six shapes, or shape x colour combinations beyond six."""
+    if num_things is None:
+        return THING_CLASSES
+    if not 1 <= int(num_things) <= _MAX_THINGS:
+        raise ValueError(f"num_things must be in [1, {_MAX_THINGS}], got {num_things}")
+    if num_things <= len(THING_CLASSES):
+        return THING_CLASSES[:num_things]
+    return tuple(f"{THING_CLASSES[k % 6]}_{_COLOUR_NAMES[k // 6]}" for k in range(int(num_things)))
+
+
+def _stuff_names(num_stuff: int | None) -> Tuple[str, ...]:
+    if num_stuff is None:
+        return STUFF_CLASSES
+    if not 1 <= int(num_stuff) <= len(STUFF_CLASSES):
+        raise ValueError(f"num_stuff must be in [1, {len(STUFF_CLASSES)}], got {num_stuff}")
+    return STUFF_CLASSES[:num_stuff]
+
+
+def class_probabilities(num_things: int, class_freq: str = "uniform", zipf_exponent: float = 1.0,
+                        zipf_offset: float = 0.0) -> np.ndarray:
+    """P(an instance is of thing category k), k = 0..T-1: uniform, or Zipf-like
+    (k + 1 + offset)^-exponent normalised (exponent >= 0, offset >= 0)."""
+    if class_freq == "uniform":
+        return np.full(num_things, 1.0 / num_things)
+    if class_freq != "zipf":
+        raise ValueError(f"class_freq must be 'uniform' or 'zipf', got {class_freq!r}")
+    if not (zipf_exponent >= 0 and zipf_offset >= 0):
+        raise ValueError(f"zipf_exponent and zipf_offset must be >= 0, got {zipf_exponent}, {zipf_offset}")
+    w = (np.arange(num_things) + 1.0 + zipf_offset) ** -float(zipf_exponent)
+    return w / w.sum()
+
+
+def categories(num_things: int | None = None, num_stuff: int | None = None) -> List[Dict[str, Any]]:
     """COCO panoptic categories (things first, then stuff) with ``isthing`` and a display colour."""
     rng = np.random.default_rng(1234)
     cats = []
-    for i, name in enumerate(THING_CLASSES + STUFF_CLASSES):
-        isthing = int(i < len(THING_CLASSES))
+    things = thing_names(num_things)
+    for i, name in enumerate(things + _stuff_names(num_stuff)):
+        isthing = int(i < len(things))
         cats.append({"id": i + 1, "name": name, "supercategory": "shape" if isthing else "background",
                      "isthing": isthing, "color": [int(c) for c in rng.integers(0, 256, 3)]})
     return cats
@@ -154,10 +198,22 @@ def _stuff_texture(rng, name: str, size: int) -> np.ndarray:
     return t
 
 
-def _thing_texture(rng, size: int) -> np.ndarray:
-    """Random colour with one of: flat + noise, stripes, two-tone smooth blend."""
+def _class_colour(k: int) -> np.ndarray:
+    """The colour coding colour index k (golden-angle hues, three brightness levels)."""
+    import colorsys
+    h = (k * 0.618033988749895) % 1.0
+    v = (1.0, 0.75, 0.5)[k % 3]
+    return np.array(colorsys.hsv_to_rgb(h, 0.85, v), np.float32) * 255.0
+
+
+def _thing_texture(rng, size: int, colour: np.ndarray | None = None) -> np.ndarray:
+    """Random colour with one of: flat + noise, stripes, two-tone smooth blend. With ``colour`` (a
+    class cue) the main colour is that colour, jittered."""
     c1 = rng.integers(0, 256, 3).astype(np.float32)
     c2 = rng.integers(0, 256, 3).astype(np.float32)
+    if colour is not None:
+        c1 = np.clip(colour + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
+        c2 = np.clip(0.6 * c1 + 0.4 * c2, 0, 255).astype(np.float32)
     kind = rng.integers(0, 3)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     if kind == 0:
@@ -208,23 +264,40 @@ def _mask_bbox(mask: np.ndarray) -> List[int]:
 def render_scene(rng: np.random.Generator, image_size: int = 256, min_objects: int = 1,
                  max_objects: int = 10, crowd_prob: float = 0.1,
                  bucket_probs: Sequence[float] = (0.4, 0.25, 0.35), clutter: int = 12,
-                 max_occlusion: float = 0.6) -> Dict[str, Any]:
+                 max_occlusion: float = 0.6, num_things: int | None = None, num_stuff: int | None = None,
+                 class_probs: Sequence[float] | None = None) -> Dict[str, Any]:
     """One scene: ``image`` (H, W, 3 uint8), ``pan`` (H, W int64 segment ids, 0 void),
-    ``segments`` (list of dicts: id, category_id, iscrowd, mask)."""
+    ``segments`` (list of dicts: id, category_id, iscrowd, mask). ``class_probs`` (length T): the
+    thing category law (None = uniform, drawn exactly as the original generator did)."""
     S = image_size
-    ncls_t = len(THING_CLASSES)
+    names_t = thing_names(num_things)
+    names_s = _stuff_names(num_stuff)
+    ncls_t = len(names_t)
+    coded = ncls_t > len(THING_CLASSES)      # shape x colour categories: the colour is a class cue
+    if class_probs is not None:
+        class_probs = np.asarray(class_probs, np.float64)
+        if class_probs.shape != (ncls_t,):
+            raise ValueError(f"class_probs must have length num_things={ncls_t}, got {class_probs.shape}")
+
+    def draw_cat() -> int:
+        if class_probs is None:
+            return int(rng.integers(0, ncls_t))
+        return int(rng.choice(ncls_t, p=class_probs))
+
+    def texture(cat: int) -> np.ndarray:
+        return _thing_texture(rng, S, _class_colour(cat // 6) if coded else None)
     # --- stuff: Voronoi partition into 2-4 regions, each a stuff category
     nreg = int(rng.integers(2, 5))
     seeds = rng.random((nreg, 2)) * S
     yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
     d = np.stack([(xx - sx) ** 2 * rng.uniform(0.3, 3) + (yy - sy) ** 2 for sx, sy in seeds], 0)
     region = d.argmin(0)
-    reg_cat = rng.integers(0, len(STUFF_CLASSES), nreg)
+    reg_cat = rng.integers(0, len(names_s), nreg)
     img = np.zeros((S, S, 3), np.float32)
     stuff_map = np.zeros((S, S), np.int64)
     for r in range(nreg):
         m = region == r
-        name = STUFF_CLASSES[reg_cat[r]]
+        name = names_s[reg_cat[r]]
         img[m] = _stuff_texture(rng, name, S)[m]
         stuff_map[m] = ncls_t + 1 + reg_cat[r]
     # --- clutter: unlabelled lines and dots, part of the stuff they lie on
@@ -247,7 +320,7 @@ def render_scene(rng: np.random.Generator, image_size: int = 256, min_objects: i
     n = int(rng.integers(min_objects, max_objects + 1))
     specs = []
     for _ in range(n):
-        cat = int(rng.integers(0, ncls_t))
+        cat = draw_cat()
         area = _sample_area(rng, S, bucket_probs)
         specs.append((cat, area))
     specs.sort(key=lambda t: -t[1] * rng.uniform(0.6, 1.6))
@@ -277,7 +350,7 @@ def render_scene(rng: np.random.Generator, image_size: int = 256, min_objects: i
         return True
 
     for cat, area in specs:
-        name = THING_CLASSES[cat]
+        name = THING_CLASSES[cat % 6]
         for _try in range(8):
             aspect = float(np.exp(rng.uniform(-0.35, 0.35)))
             s = math.sqrt(area / _FILL[name])
@@ -289,17 +362,17 @@ def render_scene(rng: np.random.Generator, image_size: int = 256, min_objects: i
             mask = _draw_mask(S, _shape_polygons(name, cx, cy, s, aspect, theta))
             if mask.sum() < MIN_VISIBLE_AREA:
                 continue
-            if place(mask, _thing_texture(rng, S), cat, 0):
+            if place(mask, texture(cat), cat, 0):
                 break
 
     # --- crowd: a cluster of many tiny shapes of one category, annotated as one iscrowd region
     if rng.random() < crowd_prob:
-        cat = int(rng.integers(0, ncls_t))
-        name = THING_CLASSES[cat]
+        cat = draw_cat()
+        name = THING_CLASSES[cat % 6]
         w = rng.uniform(0.15, 0.3) * S
         x0, y0 = rng.random(2) * (S - w)
         mask = np.zeros((S, S), bool)
-        tex = _thing_texture(rng, S)
+        tex = texture(cat)
         for _ in range(int(rng.integers(8, 16))):
             s = rng.uniform(max(3.0, S / 64), max(5.0, S / 32))
             cx, cy = x0 + rng.random() * w, y0 + rng.random() * w
@@ -348,8 +421,9 @@ def _write_split(root: Path, split: str, n: int, seed: int, split_code: int, ren
     sem_dir = root / f"semantic_{split}"
     for d in (img_dir, pan_dir, sem_dir):
         d.mkdir(parents=True, exist_ok=True)
-    cats = categories()
+    cats = categories(render_kw.get("num_things"), render_kw.get("num_stuff"))
     thing_cats = [c for c in cats if c["isthing"]]
+    n_things = len(thing_cats)
     images, anns, pan_anns = [], [], []
     stats = {"images": n, "instances": 0, "crowd": 0, "small": 0, "medium": 0, "large": 0,
              "stuff_segments": 0}
@@ -371,7 +445,7 @@ def _write_split(root: Path, split: str, n: int, seed: int, split_code: int, ren
             bbox = _mask_bbox(m)
             seg_infos.append({"id": seg["id"], "category_id": seg["category_id"],
                               "iscrowd": seg["iscrowd"], "area": area, "bbox": bbox})
-            if seg["category_id"] > len(THING_CLASSES):
+            if seg["category_id"] > n_things:
                 stats["stuff_segments"] += 1
                 continue
             if seg["iscrowd"]:
@@ -405,19 +479,29 @@ def _write_split(root: Path, split: str, n: int, seed: int, split_code: int, ren
 def generate_scenes(root, *, n_train: int = 600, n_val: int = 150, image_size: int = 256,
                     min_objects: int = 1, max_objects: int = 10, crowd_prob: float = 0.1,
                     bucket_probs: Sequence[float] = (0.4, 0.25, 0.35), clutter: int = 12,
-                    seed: int = 0) -> Path:
-    """Write the dataset under ``root`` (no caching; see :func:`synthetic_scenes`)."""
+                    seed: int = 0, **vocab) -> Path:
+    """Write the dataset under ``root`` (no caching; see :func:`synthetic_scenes`). ``vocab``: the
+    optional vocabulary parameters (num_things, num_stuff, class_freq, zipf_exponent, zipf_offset)."""
     root = Path(root)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
+    vocab = _vocab(**vocab)
     kw = dict(image_size=image_size, min_objects=min_objects, max_objects=max_objects,
               crowd_prob=crowd_prob, bucket_probs=tuple(bucket_probs), clutter=clutter)
+    render_kw = dict(kw)
+    if vocab:
+        T = len(thing_names(vocab.get("num_things")))
+        render_kw.update(num_things=vocab.get("num_things"), num_stuff=vocab.get("num_stuff"))
+        if vocab.get("class_freq", "uniform") != "uniform":
+            render_kw["class_probs"] = class_probabilities(
+                T, vocab["class_freq"], vocab.get("zipf_exponent", 1.0), vocab.get("zipf_offset", 0.0))
     stats = {}
     for code, (split, n) in enumerate((("train", n_train), ("val", n_val))):
         if n > 0:
-            stats[split] = _write_split(root, split, n, seed, code, kw)
+            stats[split] = _write_split(root, split, n, seed, code, render_kw)
     with open(root / "scenes_meta.json", "w") as f:
-        json.dump({"params": dict(kw, n_train=n_train, n_val=n_val, seed=seed), "stats": stats,
-                   "things": list(THING_CLASSES), "stuff": list(STUFF_CLASSES),
+        json.dump({"params": dict(kw, n_train=n_train, n_val=n_val, seed=seed, **vocab), "stats": stats,
+                   "things": list(thing_names(vocab.get("num_things"))),
+                   "stuff": list(_stuff_names(vocab.get("num_stuff"))),
                    "semantic_png": "uint8 category id, 0 = void",
                    "panoptic_png": "id = R + 256 G + 256^2 B, 0 = void"}, f, indent=1)
     return root
@@ -426,17 +510,40 @@ def generate_scenes(root, *, n_train: int = 600, n_val: int = 150, image_size: i
 def synthetic_scenes(*, n_train: int = 600, n_val: int = 150, image_size: int = 256,
                      min_objects: int = 1, max_objects: int = 10, crowd_prob: float = 0.1,
                      bucket_probs: Sequence[float] = (0.4, 0.25, 0.35), clutter: int = 12,
-                     seed: int = 0) -> Path:
-    """Generate (once, cached under ``data_home()`` with a manifest) and return the dataset root."""
+                     seed: int = 0, num_things: int | None = None, num_stuff: int | None = None,
+                     class_freq: str = "uniform", zipf_exponent: float = 1.0,
+                     zipf_offset: float = 0.0) -> Path:
+    """Generate (once, cached under ``data_home()`` with a manifest) and return the dataset root.
+    The vocabulary parameters enter the cache key only when they differ from the defaults, so the
+    default dataset keeps its key."""
     params = dict(n_train=n_train, n_val=n_val, image_size=image_size, min_objects=min_objects,
                   max_objects=max_objects, crowd_prob=crowd_prob, bucket_probs=list(bucket_probs),
                   clutter=clutter, seed=seed)
+    params.update(_vocab(num_things=num_things, num_stuff=num_stuff, class_freq=class_freq,
+                         zipf_exponent=zipf_exponent, zipf_offset=zipf_offset))
     from .common import generated_dataset
 
     def _gen(out_dir):
         generate_scenes(out_dir, **params)
 
     return Path(generated_dataset("scenes", params, _gen, version=SCENES_VERSION))
+
+
+_VOCAB_DEFAULTS = dict(num_things=None, num_stuff=None, class_freq="uniform", zipf_exponent=1.0,
+                       zipf_offset=0.0)
+
+
+def _vocab(**kw) -> Dict[str, Any]:
+    """The vocabulary parameters that differ from the defaults (validated)."""
+    unknown = set(kw) - set(_VOCAB_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown scene parameters: {sorted(unknown)}")
+    out = {k: v for k, v in kw.items() if v != _VOCAB_DEFAULTS[k]}
+    thing_names(out.get("num_things"))
+    _stuff_names(out.get("num_stuff"))
+    class_probabilities(len(thing_names(out.get("num_things"))), out.get("class_freq", "uniform"),
+                        out.get("zipf_exponent", 1.0), out.get("zipf_offset", 0.0))
+    return out
 
 
 def scenes_stats(root) -> Dict[str, Any]:

@@ -55,20 +55,32 @@ class ShardSampler(DistributedSampler):
 def make_loader(dataset, batch_size: int, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
                 drop_last: bool = False, distributed: bool | None = None, collate_fn=None,
                 pin_memory: bool = False, persistent_workers: bool = False, evaluation: bool = False,
-                **kwargs) -> DataLoader:
+                sampler=None, **kwargs) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on `seed` (torch.Generator +
     worker_init_fn). distributed=None: use a DistributedSampler when launched by torchrun
     (RANK/WORLD_SIZE in the environment); the engine calls sampler.set_epoch every epoch.
     evaluation=True (distributed, no shuffling, no drop_last): a :class:`ShardSampler` instead, so
-    every item is seen exactly once across the ranks."""
+    every item is seen exactly once across the ranks.
+    sampler: a custom index sampler (e.g. :class:`paperlib.data.samplers.RepeatFactorSampler`), used
+    instead of shuffling (shuffle must be False); under torchrun it must offer ``set_world(rank, world)``
+    so that each rank takes its own share of every epoch."""
     g = torch.Generator()
     g.manual_seed(int(seed))
     if distributed is None:
         distributed = is_distributed_env()
     if evaluation and (shuffle or drop_last):
         raise ValueError("make_loader(evaluation=True) needs shuffle=False and drop_last=False")
-    sampler = None
-    if distributed:
+    if sampler is not None:
+        if shuffle or evaluation:
+            raise ValueError("make_loader(sampler=...) needs shuffle=False and evaluation=False "
+                             "(the sampler decides the order)")
+        if distributed:
+            if not hasattr(sampler, "set_world"):
+                raise ValueError(f"{type(sampler).__name__} cannot shard across ranks: it needs "
+                                 "set_world(rank, world) to be used under torchrun")
+            rank, world, _ = env_world()
+            sampler.set_world(rank, world)
+    elif distributed:
         rank, world, _ = env_world()
         if evaluation:
             sampler = ShardSampler(dataset, num_replicas=world, rank=rank)
