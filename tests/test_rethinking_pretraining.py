@@ -109,7 +109,7 @@ def test_a4_scratch_has_no_frozen_norm_and_wd_zero_on_norms():
 def test_a5_gn_is_batch_independent_bn_is_not():
     torch.manual_seed(0)
     cfg = _cfg()
-    x = torch.randn(8, 3, 32, 32)
+    x = torch.randn(8, 3, 64, 64)
     gn = rp.gn_trunk(cfg, 5).train()
     assert torch.allclose(gn(x[:1]), gn(x)[:1], atol=1e-6)
     from paperlib.models.anynet import AnyNet
