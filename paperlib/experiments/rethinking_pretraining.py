@@ -80,10 +80,9 @@ def load_data(cfg, data_root=None) -> Dict[str, Any]:
         root, kind, tr, va = data_root, "coco", "train2017", "val2017"
     train = coco_detection_dataset(kind, root, tr, hflip=cfg.hflip, masks=cfg.mask)
     val = coco_detection_dataset(kind, root, va)
-    if cfg.max_train_images:
-        train.ids = train.ids[: cfg.max_train_images]
-    if cfg.max_val_images:
-        val.ids = val.ids[: cfg.max_val_images]
+    for ds, n in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
+        if n:                        # a subset: the first n images
+            ds.ids = ds.ids[:n]
     return {"root": str(root), "train": train, "val": val, "num_classes": train.num_classes}
 
 
