@@ -405,8 +405,8 @@ def norm_rows(study, cfg) -> List[Dict]:
                   "frozen_bn": "frozen_bn (torchvision default, no pre-trained statistics)"}[n]: r
                  for n, r in study["norm"].items()})
     return [{"norm (body, FPN, heads)": name, "schedule": f"{k:g}x",
-             **{key: round(r["runs"][k]["metrics"][key], 3) for key in ("AP", "AP50", "AP75")},
-             "train s": round(r["seconds"], 1)} for name, r in arms.items()]
+             **{key: round(r["runs"][k]["metrics"][key], 3) for key in ("AP", "AP50", "AP75")}}
+            for name, r in arms.items()]
 
 
 def fraction_rows(study, cfg) -> List[Dict]:
