@@ -198,7 +198,7 @@ def test_paper_and_gpu_paths_at_toy_scale(tiny, tmp_path):
     _fake_coco(tmp_path / "coco", __import__("pathlib").Path(data0["root"]))
     small = dict(backbone="tiny", image_size=64, min_size=64, max_size=64, fpn_channels=16, representation_size=64,
                  anchor_scale=2, rpn_post_nms_train=50, rpn_post_nms_test=50, box_batch_size_per_image=32,
-                 batch_size=2, warmup_iters=3, base_iters=9, num_workers=0, threads=1, n_boot=10)
+                 batch_size=2, warmup_iters=3, base_iters=9, num_workers=0, threads=1, n_boot=10, eval_every_epochs=3)
     trunk = rp.gn_trunk(Config(**{**PROFILES["paper"], **small}), 1000)
     torch.save(trunk.state_dict(), tmp_path / "coco" / "R-50-GN.pth")
     cfg = Config(**{**PROFILES["paper"], **small, "schedules": [1.0, 2.0], "norm_schedule": 1.0})
@@ -215,7 +215,7 @@ def test_paper_and_gpu_paths_at_toy_scale(tiny, tmp_path):
     g = Config(**{**PROFILES["gpu"], **small, **{k: PROFILES["ci"][k] for k in (
         "n_train", "n_val", "max_objects", "pretrain_iters", "pretrain_n_train", "pretrain_n_val",
         "pretrain_batch_size", "pretrain_image_size")}, "schedules": [1.0], "norm_schedule": 1.0, "seeds": [0],
-        "norm_study": [], "data_fractions": [1.0, 0.5], "eval_every_epochs": 2})
+        "norm_study": [], "data_fractions": [1.0, 0.5]})
     gd = rp.load_data(g)
     study = rp.run_study(g, gd, rp.pretrain_trunk(g, "cpu"), "cpu", tmp_path / "g")
     assert set(study["fractions"]) == {1.0, 0.5} and len(rp.fraction_rows(study, g)) == 2
