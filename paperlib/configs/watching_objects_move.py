@@ -38,7 +38,7 @@ class Config:
     pan_frac: float = 0.4
     n_static_train: int = 2000
     n_static_test: int = 500
-    static_size: int = 64
+    static_size: int = 40
     data_seed: int = 0
     # uNLC-lite (the spec's values except n_segments; see the module docstring)
     pseudo_source: str = "unlc"        # "unlc" | "masks" (the folder's masks/ are the pseudo labels)
@@ -50,13 +50,13 @@ class Config:
     vote_chunks: int = 5
     max_gap: int = 3
     # student trunk (AnyNet: simple stem s2 + stages) and the pretext trainings
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128])
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])
     depths: list[int] = field(default_factory=lambda: [1, 1, 1])
-    stem_width: int = 24
-    crop_size: int = 64
+    stem_width: int = 16
+    crop_size: int = 40
     scale_jitter: list[float] = field(default_factory=lambda: [0.8, 1.25])
     translate_jitter: float = 0.1
-    pre_steps: int = 1500
+    pre_steps: int = 500
     pre_batch: int = 32
     pre_lr: float = 2e-3
     pre_wd: float = 1e-4
@@ -66,14 +66,14 @@ class Config:
     fractions: list[float] = field(default_factory=lambda: [0.01, 0.05, 0.1, 1.0])
     freeze_levels: list[int] = field(default_factory=lambda: [0, 2, 4])   # trunk parts frozen (stem, s1, ...)
     freeze_fraction: float = 0.1
-    ft_steps: int = 300
+    ft_steps: int = 120
     ft_batch: int = 32
     ft_lr: float = 2e-3
     ft_wd: float = 1e-4
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     min_effect: float = 0.02           # accuracy: smallest contrast counted as an effect
     n_examples: int = 4
-    threads: int = 2
+    threads: int = 1                  # torch threads (0 = leave torch's default); 1 is fastest for these small nets
     num_workers: int = 0
 
     def __post_init__(self):
