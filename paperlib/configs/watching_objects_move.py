@@ -7,8 +7,11 @@ against random init and rotation prediction on the same frames, same trunk, same
 Profiles:
 - ``ci``: 4 clips x 8 frames at 64 px, 20 student / rotation steps, 20 transfer steps on 40 labelled images:
   the whole path, no trend.
-- ``default``: the spec's CPU run (120 clips x 12 frames at 96 px, 6 classes, 40 % with camera pan; 2000 / 500
-  static images), 2 seeds; uNLC with 150 superpixels per frame (400 on 96-px frames would leave ~23 px each).
+- ``default``: the spec's CPU data (120 clips x 12 frames at 96 px, 6 classes, 40 % with camera pan; 2000 / 500
+  static images), 2 seeds; uNLC with 150 superpixels per frame (400 on 96-px frames would leave ~23 px each);
+  to fit 10 min on 2 cores: a 16-32-64 AnyNet at 40 px, 400 pretext steps, 200 transfer steps, label fractions
+  1 / 10 / 100 % and frozen parts 0 / 4 (the spec's 5 % and conv1-3 levels run at gpu / paper). Knobs that shrink
+  it: ``ft_steps`` (about half of the time), ``n_clips`` (uNLC, ~1.3 s CPU per clip), ``pre_steps``.
 - ``gpu``: more clips, larger frames, 3 seeds, a wider trunk. Detection transfer (tiny Faster R-CNN) is not
   built: the transfer task stays classification (the notebook says so).
 - ``paper``: a user's ``data_root`` (frames/, optional masks/ as pseudo labels, static/{train,test}).
@@ -56,17 +59,17 @@ class Config:
     crop_size: int = 40
     scale_jitter: list[float] = field(default_factory=lambda: [0.8, 1.25])
     translate_jitter: float = 0.1
-    pre_steps: int = 500
+    pre_steps: int = 400
     pre_batch: int = 32
     pre_lr: float = 2e-3
     pre_wd: float = 1e-4
     pretrain_per_seed: bool = True     # False: one pre-training shared by the transfer seeds
     # transfer (classification of static images)
     methods: list[str] = field(default_factory=lambda: ["motion", "rotation", "random"])
-    fractions: list[float] = field(default_factory=lambda: [0.01, 0.05, 0.1, 1.0])
-    freeze_levels: list[int] = field(default_factory=lambda: [0, 2, 4])   # trunk parts frozen (stem, s1, ...)
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])   # spec also 5 %: time
+    freeze_levels: list[int] = field(default_factory=lambda: [0, 4])   # trunk parts frozen (stem, s1, ...)
     freeze_fraction: float = 0.1
-    ft_steps: int = 120
+    ft_steps: int = 200
     ft_batch: int = 32
     ft_lr: float = 2e-3
     ft_wd: float = 1e-4
@@ -126,11 +129,13 @@ PROFILES = {
                stem_width=8, pre_steps=20, pre_batch=8, ft_steps=20, ft_batch=8, fractions=[0.25, 1.0],
                freeze_levels=[0, 4], freeze_fraction=1.0, seeds=[0], n_examples=2),
     "default": dict(),
-    "gpu": dict(n_clips=2000, frame_size=128, n_frames=16, n_static_train=10000, n_static_test=2000,
+    "gpu": dict(n_clips=2000, fractions=[0.01, 0.05, 0.1, 0.25, 1.0], freeze_levels=[0, 2, 3, 4], frame_size=128,
+                n_frames=16, n_static_train=10000, n_static_test=2000,
                 n_segments=300, widths=[64, 128, 256], depths=[1, 2, 2], stem_width=32, crop_size=96,
                 pre_steps=20000, pre_batch=128, ft_steps=3000, ft_batch=64, seeds=[0, 1, 2],
                 methods=["motion", "rotation", "random", "true_masks"], threads=0, num_workers=4),
-    "paper": dict(dataset="folder", n_segments=400, frame_size=227, widths=[96, 256, 384], depths=[1, 2, 2],
+    "paper": dict(dataset="folder", fractions=[0.01, 0.05, 0.1, 0.25, 1.0], freeze_levels=[0, 2, 3, 4], n_segments=400,
+                  frame_size=227, widths=[96, 256, 384], depths=[1, 2, 2],
                   stem_width=64, crop_size=160, pre_steps=100000, pre_batch=256, ft_steps=10000, ft_batch=64,
                   seeds=[0, 1, 2], threads=0, num_workers=8),
 }

@@ -10,8 +10,8 @@ Layout of the generated (or a user's) video folder, one sub-folder per clip (DAV
 The objects are K shape classes (disk, square, triangle, cross, ring, diamond ...) with random colour
 and stripe texture, over smoothed-noise backgrounds with static distractor blobs. Each clip has 1-2
 objects moving 1-4 px/frame; a fraction of the clips also pans the camera (the background and the
-objects shift together by the pan). The static downstream images use a disjoint background stream
-(another seed and palette), so no background or clip is shared with the pre-training video.
+objects shift together by the pan). The static downstream images (one larger object each) use a disjoint
+background stream (another seed and palette), so no background or clip is shared with the pre-training video.
 
 Nothing here is learned; masks are never used for training (only by the W1 / W6 measurements).
 """
@@ -141,9 +141,10 @@ def moving_clip(rng, *, size: int, n_frames: int, num_classes: int, pan: float, 
 
 
 def static_image(rng, *, size: int, cls: int, palette=(0.0, 1.0)) -> np.ndarray:
-    """A still image of one object of class `cls` on clutter (the downstream recognition task)."""
-    img = _background(rng, size, size, palette)
-    osz = int(rng.uniform(0.3, 0.5) * size)
+    """A still image of one object of class `cls` (0.5-0.75 of the image) on a smoothed-noise background: the
+    downstream recognition task (objects larger than in the clips so that a small CNN learns it in a CPU budget)."""
+    img = _smooth_noise(rng, size, size, 8, palette)
+    osz = int(rng.uniform(0.5, 0.75) * size)
     cy, cx = rng.uniform(osz / 2 + 1, size - osz / 2 - 1, 2)
     m = render_shape(SHAPES[cls], osz, rng.uniform(0, np.pi), size, size, cy, cx)
     _paste(img, m, _texture(rng, osz + 2), cy, cx)
@@ -184,7 +185,7 @@ def synthetic_video(*, n_clips: int = 120, n_frames: int = 12, size: int = 96, n
                 img = static_image(srng, size=static_size, cls=cls, palette=(0.05, 0.95))
                 _write(out / "static" / split / f"{cls}_{SHAPES[cls]}" / f"{i:05d}.png", img)
 
-    return generated_dataset("video_objects", params, gen, root=root)
+    return generated_dataset("video_objects", params, gen, root=root, version=2)
 
 
 def video_layout_error(root: Path) -> str:
