@@ -7,9 +7,11 @@ NeurIPS 2021). Paper notes: docs/papers/09_vit_early_convs.md. Profiles:
            4k/1k data: a random (lr, wd) search per model and optimizer (the same samples for both
            models), the best of each re-run with a second seed (Fig 3 contrast), a short-schedule arm of
            the AdamW best (Fig 2 contrast), CPU forward timing of the ImageNet models (Fig 9).
-           Cost: 20 search + 4 seed runs of 3 epochs and 4 one-epoch runs = 76 model-epochs of ~9 s on one
-           idle core (2 workers), about 6-7 min on 2 idle cores in all (estimated from pilot steps measured under
-           heavy contention); `n_search`, `epochs` and `n_train` shrink it.
+           Cost: 12 search + 4 seed runs of 3 epochs and 4 one-epoch runs on 2k training images (batch 64).
+           Measured: one 3-epoch job on 4k images took ~90 s on one core (pilot estimate 27 s was 3x short), so
+           the first plan (5 samples per arm on 4k images, 76 model-epochs) needed ~17 min; the default is now
+           3 samples per arm on 2k images, ~50 model-epochs of ~15 s with 2 workers; `n_search`, `epochs` and
+           `n_train` shrink it further.
 - gpu:     CIFAR-100 from data_root, the tiny pair scaled up (192-d, 12 vs 11 blocks), longer schedules.
 - paper:   ImageNet-1k from data_root with the paper's recipe (AdamW 1e-3 / wd 0.24 at batch 2048, 5-epoch
            warm-up, cosine to 0.005 x lr, EMA, AutoAugment, mixup 0.8, CutMix 1.0, label smoothing 0.1).
@@ -117,7 +119,7 @@ PROFILES = {
     "ci": dict(n_train=256, n_val=64, epochs=1, short_epochs=1, warmup_epochs=0.5, max_steps=2, batch_size=32,
                n_search=1, seeds=[0, 1], backend="serial", workers=1, n_boot=200,
                timing_models=["vit_p_1gf", "vit_c_1gf"], timing_reps=1, throughput_batch=8, throughput_reps=2),
-    "default": dict(),
+    "default": dict(n_train=2000, batch_size=64, n_search=3),
     "gpu": dict(dataset="cifar100", num_classes=100, n_train=50000, n_val=10000, epochs=100, short_epochs=25,
                 warmup_epochs=5, n_search=16, seeds=[0, 1, 2], workers=1, ema_decay=0.9999, **_GPU_PAIR,
                 adamw_lr=[2.5e-4, 8e-3], adamw_wd=[0.02, 0.8], sgd_lr=[0.01, 0.32], sgd_wd=[4e-6, 1.2e-4],
