@@ -1,4 +1,4 @@
-"""paperlib.metrics.complexity: pycls counting convention, every anchor of papers/resnext.md exact."""
+"""paperlib.metrics.complexity: pycls counting convention, every anchor of docs/papers/01_resnext.md exact."""
 import subprocess
 import sys
 from pathlib import Path

@@ -40,7 +40,7 @@ LAYOUTS = {
 LAYOUTS["imagenet"] = LAYOUTS["imagefolder"]
 
 # PCA of ImageNet training pixels (RGB, 0-1 scale) for AlexNet-style "lighting" noise, as used by the
-# ResNeXt recipe (papers/resnext.md "ImageNet recipe"); the values are fb.resnet.torch's
+# ResNeXt recipe (docs/papers/01_resnext.md, ImageNet recipe); the values are fb.resnet.torch's
 # (facebookarchive/fb.resnet.torch, datasets/imagenet.lua `pca`), which the ResNeXt code reuses.
 IMAGENET_PCA = {
     "eigval": (0.2175, 0.0188, 0.0045),

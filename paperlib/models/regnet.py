@@ -221,7 +221,7 @@ del _name, _r
     "flops": TINY_REGNET["flops"], "params": TINY_REGNET["params"], "acts": 113_674,
     "config": dict(TINY_REGNET["config"]), "widths": list(TINY_REGNET["widths"]),
     "depths": list(TINY_REGNET["depths"]),
-    "source": "spec papers/regnet.md tiny 32-px reference (MACs, params); acts from the same counter"})
+    "source": "docs/papers/08_regnet.md tiny 32-px reference (MACs, params); acts from the same counter"})
 def regnetx_cifar_tiny(num_classes: int = 10, strides: Sequence[int] = (2, 2, 2)) -> AnyNet:
     """The spec's tiny 32-px RegNetX (d=8, w0=16, wa=8, wm=2.5, g=8; CIFAR stem 16 ch, 3 stages)."""
     return pycls_head_init(AnyNet(tiny_regnet_config(strides=strides, num_classes=num_classes)))

@@ -56,7 +56,7 @@ def _meta(family, params=None, flops=None, acts=None, input_size=IMAGENET, num_c
           cardinality=None, width=None, depth=None, **paper):
     m = {"family": family, "input_size": input_size, "num_classes": num_classes,
          "cardinality": cardinality, "bottleneck_width": width, "depth": depth,
-         "paper": paper, "source": "papers/resnext.md (verification anchors; pycls counter)"}
+         "paper": paper, "source": "docs/papers/01_resnext.md (verification anchors; pycls counter)"}
     if params is not None:
         m["params"] = params
     if flops is not None:
