@@ -1069,3 +1069,14 @@ def test_lp_pool_avg_uses_patch_tokens():
     torch.testing.assert_close(M.pool_tokens(tok, "cls"), tok[:, 0])
     with pytest.raises(ValueError, match="pooling"):
         M.pool_tokens(tok, "max")
+
+
+def test_cached_features_carry_no_graph():
+    """extract_features runs without autograd (else the probe's second step would backward through the encoder)."""
+    from torch.utils.data import DataLoader, TensorDataset
+    ld = DataLoader(TensorDataset(torch.randn(4, 3, 32, 32), torch.arange(4) % 2), batch_size=2)
+    for pool in ("cls", "avg"):
+        f = M.extract_features(tiny(), ld, pool=pool)
+        assert not f["x"].requires_grad and f["x"].grad_fn is None and f["x"].shape == (4, 128)
+    lp = M.linear_probe(f, f, 2, epochs=2, batch_size=2)            # several steps on the cached features
+    assert 0.0 <= lp["acc"] <= 1.0

@@ -50,6 +50,33 @@ features of the un-augmented images, encoded once. gpu stays cached because onli
 every probe epoch: 90 x 50k CIFAR images per arm, ~20 arms, i.e. roughly +50 % compute per arm on a profile that is
 already hours long; set ``lp_mode="online"`` to pay for it.
 
+Default profile: the plan and its measurements (issue 12). The old default spent its budget on eight 2-epoch
+arms that learned nothing a probe could use (base arm 12.5 % vs 15.1 % for the same encoder at random init). Now:
+
+- the base recipe (75 %, random masking, decoder 2 x 64, **per-patch-normalised target**, Table 1d's best) is
+  pre-trained once for ``epochs`` = 14 ("main": the sanity claim, fine-tuning vs scratch, partial fine-tuning,
+  Figs 2-4 come from it);
+- every comparison arm (Fig 5: ratio 0.25; Table 1f: grid) runs ``ablation_epochs`` = 2 and is compared with the
+  base recipe at that same length, repeated over ``ref_seeds`` = 2 pre-training seeds: 2 x their seed std (or
+  ``min_effect`` = 1 point, whichever is larger) is the floor a trained contrast must clear, on top of its
+  paired-bootstrap interval excluding 0. Block-masking, decoder-depth and raw-pixel arms are off (each ~30 s for a
+  contrast that stays inside seed noise at 2 epochs); ``sampling_arms=["block", "grid"]``,
+  ``decoder_depth_arms=[1]``, ``norm_pix_arm=True`` turn them back on;
+- fine-tuning (2 epochs, the standard augmentation) of the main arm and of the 0.25 arm, next to a ViT trained
+  from scratch for the same 2 epochs with the same optimiser (C1's "beats scratch" part), and 1 epoch of tuning
+  the main arm's last block (C6).
+
+Measured with 1 torch thread while this 2-core machine ran ~8 other jobs (load 6-13: wall clock was 3-5x the CPU
+time, so the numbers below are CPU seconds, which also run ~20 % high under such load): 20 epochs of the base arm on
+3,000 images (batch 128) + val loss + probe: 232 s, probe 18.8 % vs 15.1 % for the same encoder at random init
+(issue 12 measured 18.6 % / 15.1 %, ~4 min on 2 cores); 5 epochs + val loss: 74 s; a fine-tuning epoch 26 s (all
+64 tokens forward and backward; 3 epochs from the 20-epoch arm: 19.4 %); a probe ~7 s. Expected default wall time
+on 2 idle cores: main 14 x 12 + 10 = 180 s; comparison arms 2 epochs x (3 arms at 75 % + 1 at 25 %, which costs
+~1.7x: the encoder sees 3x the tokens) x 12 + 4 probes = 145 s; fine-tuning 3 x 2 x 26 + 13 = 170 s; data, timing,
+exact checks, figures ~55 s: ~550 s (9 min) from the loaded-machine CPU times, less on an idle machine.
+Knobs that shrink it: ``epochs`` (~12 s each), ``ft_epochs`` (~80 s each over the three fine-tuning runs),
+``ablation_epochs`` (~55 s each over the comparison arms).
+
 Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
 value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
 """
@@ -284,9 +311,9 @@ PROFILES = {
                lp_epochs=1, partial_ft_epochs=1, timing_batch=8, timing_reps=3, recon_ratios=[0.75, 0.9], n_recon=2,
                eval_batch_size=128, n_boot=200, **_TABLE9),
     # default: see the module docstring ("default profile: the plan and its measurements")
-    "default": dict(norm_pix_loss=True, epochs=16, ablation_epochs=3, ref_seeds=2, warmup_epochs=0.5,
-                    ratios=[0.25, 0.75], sampling_arms=["block", "grid"], decoder_depth_arms=[], norm_pix_arm=True,
-                    ft_epochs=2, ft_warmup_epochs=0.5, ft_ratios=[0.25], partial_ft_epochs=2,
+    "default": dict(norm_pix_loss=True, epochs=14, ablation_epochs=2, ref_seeds=2, warmup_epochs=0.5,
+                    ratios=[0.25, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=False,
+                    ft_epochs=2, ft_warmup_epochs=0.5, ft_ratios=[0.25], partial_ft_epochs=1,
                     scratch_base_lr=1e-3, scratch_weight_decay=0.05),
     "gpu": dict(dataset="cifar10", n_pretrain=0, n_lp_train=0, threads=None, model="mae_vit_t_p4_32_dec128d4b", decoder_dim=128,
                 decoder_depth=4, epochs=200, batch_size=256,

@@ -64,7 +64,6 @@ def pretrain(model: MaskedAutoencoderViT, loader, cfg: TrainConfig, device="cpu"
 # --------------------------------------------------------------------------------------------
 # linear probing (Table 10): frozen cls feature -> BatchNorm1d(affine=False, eps 1e-6) -> Linear
 # --------------------------------------------------------------------------------------------
-@torch.no_grad()
 def pool_tokens(tokens: torch.Tensor, pool: str = "cls") -> torch.Tensor:
     """The probe's feature of the encoder's (normed) tokens: the cls token (Table 10) or, ``pool="avg"``, the mean
     of the patch tokens (the global pooling the official fine-tuning uses; Table 10's text allows either)."""
@@ -75,6 +74,7 @@ def pool_tokens(tokens: torch.Tensor, pool: str = "cls") -> torch.Tensor:
     raise ValueError(f"unknown probe pooling {pool!r}; valid: 'cls', 'avg'")
 
 
+@torch.no_grad()
 def extract_features(model: nn.Module, loader, device="cpu", pool: str = "cls") -> Dict[str, torch.Tensor]:
     """cls-token feature after the final norm of the *unmasked* encoder, for every image of the loader's data
     set in dataset order. Under torchrun each rank encodes its shard (``make_loader(..., evaluation=True)``)
