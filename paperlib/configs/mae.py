@@ -73,7 +73,10 @@ time, so the numbers below are CPU seconds, which also run high under such load)
 3,000 images (batch 128) + val loss + probe: 232 s, probe 18.8 % vs 15.1 % for the same encoder at random init
 (issue 12 measured 18.6 % / 15.1 %, ~4 min on 2 cores); 5 epochs + val loss: 62 s (probe 11.7 %; global-pooled
 probe 11.8 % vs 13.8 % at random init: no better than the cls token, so ``lp_pool`` stays "cls"); a fine-tuning
-epoch 26 s (all 64 tokens forward and backward; 3 epochs from the 20-epoch arm: 19.4 %); a probe ~7 s. Expected
+epoch 26 s (all 64 tokens forward and backward; 3 epochs from the 20-epoch arm: 19.4 %); a probe ~7 s. The 2-epoch
+base arm, seeds 0 / 1: probe 11.2 % / 10.6 %, val loss 0.862 / 0.856, 34 s each with its probe: a seed std of 0.4
+points, so the 1-point minimum sets the floor; at 2 epochs every comparison arm probes below the random-init
+encoder, and their accuracy contrasts are expected to be inconclusive (their loss contrasts need no probe). Expected
 default wall time on 2 idle cores: main 232 s; comparison arms 2 epochs x (3 arms at 75 % + 1 at 25 %, which costs
 ~1.7x: the encoder sees 3x the tokens) x 12 s + 4 probes = 145 s; fine-tuning 3 x 26 + 13 = 90 s; data, timing,
 exact checks, figures ~55 s: ~520 s (8.7 min) from the loaded-machine CPU times, less on an idle machine.
