@@ -127,9 +127,11 @@ def run_arm(cfg, data: Dict, device="cpu", *, seed: int = 0, name: str = "", lp:
     loader = data["pre"] if aug == "crop_rand" else pretrain_loader(cfg, data, aug, seed=seed)
     torch.manual_seed(seed)
     model = make_mae(cfg, **model_kw)
-    pcfg = pretrain_config(epochs if epochs is not None else cfg.epochs, cfg.batch_size,
-                           grad_accum=cfg.grad_accum, world_size=None,
-                           base_lr=cfg.base_lr, warmup_epochs=cfg.warmup_epochs, weight_decay=cfg.weight_decay,
+    n_ep = epochs if epochs is not None else cfg.epochs
+    # warm-up capped at half the arm, so a short comparison arm still reaches its cosine decay
+    pcfg = pretrain_config(n_ep, cfg.batch_size, grad_accum=cfg.grad_accum, world_size=None,
+                           base_lr=cfg.base_lr, warmup_epochs=min(cfg.warmup_epochs, n_ep / 2),
+                           weight_decay=cfg.weight_decay,
                            max_steps=cfg.max_steps, seed=seed, log_every=cfg.log_every,
                            ckpt_every_epochs=10**9)
     t0 = time.perf_counter()
