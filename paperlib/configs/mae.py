@@ -83,8 +83,9 @@ the same 20-epoch arm at lower load: 199 s with val loss and probe; its sanity r
 predictor) 8 s, masked-patch error 0.642 vs 0.863 for the trivial predictor; 1 fine-tuning epoch + eval 24 s.
 Expected default wall time on 2 idle cores: main ~200 s + sanity 8 s; comparison arms 3 x 34 s at 75 % + ~52 s at
 25 % (the encoder sees 3x the tokens) = ~155 s; fine-tuning 3 runs x 2 epochs x ~24 s + 1 partial epoch ~15 s =
-~160 s; data, timing, exact checks, figures ~55 s: ~580 s (9.7 min) from CPU times measured under load, which
-overstate an idle machine's. Knobs that shrink it: ``ft_epochs`` (~72 s each over the three fine-tuning runs),
+~160 s; data, timing, exact checks, figures ~55 s: ~580 s (9.7 min) from CPU times measured under load. Checked
+at the end on a nearly idle machine (load ~2.5, wall = CPU): a 2-epoch arm + probe 27 s (34 s under load), one
+fine-tuning epoch + eval 29 s: ~570 s (9.5 min) expected for the notebook. Knobs that shrink it: ``ft_epochs`` (~72 s each over the three fine-tuning runs),
 ``epochs`` (~10 s each; below ~15 the sanity probe is at risk), ``ablation_epochs`` (~60 s each over the comparison
 arms).
 
