@@ -10,7 +10,7 @@ from paperlib.models import create_model, get_model_meta
 from paperlib.models.mae import (MaskedAutoencoderViT, block_mask, grid_mask, len_keep_for, mae_flops_ratio,
                                  masked_mse, patchify, pix_target, random_masking, sample_ids_shuffle,
                                  unpatchify)
-from paperlib.experiments import mae as X
+from paperlib.experiments import mae as M, mae_report as R, mae_runs as X
 
 TINY = "mae_vit_tiny_p4_32_dec64d2b"
 
@@ -247,12 +247,12 @@ def test_pretrain_recipe_through_engine():
     from torch.utils.data import DataLoader, TensorDataset
     model = tiny()
     ds = TensorDataset(torch.randn(16, 3, 32, 32), torch.zeros(16, dtype=torch.long))
-    cfg = X.pretrain_config(epochs=2, batch_size=8, warmup_epochs=1, max_steps=3, log_every=1000)
+    cfg = M.pretrain_config(epochs=2, batch_size=8, warmup_epochs=1, max_steps=3, log_every=1000)
     assert cfg.betas == (0.9, 0.95) and cfg.optimizer == "adamw"
     assert math.isclose(cfg.lr, 1.5e-4 * 8 / 256) and cfg.weight_decay == 0.05
     before = model.blocks[0].attn.qkv.weight.clone()
     pe = model.pos_embed.clone()
-    hist = X.pretrain(model, DataLoader(ds, batch_size=8), cfg, "cpu", progress=False)
+    hist = M.pretrain(model, DataLoader(ds, batch_size=8), cfg, "cpu", progress=False)
     assert math.isfinite(hist["train_loss"][-1])
     assert not torch.equal(before, model.blocks[0].attn.qkv.weight)
     assert torch.equal(pe, model.pos_embed)            # frozen sin-cos
@@ -271,8 +271,8 @@ def test_no_weight_decay_groups_pretrain():
 
 
 def test_layer_decay_groups():
-    m = X.vit_from_mae(tiny(), num_classes=10)
-    groups = X.param_groups_lrd(m, 0.05, 0.75)
+    m = M.vit_from_mae(tiny(), num_classes=10)
+    groups = M.param_groups_lrd(m, 0.05, 0.75)
     by = {n: g for g in groups for n in g["names"]}
     assert math.isclose(by["patch_embed.proj.weight"]["lr_scale"], 0.75 ** 7)
     assert by["cls_token"]["weight_decay"] == 0 and by["cls_token"]["lr_scale"] == by["patch_embed.proj.weight"]["lr_scale"]
@@ -288,18 +288,18 @@ def test_linear_probe_and_finetune_smoke():
     x = torch.randn(32, 3, 32, 32)
     y = torch.arange(32) % 4
     loader = DataLoader(TensorDataset(x, y), batch_size=16)
-    f = X.extract_features(m, loader)
+    f = M.extract_features(m, loader)
     assert f["x"].shape == (32, 128)
-    lp = X.linear_probe(f, f, 4, epochs=2, batch_size=16)
+    lp = M.linear_probe(f, f, 4, epochs=2, batch_size=16)
     assert 0 <= lp["acc"] <= 1 and lp["correct"].shape == (32,)
-    probe = X.LinearProbe(m, 4)
+    probe = M.LinearProbe(m, 4)
     assert not probe.head[0].affine and probe.head[0].eps == 1e-6
     assert probe(x[:4]).shape == (4, 4)
-    vit = X.vit_from_mae(m, 4)
-    cfg = X.finetune_config(epochs=1, batch_size=16, warmup_epochs=0, max_steps=1, log_every=1000)
-    hist = X.finetune(vit, loader, cfg, "cpu", layer_decay=0.75, progress=False)
+    vit = M.vit_from_mae(m, 4)
+    cfg = M.finetune_config(epochs=1, batch_size=16, warmup_epochs=0, max_steps=1, log_every=1000)
+    hist = M.finetune(vit, loader, cfg, "cpu", layer_decay=0.75, progress=False)
     assert math.isfinite(hist["train_loss"][-1])
-    X.freeze_for_partial_ft(vit, 1)
+    M.freeze_for_partial_ft(vit, 1)
     assert vit.blocks[5].mlp.fc1.weight.requires_grad and not vit.blocks[4].mlp.fc1.weight.requires_grad
 
 
@@ -315,17 +315,17 @@ def test_reconstruction_denormalises_with_patch_stats():
 
     m.forward = perfect
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    rec = X.reconstruct(m, imgs, 0.75, mean=mean, std=std)
+    rec = M.reconstruct(m, imgs, 0.75, mean=mean, std=std)
     assert rec["uses_gt_patch_stats"] and rec["visible"] == 16
     torch.testing.assert_close(rec["reconstruction"], rec["original"], atol=1e-4, rtol=0)
     torch.testing.assert_close(rec["reconstruction_visible"], rec["original"], atol=1e-4, rtol=0)
     assert rec["original"].min() >= 0 and rec["original"].max() <= 1
-    fig = X.plot_reconstructions(rec, n=2)
+    fig = M.plot_reconstructions(rec, n=2)
     assert len(fig.axes) == 8
 
 
 def test_mask_token_speedup_runs():
-    r = X.mask_token_speedup(lambda **kw: create_model(TINY, **kw), batch=4, reps=2)
+    r = M.mask_token_speedup(lambda **kw: create_model(TINY, **kw), batch=4, reps=2)
     assert r["speedup"] > 0 and len(r["seconds"]["visible_only"]) == 2
 
 
@@ -405,7 +405,7 @@ def test_mixup_step_soft_targets_and_soft_target_ce():
     K = 4
     torch.manual_seed(0)
     vit = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, K))   # logits far from uniform
-    step = X.finetune_step(K, smoothing=0.1, mixup=0.8, cutmix=1.0)
+    step = M.finetune_step(K, smoothing=0.1, mixup=0.8, cutmix=1.0)
     assert isinstance(step.criterion, SoftTargetCrossEntropy)
     mf = step.mixup_fn
     assert (mf.mixup_alpha, mf.cutmix_alpha, mf.mix_prob, mf.switch_prob, mf.mode, mf.label_smoothing) == \
@@ -433,7 +433,7 @@ def test_mixup_step_soft_targets_and_soft_target_ce():
     assert kinds == {"mixup", "cutmix"}                    # switch prob 0.5: both occur
     _, info = step(vit, (x[:7].clone(), y[:7].clone()), "cpu")   # odd batch: last sample dropped
     assert info["n"] == 6
-    plain = X.finetune_step(K, smoothing=0.1)              # mixup/cutmix off: label-smoothing CE
+    plain = M.finetune_step(K, smoothing=0.1)              # mixup/cutmix off: label-smoothing CE
     assert not hasattr(plain, "mixup_fn")
     loss, _ = plain(vit, (x, y), "cpu")
     with torch.no_grad():
@@ -469,11 +469,11 @@ def test_two_step_finetune_with_mixup_cutmix_randaug(monkeypatch):
 
 def test_finetune_schedule_min_lr_and_effective_batch():
     from paperlib.engine.schedule import lr_at
-    fc = X.finetune_config(50, 32, base_lr=1e-3, warmup_epochs=5, grad_accum=4, world_size=8, min_lr=1e-6)
+    fc = M.finetune_config(50, 32, base_lr=1e-3, warmup_epochs=5, grad_accum=4, world_size=8, min_lr=1e-6)
     assert math.isclose(fc.lr, 1e-3 * 1024 / 256) and fc.grad_accum == 4 and fc.betas == (0.9, 0.999)
     assert fc.weight_decay == 0.05 and fc.min_lr == 1e-6
     assert math.isclose(lr_at(50, fc), 1e-6) and math.isclose(lr_at(5, fc), fc.lr)
-    assert math.isclose(X.finetune_config(1, 16).lr, 1e-3 * 16 / 256)    # old call form still works
+    assert math.isclose(M.finetune_config(1, 16).lr, 1e-3 * 16 / 256)    # old call form still works
 
 
 @pytest.mark.parametrize("profile", ["paper", "gpu"], ids=["paper_profile", "gpu_profile"])
@@ -516,10 +516,10 @@ def test_bad_ft_values_raise_clear_errors(over, field):
 
 
 def test_scratch_recipe_table11():
-    fc = X.scratch_config(300, 4096)
+    fc = M.scratch_config(300, 4096)
     assert math.isclose(fc.lr, 1e-4 * 4096 / 256) and tuple(fc.betas) == (0.9, 0.95)
     assert fc.weight_decay == 0.3 and fc.warmup_epochs == 20
-    r = X.SCRATCH_RECIPE
+    r = M.SCRATCH_RECIPE
     assert (r["mixup"], r["cutmix"], r["smoothing"], r["randaug"], r["ema"]) == (0.8, 1.0, 0.1, PAPER_RA, 0.9999)
     assert r["epochs"] == {"B": 300, "L": 200, "H": 200} and r["drop_path"] == {"B": 0.1, "L": 0.2, "H": 0.2}
 
@@ -532,18 +532,18 @@ def _names(transform):
 def test_pretrain_transform_aug_arms_composition():
     from torchvision.transforms import InterpolationMode, v2
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    rand = X.pretrain_transform(32, mean, std)                     # the default: Table 8
-    assert _names(rand) == _names(X.pretrain_transform(32, mean, std, aug="crop_rand")) == \
+    rand = M.pretrain_transform(32, mean, std)                     # the default: Table 8
+    assert _names(rand) == _names(M.pretrain_transform(32, mean, std, aug="crop_rand")) == \
         ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
     rrc = rand.transforms[1]
     assert rrc.scale == (0.2, 1.0) and rrc.interpolation == InterpolationMode.BICUBIC
-    none = X.pretrain_transform(32, mean, std, aug="none")
+    none = M.pretrain_transform(32, mean, std, aug="none")
     assert _names(none) == ["ToImage", "Resize", "CenterCrop", "ToDtype", "Normalize"]   # no flip, no crop
-    fixed = X.pretrain_transform(224, mean, std, aug="crop_fixed")
+    fixed = M.pretrain_transform(224, mean, std, aug="crop_fixed")
     assert _names(fixed) == ["ToImage", "Resize", "RandomCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
     assert not any(isinstance(t, v2.RandomResizedCrop) for t in fixed.transforms)    # no scale range
     assert fixed.transforms[1].size == [256] and tuple(fixed.transforms[2].size) == (224, 224)
-    jit = X.pretrain_transform(32, mean, std, aug="crop_jitter")
+    jit = M.pretrain_transform(32, mean, std, aug="crop_jitter")
     assert _names(jit) == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "ToDtype",
                            "Normalize"]
     cj = jit.transforms[3]
@@ -551,10 +551,10 @@ def test_pretrain_transform_aug_arms_composition():
     assert jit.transforms[1].scale == (0.2, 1.0)
     img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     for aug in ("none", "crop_fixed", "crop_rand", "crop_jitter"):
-        assert X.pretrain_transform(32, mean, std, aug=aug)(img).shape == (3, 32, 32)
+        assert M.pretrain_transform(32, mean, std, aug=aug)(img).shape == (3, 32, 32)
     torch.testing.assert_close(none(img), (img.float() / 255 - 0.5) / 0.25)   # identity at the native size
     with pytest.raises(ValueError, match="unknown pre-training augmentation 'colour'"):
-        X.pretrain_transform(32, mean, std, aug="colour")
+        M.pretrain_transform(32, mean, std, aug="colour")
 
 
 def test_aug_arm_specs_config_and_validation():
@@ -585,7 +585,7 @@ def test_tiny_aug_arm_run_ci_size():
     r = X.run_arm(cfg, data, "cpu", seed=0, name="aug_crop_jitter", **kw)
     assert r["aug"] == "crop_jitter" and r["history"]["epoch"] == [1]
     assert math.isfinite(r["train_loss"]) and 0.0 <= r["lp_acc"] <= 1.0 and r["lp_correct"].shape == (32,)
-    rows = X.ablation_rows({"ratio_0.75": dict(r, aug="crop_rand"), "aug_crop_jitter": r}, cfg,
+    rows = R.ablation_rows({"ratio_0.75": dict(r, aug="crop_rand"), "aug_crop_jitter": r}, cfg,
                            {"aug_crop_jitter": {"acc": 0.5}})
     assert [row["augmentation"] for row in rows] == ["crop, rand size", "crop + colour jitter"]
     assert rows[1]["paper ft/lin"] == "84.3/71.9" and rows[1]["FT acc %"] == 50.0 and rows[0]["FT acc %"] is None
@@ -604,12 +604,12 @@ def test_c4_includes_colour_jitter_only_where_the_arm_ran():
     timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
     base = _fake_arm(np.ones(200))
-    out = X.claim_verdicts(cfg, {"ratio_0.75": base}, timing, flops)
+    out = R.claim_verdicts(cfg, {"ratio_0.75": base}, timing, flops)
     reasons = [p["reason"] for p in out["C4"][1].evidence["parts"]]
     assert reasons[-1] == "augmentation ablation (colour jitter) not run" and "jitter" not in out["C4"][0]
     jit = _fake_arm(np.r_[np.ones(100), np.zeros(100)])
     ft = {"ratio_0.75": {"correct": np.ones(200), "acc": 1.0}, "aug_crop_jitter": {"correct": jit["lp_correct"], "acc": 0.5}}
-    out = X.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit}, timing, flops, ft=ft)
+    out = R.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit}, timing, flops, ft=ft)
     statement, verdict, paper = out["C4"]
     parts = verdict.evidence["parts"]
     assert "augmentation ablation (colour jitter) not run" not in [p["reason"] for p in parts]
@@ -624,7 +624,7 @@ def test_c4_includes_colour_jitter_only_where_the_arm_ran():
 def test_scratch_ema_profiles():
     from paperlib.config import ConfigError, get_config
     assert [get_config("10_mae", p).scratch_ema for p in ("ci", "default", "gpu", "paper")] == [0.0, 0.0, 0.999, 0.9999]
-    assert get_config("10_mae", "paper").scratch_ema == X.SCRATCH_RECIPE["ema"]
+    assert get_config("10_mae", "paper").scratch_ema == M.SCRATCH_RECIPE["ema"]
     with pytest.raises(ConfigError, match="scratch_ema"):
         get_config("10_mae", "ci", dict(scratch_ema=1.0))
 
@@ -641,7 +641,7 @@ def test_scratch_arm_reports_the_ema_model():
     ema = r["history"].ema
     assert r["ema_decay"] == 0.5 and ema is not None and isinstance(ema, VisionTransformer)
     loaders = X.finetune_data(cfg, data)
-    assert (r["correct"] == X.per_item_correct(ema, loaders["val"])).all() and r["acc"] == r["correct"].mean()
+    assert (r["correct"] == M.per_item_correct(ema, loaders["val"])).all() and r["acc"] == r["correct"].mean()
     assert "acc_raw" in r and r["correct_raw"].shape == (32,)
     r2 = X.finetune_arm(cfg, tiny(), data, "cpu", seed=0, name="ft")     # MAE fine-tuning: no EMA
     assert r2["ema_decay"] == 0.0 and r2["history"].ema is None and "acc_raw" not in r2
@@ -681,10 +681,10 @@ def test_eval_gathers_every_rank_in_dataset_order(monkeypatch, fn):
     ds = TensorDataset(torch.randn(n, 3, 32, 32), torch.arange(n) % 4)
     if fn == "per_item_correct":
         model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 4))
-        call = lambda ld: X.per_item_correct(model, ld)
+        call = lambda ld: M.per_item_correct(model, ld)
     elif fn == "extract_features":
         model = tiny()
-        call = lambda ld: X.extract_features(model, ld)
+        call = lambda ld: M.extract_features(model, ld)
     else:
         model = tiny()
         call = lambda ld: X.per_image_loss(model, ld, mask_ratio=0.75, seed=0)
@@ -722,12 +722,12 @@ def test_eval_loaders_are_shard_samplers_under_torchrun(monkeypatch):
 
 def test_linear_probe_batch_is_global_over_world():
     f = {"x": torch.randn(64, 8), "y": torch.arange(64) % 4}
-    lp = X.linear_probe(f, f, 4, epochs=1, batch_size=64, optimizer="lars", warmup_epochs=0, world_size=4)
+    lp = M.linear_probe(f, f, 4, epochs=1, batch_size=64, optimizer="lars", warmup_epochs=0, world_size=4)
     assert lp["batch_per_process"] == 16 and lp["global_batch"] == 64
     assert lp["lr"] == pytest.approx(0.1 * 64 / 256)                  # Table 10: 0.1 x global batch / 256
-    assert X.linear_probe(f, f, 4, epochs=1, batch_size=64, world_size=1)["batch_per_process"] == 64
+    assert M.linear_probe(f, f, 4, epochs=1, batch_size=64, world_size=1)["batch_per_process"] == 64
     with pytest.raises(ValueError, match="divisible"):
-        X.linear_probe(f, f, 4, epochs=1, batch_size=64, world_size=3)
+        M.linear_probe(f, f, 4, epochs=1, batch_size=64, world_size=3)
     from paperlib.config import get_config
     assert get_config("10_mae", "paper").lp_batch_size == 16384      # global (2048 per GPU on 8)
 
@@ -737,21 +737,21 @@ def test_finetune_trains_pos_embed_from_sincos_partial_keeps_it_frozen():
     from torch.utils.data import DataLoader, TensorDataset
     from paperlib.models.vit import get_2d_sincos_pos_embed
     m = tiny()
-    vit = X.vit_from_mae(m, 4)
+    vit = M.vit_from_mae(m, 4)
     assert vit.pos_embed.requires_grad and torch.equal(vit.pos_embed.data, m.pos_embed.data)
     table = torch.from_numpy(get_2d_sincos_pos_embed(128, 8, cls_token=True)).float()
     assert torch.allclose(vit.pos_embed[0], table)
-    groups = {n: g for g in X.param_groups_lrd(vit, 0.05, 0.75) for n in g["names"]}
+    groups = {n: g for g in M.param_groups_lrd(vit, 0.05, 0.75) for n in g["names"]}
     assert groups["pos_embed"]["weight_decay"] == 0 and groups["pos_embed"]["layer_id"] == 0
     before = vit.pos_embed.detach().clone()
     loader = DataLoader(TensorDataset(torch.randn(16, 3, 32, 32), torch.arange(16) % 4), batch_size=8)
-    cfg = X.finetune_config(epochs=1, batch_size=8, warmup_epochs=0, max_steps=2, log_every=1000)
-    X.finetune(vit, loader, cfg, "cpu", layer_decay=0.75, progress=False)
+    cfg = M.finetune_config(epochs=1, batch_size=8, warmup_epochs=0, max_steps=2, log_every=1000)
+    M.finetune(vit, loader, cfg, "cpu", layer_decay=0.75, progress=False)
     assert not torch.equal(vit.pos_embed.detach(), before)                  # fine-tuning updated it
     assert torch.equal(m.pos_embed.data, before)                            # the MAE's table is untouched
-    part = X.freeze_for_partial_ft(X.vit_from_mae(m, 4, global_pool=False, train_pos_embed=False), 1)
-    assert not part.pos_embed.requires_grad and "pos_embed" not in {n for g in X.param_groups_lrd(part) for n in g["names"]}
-    assert not X.LinearProbe(m, 4).encoder.pos_embed.requires_grad
+    part = M.freeze_for_partial_ft(M.vit_from_mae(m, 4, global_pool=False, train_pos_embed=False), 1)
+    assert not part.pos_embed.requires_grad and "pos_embed" not in {n for g in M.param_groups_lrd(part) for n in g["names"]}
+    assert not M.LinearProbe(m, 4).encoder.pos_embed.requires_grad
 
 
 def test_scratch_vit_learned_pos_embed_and_table11_recipe(monkeypatch):
@@ -761,7 +761,7 @@ def test_scratch_vit_learned_pos_embed_and_table11_recipe(monkeypatch):
     assert (X.scratch_epochs(cfg), cfg.scratch_warmup_epochs, cfg.scratch_drop_path) == (200, 20, 0.2)
     t = X.scratch_train_config(cfg, X.scratch_epochs(cfg), world_size=8)
     assert t.betas == (0.9, 0.95) and t.weight_decay == 0.3 and t.warmup_epochs == 20 and t.epochs == 200
-    assert 32 * X.scratch_grad_accum(cfg) * 8 == X.SCRATCH_RECIPE["batch_size"]         # effective 4096
+    assert 32 * X.scratch_grad_accum(cfg) * 8 == M.SCRATCH_RECIPE["batch_size"]         # effective 4096
     assert t.lr == pytest.approx(1e-4 * 4096 / 256)
     g = get_config("10_mae", "gpu")
     assert (X.scratch_epochs(g), g.scratch_warmup_epochs, g.scratch_drop_path, g.scratch_reprob) == (50, 5, 0.1, 0.0)
@@ -775,7 +775,7 @@ def test_scratch_vit_learned_pos_embed_and_table11_recipe(monkeypatch):
                                          ft_epochs=2, ft_warmup_epochs=0, scratch_epochs=1, scratch_warmup_epochs=0))
     data = X.build_data(c)
     seen = {}
-    real_ft, real_data = X.finetune, X.finetune_data
+    real_ft, real_data = M.finetune, X.finetune_data
     monkeypatch.setattr(X, "finetune", lambda vit, ld, fcfg, *a, **k: seen.update(cfg=fcfg, ld=k["layer_decay"])
                         or real_ft(vit, ld, fcfg, *a, **k))
     monkeypatch.setattr(X, "finetune_data", lambda *a, **k: seen.update(data=real_data(*a, **k)) or seen["data"])
@@ -792,7 +792,7 @@ def test_scratch_vit_learned_pos_embed_and_table11_recipe(monkeypatch):
 def test_paper_profile_has_fig5_and_table1_arms():
     from paperlib.config import get_config
     cfg = get_config("10_mae", "paper")
-    assert [round(100 * r) for r in cfg.ratios] == X.PAPER_FIG5["ratio"]
+    assert [round(100 * r) for r in cfg.ratios] == R.PAPER_FIG5["ratio"]
     keys = [k for k, _ in X.arm_specs(cfg)]
     for k in ["sampling_block", "sampling_grid", "decoder_depth_1", "decoder_depth_2", "decoder_depth_4",
               "decoder_depth_12", "decoder_width_128", "decoder_width_256", "decoder_width_768", "decoder_width_1024",
@@ -824,11 +824,11 @@ def test_width_and_loss_all_arms_run_and_rows():
     assert w["decoder_width"] == 32 and w["model"].decoder_embed.out_features == 32 and w["loss_on"] == "masked"
     assert la["loss_on"] == "all" and la["decoder_width"] == 64 and math.isfinite(la["train_loss"])
     base = dict(w, decoder_width=64)
-    rows = X.ablation_rows({"ratio_0.75": base, "decoder_width_32": w, "loss_all_patches": la}, cfg)
+    rows = R.ablation_rows({"ratio_0.75": base, "decoder_width_32": w, "loss_all_patches": la}, cfg)
     assert [r["decoder width"] for r in rows] == [64, 32, 64] and [r["loss on"] for r in rows] == ["masked", "masked", "all"]
-    assert rows[2]["paper ft/lin"] == X.PAPER_LOSS_ALL
-    assert X.ablation_rows({"decoder_width_128": w}, cfg)[0]["paper ft/lin"] == "84.9/69.1"
-    assert "decoder width" not in X.ablation_rows({"ratio_0.75": base}, cfg)[0]      # default table unchanged
+    assert rows[2]["paper ft/lin"] == R.PAPER_LOSS_ALL
+    assert R.ablation_rows({"decoder_width_128": w}, cfg)[0]["paper ft/lin"] == "84.9/69.1"
+    assert "decoder width" not in R.ablation_rows({"ratio_0.75": base}, cfg)[0]      # default table unchanged
 
 
 # ---------------------------------------------------------------- C1: FT flat over 40-80 %
@@ -840,14 +840,14 @@ def test_c1_ft_flat_rule():
     near[:4] = 1 - near[:4]                                       # a 0.2-point spread at most
     far = (rng.random(n) < 0.6).astype(float)                     # a ~20-point spread
     arms = {f"ratio_{r:g}": dict(mask_ratio=r) for r in (0.25, 0.5, 0.75)}
-    flat = X.ft_flat_verdict(arms, {"ratio_0.5": {"correct": same}, "ratio_0.75": {"correct": near},
+    flat = R.ft_flat_verdict(arms, {"ratio_0.5": {"correct": same}, "ratio_0.75": {"correct": near},
                                     "ratio_0.25": {"correct": far}}, 500)          # 25 % is outside 40-80 %
-    assert flat.verdict == "held" and flat.evidence["margin"] == X.FT_FLAT_MARGIN
-    steep = X.ft_flat_verdict(arms, {"ratio_0.5": {"correct": far}, "ratio_0.75": {"correct": same}}, 500)
+    assert flat.verdict == "held" and flat.evidence["margin"] == R.FT_FLAT_MARGIN
+    steep = R.ft_flat_verdict(arms, {"ratio_0.5": {"correct": far}, "ratio_0.75": {"correct": same}}, 500)
     assert steep.verdict == "not held" and steep.evidence["spread"] > 0.1
-    one = X.ft_flat_verdict(arms, {"ratio_0.75": {"correct": same}})
+    one = R.ft_flat_verdict(arms, {"ratio_0.75": {"correct": same}})
     assert one.verdict == "inconclusive" and "not run" in one.reason
-    assert X.ft_flat_verdict(arms, None).verdict == "inconclusive"
+    assert R.ft_flat_verdict(arms, None).verdict == "inconclusive"
     # claim_verdicts includes the part where FT per ratio ran
     from paperlib.config import get_config
     cfg = get_config("10_mae", "ci", dict(n_boot=200))
@@ -855,19 +855,19 @@ def test_c1_ft_flat_rule():
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
     a = {"ratio_0.5": dict(_fake_arm(same), mask_ratio=0.5), "ratio_0.75": _fake_arm(near)}
     ft = {"ratio_0.5": {"correct": same, "acc": same.mean()}, "ratio_0.75": {"correct": near, "acc": near.mean()}}
-    parts = X.claim_verdicts(cfg, a, timing, flops, ft)["C1"][1].evidence["parts"]
+    parts = R.claim_verdicts(cfg, a, timing, flops, ft)["C1"][1].evidence["parts"]
     assert len(parts) == 3 and parts[2]["verdict"] == "held" and "excludes 0" in parts[2]["reason"]
 
 
 # ---------------------------------------------------------------- online linear probe (Table 10: RRC + flip every step)
 def test_linprobe_transform_is_rrc_0p08_bicubic_and_flip():
     from torchvision.transforms import InterpolationMode, v2
-    t = X.linprobe_transform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    t = M.linprobe_transform(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     assert _names(t) == ["ToImage", "RandomResizedCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"]
     rrc = t.transforms[1]
     assert isinstance(rrc, v2.RandomResizedCrop) and isinstance(t.transforms[2], v2.RandomHorizontalFlip)
     assert rrc.scale == (0.08, 1.0) and rrc.interpolation == InterpolationMode.BICUBIC and tuple(rrc.size) == (32, 32)
-    assert X.LP_CROP_SCALE == (0.08, 1.0)
+    assert M.LP_CROP_SCALE == (0.08, 1.0)
     assert t(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8)).shape == (3, 32, 32)
 
 
@@ -898,11 +898,11 @@ def test_online_probe_freezes_encoder_trains_head_only(monkeypatch):
     m.blocks[0].register_forward_pre_hook(lambda mod, inp: modes.append((mod.training, torch.is_grad_enabled())))
     x, y = torch.randn(32, 3, 32, 32), torch.arange(32) % 4
     val = DataLoader(TensorDataset(x[:12], y[:12]), batch_size=8)
-    r = X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=8, optimizer="lars",
+    r = M.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=8, optimizer="lars",
                               warmup_epochs=0)
     probe = seen["model"]
     from paperlib.engine import LARS
-    assert isinstance(probe, X.LinearProbe) and isinstance(seen["opt"], LARS)
+    assert isinstance(probe, M.LinearProbe) and isinstance(seen["opt"], LARS)
     head_ids = {id(p) for p in probe.head.parameters()}
     assert seen["params"] == head_ids and len(head_ids) == 2                   # Linear weight + bias only
     assert not seen["params"] & {id(p) for p in m.parameters()}
@@ -912,7 +912,7 @@ def test_online_probe_freezes_encoder_trains_head_only(monkeypatch):
     assert {n: p.requires_grad for n, p in m.named_parameters()} == flags_before   # flags restored
     lin = r["head"][1]
     torch.manual_seed(0)
-    fresh = X.LinearProbeHead(128, 4)[1]
+    fresh = M.LinearProbeHead(128, 4)[1]
     assert not torch.equal(lin.weight, fresh.weight) and lin.bias.abs().sum() > 0  # the head was updated
     assert r["head"][0].running_mean.abs().sum() > 0                              # BN statistics ran
     assert modes and all(not training and not grad for training, grad in modes)    # encoder: eval, no grad
@@ -924,11 +924,11 @@ def test_online_probe_lr_and_batch_follow_table10():
     m = tiny()
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 4
     val = DataLoader(TensorDataset(x, y), batch_size=16)
-    r = X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, optimizer="lars",
+    r = M.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, optimizer="lars",
                               warmup_epochs=0, max_steps=1, world_size=2)
     assert r["lr"] == pytest.approx(0.1 * 16 / 256) and r["batch_per_process"] == 8 and r["global_batch"] == 16
     with pytest.raises(ValueError, match="divisible"):
-        X.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, world_size=3)
+        M.online_linear_probe(m, TensorDataset(x, y), val, 4, epochs=1, batch_size=16, world_size=3)
 
 
 def test_lp_mode_profiles_and_validation():
@@ -950,7 +950,7 @@ def test_online_probe_tiny_arm_end_to_end(monkeypatch):
                                            lp_epochs=1, lp_batch_size=16, lp_mode="online"))
     data = X.build_data(cfg)
     calls = {}
-    real = X.online_linear_probe
+    real = M.online_linear_probe
 
     def spy(model, train_ds, val_loader, *a, **kw):
         calls["transform"] = _names(train_ds.dataset.transform)
@@ -964,3 +964,119 @@ def test_online_probe_tiny_arm_end_to_end(monkeypatch):
     assert calls["n"] == len(data["lp_train"].dataset) and calls["val"] is data["val"]   # eval transform for val
     assert r["lp_mode"] == "online" and 0.0 <= r["lp_acc"] <= 1.0 and r["lp_correct"].shape == (32,)
     assert set(np.unique(r["lp_correct"])) <= {0.0, 1.0} and math.isfinite(r["train_loss"])
+
+
+# ---------------------------------------------------------------- default plan: main arm, short arms, seed noise, sanity
+def test_arm_plan_main_long_ablations_short_and_ref_seeds():
+    from paperlib.config import ConfigError, get_config
+    cfg = get_config("10_mae", "default", dict(epochs=10, ablation_epochs=3, ref_seeds=3, ratios=[0.25, 0.75],
+                                               sampling_arms=["grid"], decoder_depth_arms=[], schedule_epochs=[]))
+    specs = dict(X.arm_specs(cfg))
+    assert specs[X.MAIN] == dict(mask_ratio=0.75, epochs=10)
+    assert all(kw["epochs"] == 3 for k, kw in specs.items() if k != X.MAIN)
+    assert specs["ref_seed_1"]["seed_offset"] == 1 and specs["ref_seed_2"]["seed_offset"] == 2
+    assert X.main_key(specs, cfg) == X.MAIN and X.base_key(cfg) == "ratio_0.75"
+    same = get_config("10_mae", "default", dict(epochs=4, ablation_epochs=0, ref_seeds=1))
+    assert X.MAIN not in dict(X.arm_specs(same)) and X.main_key({}, same) == "ratio_0.75"
+    assert all(kw["epochs"] == 4 for _, kw in X.arm_specs(same))
+    for bad in (dict(epochs=4, ablation_epochs=5), dict(ref_seeds=0), dict(min_effect=-0.1),
+                dict(ft_ratios=[1.5]), dict(lp_pool="max")):
+        with pytest.raises(ConfigError, match=next(iter(bad)) if "ablation_epochs" not in bad else "ablation_epochs"):
+            get_config("10_mae", "default", bad)
+
+
+def test_ft_arm_keys_main_and_selected_ratios():
+    from paperlib.config import get_config
+    arms = {k: {"mask_ratio": r} for k, r in [(X.MAIN, 0.75), ("ratio_0.25", 0.25), ("ratio_0.75", 0.75),
+                                             ("sampling_grid", 0.75), ("aug_none", 0.75)]}
+    cfg = get_config("10_mae", "default", dict(ft_ratios=[0.25]))
+    assert X.ft_arm_keys(arms, cfg) == [X.MAIN, "ratio_0.25", "aug_none"]
+    cfg = get_config("10_mae", "default", dict(ft_ratios=None))
+    assert X.ft_arm_keys(arms, cfg) == [X.MAIN, "ratio_0.25", "ratio_0.75", "aug_none"]
+
+
+def test_ref_noise_and_seed_floor_in_verdicts():
+    import numpy as np
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "default", dict(n_boot=200, min_effect=0.01))
+    rng = np.random.default_rng(0)
+    c = (rng.random(400) < 0.5).astype(float)
+    arms = {"ratio_0.75": _fake_arm(c, val_loss=0.50), "ref_seed_1": _fake_arm(c, val_loss=0.52)}
+    arms["ref_seed_1"]["lp_acc"] = arms["ratio_0.75"]["lp_acc"] + 0.10      # two seeds 10 points apart
+    nz = X.ref_noise(arms, cfg)
+    assert nz["n_seeds"] == 2 and nz["lp_acc"] == pytest.approx(0.10 / 2 ** 0.5)
+    assert nz["val_loss"] == pytest.approx(0.02 / 2 ** 0.5)
+    assert X.ref_noise({"ratio_0.75": arms["ratio_0.75"]}, cfg)["lp_acc"] is None
+    better = c.copy()
+    better[np.flatnonzero(c == 0)[:40]] = 1.0                                # +10 points, CI excludes 0
+    arms["ratio_0.25"] = dict(_fake_arm(c, val_loss=0.5), mask_ratio=0.25)
+    arms["ratio_0.75"] = _fake_arm(better, val_loss=0.5)
+    arms["ref_seed_1"]["lp_acc"] = arms["ratio_0.75"]["lp_acc"] + 0.10      # seed std still 7.1 points
+    timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
+    flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
+    part = R.claim_verdicts(cfg, arms, timing, flops)["C1"][1].evidence["parts"][0]
+    assert part["verdict"] == "inconclusive" and "floor" in part["reason"]  # 10 points < 2 x 7.1 seed std
+    del arms["ref_seed_1"]                                                   # one seed: the stated minimum only
+    part = R.claim_verdicts(cfg, arms, timing, flops)["C1"][1].evidence["parts"][0]
+    assert part["verdict"] == "held"
+
+
+def test_trivial_predictor_is_the_mean_visible_patch():
+    from torch.utils.data import DataLoader, TensorDataset
+    m = tiny(norm_pix_loss=False)
+    x = torch.randn(3, 3, 32, 32)
+    ld = DataLoader(TensorDataset(x, torch.zeros(3, dtype=torch.long)), batch_size=2)
+    err, triv = X.per_image_loss(m, ld, mask_ratio=0.75, seed=5, trivial=True)
+    torch.testing.assert_close(torch.as_tensor(err), torch.as_tensor(X.per_image_loss(m, ld, mask_ratio=0.75, seed=5)))
+    g = torch.Generator().manual_seed(5)                                    # the same masks, by hand
+    expect = []
+    for xb in (x[:2], x[2:]):
+        ids = m.sample_ids(xb.shape[0], 0.75, xb.device, generator=g)
+        _, _, mask = m(xb, 0.75, ids)
+        t, _, _ = pix_target(xb, 4, False)
+        for i in range(xb.shape[0]):
+            vis, hid = t[i][mask[i] == 0], t[i][mask[i] == 1]
+            expect.append(float(((hid - vis.mean(0)) ** 2).mean()))
+    np.testing.assert_allclose(triv, expect, rtol=1e-5)
+    flat = torch.ones(2, 3, 32, 32) * 0.3                                   # every patch alike: trivial is exact
+    _, t0 = X.per_image_loss(m, DataLoader(TensorDataset(flat, torch.zeros(2, dtype=torch.long)), batch_size=2),
+                             mask_ratio=0.75, trivial=True)
+    assert np.allclose(t0, 0.0, atol=1e-10)
+
+
+def test_sanity_verdict_held_and_inconclusive():
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "default", dict(n_boot=200))
+    rng = np.random.default_rng(1)
+    rand = (rng.random(500) < 0.15).astype(float)
+    pre = rand.copy()
+    pre[np.flatnonzero(rand == 0)[:60]] = 1.0                               # +12 points
+    s = {"arm": "main", "lp_acc": pre.mean(), "lp_correct": pre, "random_init_lp_acc": rand.mean(),
+         "random_init_lp_correct": rand, "recon_err": np.full(500, 0.4) + rng.normal(0, 0.01, 500),
+         "trivial_err": np.full(500, 0.9), "recon_err_mean": 0.4, "trivial_err_mean": 0.9, "norm_pix": True}
+    stmt, v, _ = R.sanity_verdict(cfg, {}, s)
+    assert v.verdict == "held" and [p["verdict"] for p in v.evidence["parts"]] == ["held", "held"]
+    s2 = dict(s, recon_err=s["trivial_err"] * 0.95, recon_err_mean=0.855)  # only 5 % below: not "clearly"
+    assert R.sanity_verdict(cfg, {}, s2)[1].evidence["parts"][1]["verdict"] == "inconclusive"
+    s3 = dict(s, lp_correct=rand, lp_acc=rand.mean())                       # no gain over random init
+    assert R.sanity_verdict(cfg, {}, s3)[1].verdict != "held"
+
+
+def test_lp_pool_avg_uses_patch_tokens():
+    m = tiny()
+    tok = m.forward_features(torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(M.pool_tokens(tok, "avg"), tok[:, 1:].mean(1))
+    torch.testing.assert_close(M.pool_tokens(tok, "cls"), tok[:, 0])
+    with pytest.raises(ValueError, match="pooling"):
+        M.pool_tokens(tok, "max")
+
+
+def test_cached_features_carry_no_graph():
+    """extract_features runs without autograd (else the probe's second step would backward through the encoder)."""
+    from torch.utils.data import DataLoader, TensorDataset
+    ld = DataLoader(TensorDataset(torch.randn(4, 3, 32, 32), torch.arange(4) % 2), batch_size=2)
+    for pool in ("cls", "avg"):
+        f = M.extract_features(tiny(), ld, pool=pool)
+        assert not f["x"].requires_grad and f["x"].grad_fn is None and f["x"].shape == (4, 128)
+    lp = M.linear_probe(f, f, 2, epochs=2, batch_size=2)            # several steps on the cached features
+    assert 0.0 <= lp["acc"] <= 1.0

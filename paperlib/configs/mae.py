@@ -1,4 +1,4 @@
-"""10 MAE: Masked Autoencoders Are Scalable Vision Learners (spec: papers/mae.md).
+"""10 MAE: Masked Autoencoders Are Scalable Vision Learners (notes: docs/papers/10_mae.md).
 
 Fine-tuning recipe (Table 9) per profile -- the ``ft_*`` fields:
 
@@ -12,8 +12,8 @@ Fine-tuning recipe (Table 9) per profile -- the ``ft_*`` fields:
   optimizer steps ci takes (cheap; deterministic: the engine seeds python/numpy/torch, which RandAugment and
   timm's Mixup draw from).
 - ``default``: recipe off -- the dataset's standard augmentation (pad-crop + flip at 32 px) and label-smoothing
-  CE, as before. Its only fine-tuning is 1 epoch of partial fine-tuning, too short for mixup/CutMix/RandAug
-  regularisation to pay off, and the committed default figures stay comparable.
+  CE: its fine-tuning runs (1 epoch each, see below) are too short for mixup/CutMix/RandAug regularisation to
+  pay off.
 
 Table 1e augmentation arms (``aug_arms``) and the scratch baseline's EMA (``scratch_ema``, Table 11):
 
@@ -24,15 +24,18 @@ Table 1e augmentation arms (``aug_arms``) and the scratch baseline's EMA (``scra
   paper's scratch run (~62k-94k steps at batch 4096, 200-300 epochs); the gpu scratch arm takes ~9.8k steps
   (CIFAR-10, batch 256, 50 epochs), over which 0.9999 would still weigh the random init by ~0.38. 0.999
   (~1k steps, about a tenth of the run) keeps the paper's ratio of EMA horizon to run length.
-- ``ci`` / ``default``: off (no extra arms; those profiles run no scratch arm).
+- ``ci`` / ``default``: off (no augmentation arms; their scratch arm keeps no EMA).
 
-Supervised-from-scratch baseline (Table 11; the ``scratch_*`` fields; it runs only where ``ft_epochs`` > 0, i.e.
-gpu / paper): AdamW (0.9, 0.95), base lr 1e-4 x effective batch / 256, wd 0.3, warm-up then cosine, RandAug,
-mixup 0.8, CutMix 1.0, label smoothing 0.1 (the ft_* augmentation fields) and **no random erasing** (Table 11
-lists none: ``scratch_reprob`` 0), drop path 0.1 (B) / 0.2 (L, H), EMA (``scratch_ema``), a learned pos_embed
-with timm's init. ``paper``: ViT-L: 200 epochs, 20 warm-up, drop path 0.2, effective batch 4096 (32 per GPU x
+Supervised-from-scratch baseline (Table 11; the ``scratch_*`` fields; it runs where ``ft_epochs`` > 0): AdamW
+(0.9, 0.95), base lr 1e-4 x effective batch / 256, wd 0.3, warm-up then cosine, RandAug, mixup 0.8, CutMix 1.0,
+label smoothing 0.1 (the ft_* augmentation fields) and **no random erasing** (Table 11 lists none:
+``scratch_reprob`` 0), drop path 0.1 (B) / 0.2 (L, H), EMA (``scratch_ema``), a learned pos_embed with timm's init. ``paper``: ViT-L: 200 epochs, 20 warm-up, drop path 0.2, effective batch 4096 (32 per GPU x
 16 accumulation x 8 GPUs). ``gpu``: the spec's "same FT budget" (50 epochs, 5 warm-up: Table 11's ~1/10
-warm-up share), drop path 0.1 (a ViT-T, smaller than B). ``ci`` / ``default``: no scratch arm (unchanged).
+warm-up share), drop path 0.1 (a ViT-T, smaller than B). ``ci``: Table 11's values (the path only).
+``default``: the fine-tuning arms' optimiser (AdamW, base lr 1e-3, wd 0.05, same schedule; no layer decay) for
+the same epoch, so the contrast "fine-tuned MAE vs from scratch" differs only in the initialisation (and the layer
+decay, which needs pre-trained layers): Table 11's lr of 1e-4 and wd 0.3 are tuned for 200-300 epochs and would
+leave a 1-epoch scratch run at chance, a contrast won by default.
 
 Extra Table 1 arms: ``decoder_width_arms`` (Table 1b) and ``loss_all_arm`` (the loss on all patches instead of
 the masked ones; paper footnote: ~0.5 % lower): on at gpu / paper, off at ci / default. At ``paper`` the ratio list
@@ -47,6 +50,44 @@ script's torchvision default --, bicubic) + flip images, and only the BN(affine=
 features of the un-augmented images, encoded once. gpu stays cached because online re-encodes every training image
 every probe epoch: 90 x 50k CIFAR images per arm, ~20 arms, i.e. roughly +50 % compute per arm on a profile that is
 already hours long; set ``lp_mode="online"`` to pay for it.
+
+Default profile: the plan and its measurements (issue 12). The old default spent its budget on eight 2-epoch
+arms that learned nothing a probe could use (base arm 12.5 % vs 15.1 % for the same encoder at random init). Now:
+
+- the base recipe (75 %, random masking, decoder 2 x 64, **per-patch-normalised target**, Table 1d's best) is
+  pre-trained once for ``epochs`` = 20 ("main": the sanity claim, fine-tuning vs scratch, partial fine-tuning,
+  Figs 2-4 come from it), 2 warm-up epochs (capped at half of any shorter arm). 20, not fewer, and with this
+  warm-up: the probe of this arm is *below* the random-init encoder's at 5 epochs (11.7 % vs 15.1 %), 18.8 % at 20
+  epochs with 2 warm-up epochs, but only 15.9 % at 20 epochs with 0.5 (one seed each); the budget goes there;
+- every comparison arm (Fig 5: ratio 0.25; Table 1f: grid) runs ``ablation_epochs`` = 2 and is compared with the
+  base recipe at that same length, repeated over ``ref_seeds`` = 2 pre-training seeds: 2 x their seed std (or
+  ``min_effect`` = 1 point, whichever is larger) is the floor a trained contrast must clear, on top of its
+  paired-bootstrap interval excluding 0. Block-masking, decoder-depth and raw-pixel arms are off (each ~30 s for a
+  contrast that stays inside seed noise at 2 epochs); ``sampling_arms=["block", "grid"]``,
+  ``decoder_depth_arms=[1]``, ``norm_pix_arm=True`` turn them back on;
+- fine-tuning (2 epochs, the standard augmentation) of the main arm and of the 0.25 arm, next to a ViT trained
+  from scratch for the same 2 epochs with the same optimiser (C1's "beats scratch" part at equal budget), and 1
+  epoch of tuning the main arm's last block (C6). 1 epoch of fine-tuning measured at chance for all three (MAE
+  10.0 %, scratch 11.4 %, last block 10.6 %, from the 15.9 % arm); 3 epochs from the 18.8 % arm: 19.4 %.
+
+Measured with 1 torch thread while this 2-core machine ran ~8 other jobs (load 6-13: wall clock was 3-5x the CPU
+time, so the numbers below are CPU seconds, which also run high under such load): 20 epochs of the base arm on
+3,000 images (batch 128) + val loss + probe: 232 s, probe 18.8 % vs 15.1 % for the same encoder at random init
+(issue 12 measured 18.6 % / 15.1 %, ~4 min on 2 cores); 5 epochs + val loss: 62 s (probe 11.7 %; global-pooled
+probe 11.8 % vs 13.8 % at random init: no better than the cls token, so ``lp_pool`` stays "cls"); a fine-tuning
+epoch 26 s (all 64 tokens forward and backward; 3 epochs from the 20-epoch arm: 19.4 %); a probe ~7 s. The 2-epoch
+base arm, seeds 0 / 1: probe 11.2 % / 10.6 %, val loss 0.862 / 0.856, 34 s each with its probe: a seed std of 0.4
+points, so the 1-point minimum sets the floor; at 2 epochs every comparison arm probes below the random-init
+encoder, and their accuracy contrasts are expected to be inconclusive (their loss contrasts need no probe). A later run of
+the same 20-epoch arm at lower load: 199 s with val loss and probe; its sanity run (random-init probe, trivial
+predictor) 8 s, masked-patch error 0.642 vs 0.863 for the trivial predictor; 1 fine-tuning epoch + eval 24 s.
+Expected default wall time on 2 idle cores: main ~200 s + sanity 8 s; comparison arms 3 x 34 s at 75 % + ~52 s at
+25 % (the encoder sees 3x the tokens) = ~155 s; fine-tuning 3 runs x 2 epochs x ~24 s + 1 partial epoch ~15 s =
+~160 s; data, timing, exact checks, figures ~55 s: ~580 s (9.7 min) from CPU times measured under load. Checked
+at the end on a nearly idle machine (load ~2.5, wall = CPU): a 2-epoch arm + probe 27 s (34 s under load), one
+fine-tuning epoch + eval 29 s: ~570 s (9.5 min) expected for the notebook. Knobs that shrink it: ``ft_epochs`` (~72 s each over the three fine-tuning runs),
+``epochs`` (~10 s each; below ~15 the sanity probe is at risk), ``ablation_epochs`` (~60 s each over the comparison
+arms).
 
 Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
 value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
@@ -98,6 +139,12 @@ class Config:
     norm_pix_arm: bool = True                                                      # Table 1d
     mask_token_arm: bool = False        # Table 1c accuracy (w/ [M] costs ~3x per step)
     schedule_epochs: list[int] = field(default_factory=list)                       # Fig 7 (extra arms)
+    ablation_epochs: int = 0            # length of every comparison arm (0 = epochs). When below `epochs`, the
+                                        # base recipe also runs `epochs` long ("main": sanity, FT, Figs 2-4) and
+                                        # the ablations are compared with a base arm of their own length
+    ref_seeds: int = 1                  # pre-training seeds of that base arm; >= 2 gives the seed std that
+                                        # trained contrasts must exceed (2 x seed std)
+    min_effect: float = 0.01            # stated minimum of a trained contrast (accuracy fraction / loss units)
     aug_arms: list[str] = field(default_factory=list)   # Table 1e: pre-training augmentations of AUG_ARMS
                                                          # besides the base arm's "crop_rand" (extra arms)
     decoder_width_arms: list[int] = field(default_factory=list)   # Table 1b: decoder widths (extra arms)
@@ -108,6 +155,7 @@ class Config:
                                         # transform) images, encoded once (cheap; ci / default / gpu);
                                         # "online" (Table 10, paper): the frozen encoder (eval mode, no grad)
                                         # encodes RandomResizedCrop(0.08-1, bicubic) + flip images every step
+    lp_pool: Literal["cls", "avg"] = "cls"   # cached probe's feature: cls token (Table 10) or mean patch token
     lp_epochs: int = 40
     lp_batch_size: int = 256
     lp_optimizer: str = "adamw"         # paper: "lars" (base lr 0.1, 90 epochs, batch 16384)
@@ -115,6 +163,7 @@ class Config:
     lp_warmup_epochs: float = 2
     # fine-tuning (Table 9; 0 epochs = skipped) and partial fine-tuning (Fig 9)
     ft_epochs: int = 0
+    ft_ratios: Optional[list[float]] = None   # ratio arms to fine-tune (None = all; the long "main" arm always)
     ft_base_lr: float = 1e-3
     ft_warmup_epochs: float = 1
     layer_decay: float = 0.75
@@ -246,6 +295,22 @@ def check_arms(cfg) -> None:
         raise ConfigError(f"10_mae: scratch_reprob = {cfg.scratch_reprob!r} must be a probability in [0, 1]")
     if cfg.scratch_reprob > 0 and cfg.ft_transform != "table9":
         raise ConfigError(f"10_mae: scratch_reprob = {cfg.scratch_reprob!r} needs ft_transform='table9'")
+    check_budget(cfg)
+
+
+def check_budget(cfg) -> None:
+    """Value checks of the arm-length / seed-noise fields."""
+    if not 0 <= cfg.ablation_epochs <= cfg.epochs:
+        raise ConfigError(f"10_mae: ablation_epochs = {cfg.ablation_epochs!r} must be in [0, epochs = {cfg.epochs}] "
+                          "(0 = every arm as long as the base)")
+    if cfg.lp_pool not in ("cls", "avg") or (cfg.lp_pool != "cls" and cfg.lp_mode != "cached"):
+        raise ConfigError(f"10_mae: lp_pool = {cfg.lp_pool!r} must be 'cls' or 'avg' ('avg' with lp_mode='cached')")
+    if cfg.ref_seeds < 1:
+        raise ConfigError(f"10_mae: ref_seeds = {cfg.ref_seeds!r} must be >= 1 (>= 2 measures the seed std)")
+    if not 0.0 <= cfg.min_effect < 1.0:
+        raise ConfigError(f"10_mae: min_effect = {cfg.min_effect!r} must be in [0, 1)")
+    if cfg.ft_ratios is not None and any(not 0.0 < r < 1.0 for r in cfg.ft_ratios):
+        raise ConfigError(f"10_mae: ft_ratios = {cfg.ft_ratios!r} must be masking ratios in (0, 1) (None = all)")
 
 
 _RATIO = Range(0, 1, lo_open=True, hi_open=True, why="fraction of patches masked")
@@ -278,11 +343,16 @@ _TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, 
 
 
 PROFILES = {
-    "ci": dict(n_train=256, n_val=128, n_pretrain=0, n_lp_train=0, batch_size=64, epochs=1, max_steps=4,
+    "ci": dict(n_train=256, n_val=128, n_pretrain=0, n_lp_train=0, batch_size=64, epochs=2, max_steps=4,
+               ablation_epochs=1, ref_seeds=2, norm_pix_loss=True, ft_epochs=1, ft_ratios=[0.75],
                ratios=[0.5, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=True,
                lp_epochs=1, partial_ft_epochs=1, timing_batch=8, timing_reps=3, recon_ratios=[0.75, 0.9], n_recon=2,
                eval_batch_size=128, n_boot=200, **_TABLE9),
-    "default": dict(),
+    # default: see the module docstring ("default profile: the plan and its measurements")
+    "default": dict(norm_pix_loss=True, epochs=20, ablation_epochs=2, ref_seeds=2, warmup_epochs=2,
+                    ratios=[0.25, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=False,
+                    ft_epochs=2, ft_warmup_epochs=0.5, ft_ratios=[0.25], partial_ft_epochs=1,
+                    scratch_base_lr=1e-3, scratch_weight_decay=0.05),
     "gpu": dict(dataset="cifar10", n_pretrain=0, n_lp_train=0, threads=None, model="mae_vit_t_p4_32_dec128d4b", decoder_dim=128,
                 decoder_depth=4, epochs=200, batch_size=256,
                 # base_lr deliberately 16x Table 8's 1.5e-4: lr = 2.4e-3 at batch 256, i.e. the paper's absolute lr
