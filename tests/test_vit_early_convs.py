@@ -178,6 +178,9 @@ def test_edf_deltas_and_comparison():
     assert d[("P", "sgd")].min() == 0 and d[("C", "sgd")].min() == 0
     cmp = R.edf_comparisons(d, n_boot=300)
     assert cmp["sgd"][0].verdict == "held" and cmp["adamw"][0].verdict == "inconclusive"
+    few = {k: v[:R.MIN_EDF_RUNS - 1] for k, v in d.items()}          # too few runs: never decided
+    v_few = R.edf_comparisons(few, n_boot=300)["sgd"][0]
+    assert v_few.verdict == "inconclusive" and "fewer than" in v_few.reason
 
 
 def test_studies_end_to_end_serial(tmp_path):

@@ -271,6 +271,10 @@ def edf_deltas(search_recs: Sequence[dict]) -> Dict[tuple, np.ndarray]:
     return out
 
 
+# the fewest random-search runs per (model, optimizer) whose EDF contrast is decided (C4)
+MIN_EDF_RUNS = 5
+
+
 def edf_comparisons(deltas: Dict[tuple, np.ndarray], *, n_boot: int, seed: int = 0) -> Dict[str, tuple]:
     """Per optimizer: compare_spaces(A = ViT_P deltas, B = ViT_C deltas) and its verdict on the mean
     delta (C4: B better = more runs near their best)."""
@@ -278,8 +282,10 @@ def edf_comparisons(deltas: Dict[tuple, np.ndarray], *, n_boot: int, seed: int =
     out = {}
     for opt in ("adamw", "sgd"):
         a, b = deltas.get(("P", opt)), deltas.get(("C", opt))
-        if a is None or b is None or a.size < 2 or b.size < 2:
-            out[opt] = (stats.not_tested(f"{opt}: fewer than 2 search runs per model"), None)
+        if a is None or b is None or min(a.size, b.size) < MIN_EDF_RUNS:
+            n = 0 if a is None or b is None else min(a.size, b.size)
+            out[opt] = (stats.not_tested(f"{opt}: {n} search runs per model, fewer than {MIN_EDF_RUNS}: a bootstrap "
+                                         "over so few runs (10 distinct resamples of 3) is no 95 % interval"), None)
             continue
         cmp = compare_spaces(a, b, n_boot=n_boot, seed=seed)
         out[opt] = (decide_comparison(cmp, "mean_diff", b_better=True, optimizer=opt), cmp)
