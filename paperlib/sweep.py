@@ -43,6 +43,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+from .process import die_with_parent
 from .jsonio import json_default as _json_default
 
 __all__ = ["run_sweep", "job_key", "code_version", "load_records", "fn_path", "summarize",
@@ -161,6 +162,7 @@ def _set_threads(n: int = 1) -> None:
 
 
 def _worker_init(threads: int) -> None:
+    die_with_parent()          # a killed notebook kernel / driver takes its sweep workers with it
     _set_threads(threads)
 
 

@@ -1,4 +1,5 @@
 """paperlib.sweep: caching, resumption after interruption, failure records, backends."""
+import sys
 import json
 from pathlib import Path
 
@@ -125,3 +126,54 @@ def test_code_version_subset(tmp_path):
         code_version(tmp_path, paths=["missing.py"])
     from paperlib.experiments.regnet import SWEEP_CODE
     assert len(code_version(paths=SWEEP_CODE)) == 16
+
+
+_DRIVER = '''
+import os, sys, time, concurrent.futures as cf, multiprocessing as mp
+from paperlib.sweep import _worker_init
+
+def pid():
+    return os.getpid()
+
+if __name__ == "__main__":
+    ex = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(1,))
+    print(ex.submit(pid).result(), flush=True)
+    ex.submit(time.sleep, 120)
+    time.sleep(120)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"      # a zombie is dead, only not reaped
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_sweep_workers_die_with_their_driver(tmp_path):
+    """A killed notebook kernel (the sweep's driver) must not leave its pool workers computing."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from paperlib import REPO_ROOT
+
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        worker = int(proc.stdout.readline())
+        assert _alive(worker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 30
+        while _alive(worker) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the sweep worker outlived its killed driver"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

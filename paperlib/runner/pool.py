@@ -15,6 +15,7 @@ from typing import Iterable
 
 from .. import staging
 from ..config import ConfigError
+from ..process import die_with_parent
 from . import execute, launch
 from .cache import _file_sha, _sha, cache_status, canonical_json, data_manifests, key_parts, library_digest, library_versions, read_cache
 from .common import Layout, _load_nb, _now, _registry, _rel, write_json
@@ -183,20 +184,6 @@ def _recover_leftovers(layout: Layout, profile: str, job: dict, say) -> None:
             path.unlink(missing_ok=True)
 
 
-def _die_with_parent() -> None:
-    """Worker initializer: on Linux, a worker gets SIGTERM when the runner dies (kill -9 included), so
-    no orphaned worker keeps a notebook running and the output lock held; the next run then marks
-    the partial outputs failed."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):  # pragma: no cover
-            pass
-
-
 def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc=None) -> None:
     n = max(1, min(int(jobs or 1), len(todo)))
     for job in todo:
@@ -210,7 +197,7 @@ def _run_pool(todo, jobs, layout, profile, say, outcomes, *, tty, verbose, nproc
         timeout = f", timeout {job['timeout']} s" if job["timeout"] else ""
         say(f"run  {job['slug']} ({job['reason']}; profile {profile}{timeout}) -> {_rel(job['output'])}")
     with Monitor(todo, say, tty=tty, verbose=verbose) as monitor, \
-            cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(), initializer=_die_with_parent) as pool:
+            cf.ProcessPoolExecutor(max_workers=n, mp_context=_mp_context(), initializer=die_with_parent) as pool:
         fn = partial(launch.run_torchrun, nproc=nproc) if nproc else execute._execute_job
         futures = {pool.submit(fn, job): job for job in todo}
         try:
