@@ -186,6 +186,8 @@ class Run:
                 "platform": platform.platform(), "threads": _threads()}
 
     def finalize(self) -> Path | None:
+        """Write results.json (with every training divergence the engine warned about in this process) and
+        swap the staging folder into <out>/<slug>/."""
         if self.rank != 0:
             return None
         missing = [a for a in self.artifacts if not (self.out / a).exists()]
@@ -196,6 +198,7 @@ class Run:
         result = {"paper": self.slug, "title": self.spec.title, "profile": self.profile,
                   "metrics": _jsonable(self.metrics), "claims": self.claims,
                   "artifacts": sorted(self.artifacts), "notes": self.notes,
+                  "training_divergence": _jsonable(_diverged_runs()),
                   "provenance": self.provenance()}
         # the staging folder is this run's own: no other process writes results.json there
         (self.out / "results.json").write_text(json.dumps(result, indent=2, sort_keys=False) + "\n")
@@ -249,3 +252,11 @@ def _markdown(df, floatfmt: str) -> str:
 
 def load_results(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def _diverged_runs() -> list:
+    """The engine's divergence warnings of this process (imported lazily: record must stay torch-light)."""
+    import sys
+
+    loop = sys.modules.get("paperlib.engine.loop")
+    return list(getattr(loop, "DIVERGED_RUNS", []))

@@ -152,3 +152,20 @@ def test_one_resolve_device_seeding_and_versions():
     from paperlib.runner import library_versions
 
     assert library_versions() == {k: v for k, v in versions.versions().items() if k != "python"}
+
+
+def test_training_divergence_is_written_into_results(paper, tmp_path, monkeypatch):
+    import json
+
+    from paperlib.engine import loop
+
+    monkeypatch.setattr(loop, "DIVERGED_RUNS", [])
+    run = _good_run(paper, tmp_path, 1)
+    run.finalize()
+    assert json.loads((tmp_path / paper / "results.json").read_text())["training_divergence"] == []
+    monkeypatch.setattr(loop, "DIVERGED_RUNS", [{"desc": "arm", "epoch": 1, "step": 3, "loss": 3.9e10,
+                                                 "first_loss": 2.3, "growth": 1.7e10}])
+    run = _good_run(paper, tmp_path, 1)
+    run.finalize()
+    got = json.loads((tmp_path / paper / "results.json").read_text())["training_divergence"]
+    assert got == [{"desc": "arm", "epoch": 1, "step": 3, "loss": 3.9e10, "first_loss": 2.3, "growth": 1.7e10}]

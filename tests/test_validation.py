@@ -273,9 +273,15 @@ def _growing_loss_run(values, epochs=1):
 
 
 def test_loss_that_grows_by_orders_of_magnitude_warns_and_is_recorded():
+    from paperlib.engine import loop
+
+    before = len(loop.DIVERGED_RUNS)
     with pytest.warns(UserWarning, match=r"diverges: 3\.9e\+10 .*first step"):
         h = _growing_loss_run([2.3, 40.0, 3.9e10, 1e3])
     assert h["diverged"] == [True] and h["loss_growth"][0] == pytest.approx(3.9e10 / 2.3)
+    # ... and kept for the recorder, which writes it into results.json ("training_divergence")
+    assert len(loop.DIVERGED_RUNS) == before + 1
+    assert loop.DIVERGED_RUNS[-1]["loss"] == pytest.approx(3.9e10) and loop.DIVERGED_RUNS[-1]["step"] == 3
     assert all(math.isfinite(v) for v in h["train_loss"])
 
 

@@ -26,6 +26,9 @@ CKPT_VERSION = 1
 # divergence short of NaN: a step loss this many times the run's first step loss (in absolute value, the
 # reference floored at LOSS_REF_FLOOR) warns once and marks the epoch's history entry "diverged"
 LOSS_GROWTH_WARN = 100.0
+#: every divergence warning of this process (desc, epoch, step, loss, first_loss, growth); the recorder copies
+#: it into results.json ("training_divergence") so a run that trained through a blow-up says so on disk
+DIVERGED_RUNS: list[dict] = []
 LOSS_REF_FLOOR = 1e-2
 
 
@@ -433,6 +436,9 @@ def train(model: nn.Module, train_loader, cfg: TrainConfig | None = None, *, dev
                     acc["growth"] = max(acc.get("growth", 0.0), growth)
                     if growth >= LOSS_GROWTH_WARN and not growth_warned and main:   # one warning, rank 0
                         growth_warned = True
+                        DIVERGED_RUNS.append({"desc": desc or "", "epoch": epoch + 1, "step": i + 1,
+                                              "global_step": global_step + 1, "loss": loss_item,
+                                              "first_loss": loss_ref, "growth": growth})
                         warnings.warn(
                             f"{'[' + desc + '] ' if desc else ''}the training loss diverges: {loss_item:.4g} at "
                             f"epoch {epoch + 1} step {i + 1} (global step {global_step + 1}) is {growth:.3g} x the "
