@@ -428,6 +428,8 @@ def test_effnet_claims_record_through_run(cfg, tmp_path):
         run.claim(**c)
     c5 = run.claims[-1]
     assert c5["id"] == "C5" and c5["evidence"]["effnet_time_ratios"]["train"]
+    assert (run.out / "table4_effnet_timing.csv").exists()              # staged until finalize()
+    run.finalize()
     assert (tmp_path / "08_regnet" / "table4_effnet_timing.csv").exists()
 
 
