@@ -17,11 +17,16 @@
   them. Infrastructure failures (a worker process killed, a lost SLURM job) are reported but not
   cached, so the next run retries them.
 * Backends: ``"serial"`` (in this process), ``"local"`` (a spawn-context process pool using all
-  cores, each worker limited to one torch thread), ``"submitit"`` (``submitit.AutoExecutor``: SLURM
+  cores), ``"submitit"`` (``submitit.AutoExecutor``: SLURM
   when available, else local processes; ``executor_kwargs`` go to ``update_parameters``, e.g.
   ``{"slurm_partition": "learnfair", "gpus_per_node": 1, "timeout_min": 60}``),
   ``"submitit_local"`` (``submitit.LocalExecutor``) and ``"submitit_debug"`` (``DebugExecutor``,
   in-process; for tests).
+* Determinism: every backend runs each job at ``threads_per_worker`` torch threads (default 1) --
+  ``"serial"`` and ``"submitit_debug"`` too, restoring the caller's thread count afterwards -- because
+  the thread count changes the float summation order of CPU kernels and hence a trained job's numbers.
+  A job's result therefore depends on its config only: not on the backend, the number of workers,
+  which worker ran it or in what order, the caller's threads, or whether its record came from the cache.
 * Progress: one line per finished job (``[k/n] ok key ... 3.2 s``) on stdout.
 
 Records: ``{"key", "fn", "config", "status": "ok"|"failed", "result", "error", "traceback",
@@ -161,6 +166,36 @@ def _set_threads(n: int = 1) -> None:
             pass
 
 
+class _threads_scope:
+    """Run a job in this process at ``n`` threads (torch and the OMP/MKL variables), then restore the
+    caller's: the serial backends give the numbers a pool worker gives."""
+
+    VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+    def __init__(self, n: Optional[int]):
+        self.n = n
+
+    def __enter__(self):
+        if self.n:
+            self.env = {v: os.environ.get(v) for v in self.VARS}
+            torch = sys.modules.get("torch")
+            self.torch_threads = torch.get_num_threads() if torch is not None else None
+            _set_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.n:
+            for v, old in self.env.items():
+                if old is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = old
+            torch = sys.modules.get("torch")
+            if torch is not None:
+                torch.set_num_threads(self.torch_threads or _default_workers())
+        return False
+
+
 def _worker_init(threads: int) -> None:
     die_with_parent()          # a killed notebook kernel / driver takes its sweep workers with it
     _set_threads(threads)
@@ -206,7 +241,8 @@ def run_sweep(fn: Union[str, Callable], configs: Sequence[dict], cache_dir: Unio
               log: Optional[Callable[[str], None]] = None) -> List[dict]:
     """Run ``fn(config)`` for every config; cached, resumable, failures recorded (module docstring).
 
-    ``workers``: pool size (default: all cores) / max parallel submitit jobs.  ``code``: the code
+    ``workers``: pool size (default: all cores) / max parallel submitit jobs; it never changes a job's
+    numbers. ``threads_per_worker``: torch threads of every job, whatever the backend (0 = leave as is).  ``code``: the code
     version in the key (default :func:`code_version`).  ``max_jobs``: run at most this many missing
     jobs, then return (the rest have no record; their entries are ``{"status": "missing"}``) -- for
     budgeted runs and tests of resumption.
@@ -265,8 +301,9 @@ def run_sweep(fn: Union[str, Callable], configs: Sequence[dict], cache_dir: Unio
     if todo:
         if backend == "serial":
             for i in todo:
-                finish(i, _execute(path, configs[i], keys[i], str(cache), meta,
-                                   threads=None))
+                with _threads_scope(threads_per_worker):
+                    rec = _execute(path, configs[i], keys[i], str(cache), meta, threads=threads_per_worker)
+                finish(i, rec)
         elif backend == "local":
             n = min(workers or _default_workers(), len(todo))
             ctx = mp.get_context("spawn")
@@ -329,9 +366,11 @@ def _run_submitit(backend, path, configs, keys, todo, cache, meta, workers, thre
     if backend == "submitit_debug":
         # DebugExecutor runs each job in-process when its result is requested
         for i in todo:
-            j = ex.submit(_execute, path, configs[i], keys[i], str(cache), meta, None)
+            j = ex.submit(_execute, path, configs[i], keys[i], str(cache), meta, threads)
             try:
-                finish(i, j.result())
+                with _threads_scope(threads):
+                    rec = j.result()
+                finish(i, rec)
             except Exception as e:  # noqa: BLE001
                 infra_fail(i, e)
         return
@@ -378,7 +417,9 @@ def example_job(config: dict) -> dict:
     """A tiny job for tests and demos.
 
     ``config``: ``x`` (number), optional ``marker_dir`` (a file is created per execution, so tests
-    can count executions), ``fail`` (raise ValueError), ``sleep`` (seconds).
+    can count executions), ``fail`` (raise ValueError), ``sleep`` (seconds), ``reduce`` (n: also
+    return ``sum``, the float32 sum of n seeded normal numbers -- a kernel whose last bits depend on
+    the thread count, as a conv or matmul training step's do).
     """
     if config.get("marker_dir"):
         d = Path(config["marker_dir"])
@@ -392,5 +433,12 @@ def example_job(config: dict) -> dict:
     threads = None
     if "torch" in sys.modules:
         threads = sys.modules["torch"].get_num_threads()
-    return {"y": x * x, "pid": os.getpid(), "torch_threads": threads,
-            "omp_threads": os.environ.get("OMP_NUM_THREADS")}
+    out = {"y": x * x, "pid": os.getpid(), "torch_threads": threads,
+           "omp_threads": os.environ.get("OMP_NUM_THREADS")}
+    if config.get("reduce"):
+        import torch
+
+        g = torch.Generator().manual_seed(int(x))
+        out["sum"] = torch.randn(int(config["reduce"]), generator=g).sum().item()
+        out["torch_threads"] = torch.get_num_threads()
+    return out

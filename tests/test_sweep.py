@@ -177,3 +177,37 @@ def test_sweep_workers_die_with_their_driver(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _sum_at(n_items, x, threads):
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return torch.randn(n_items, generator=torch.Generator().manual_seed(x)).sum().item()
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_job_numbers_do_not_depend_on_backend_or_caller_threads(tmp_path):
+    """Determinism (README): a job runs at threads_per_worker threads whatever the backend, so a serial
+    sweep started from a 2-thread process gives the numbers of a 1-thread pool worker, bit for bit, and
+    the caller's thread count is restored. The float32 sum is a kernel whose result does change with
+    the thread count (checked first, so the test can fail)."""
+    import torch
+    n = 1 << 20
+    assert _sum_at(n, 3, 1) != _sum_at(n, 3, 2)          # the thread count does change the numbers
+    cfgs = [{"x": x, "reduce": n} for x in (3, 4)]
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        serial = run_sweep(FN, cfgs, tmp_path / "s", backend="serial", code="t", verbose=False)
+        assert torch.get_num_threads() == 2                # the caller's threads are restored
+    finally:
+        torch.set_num_threads(old)
+    assert [r["result"]["torch_threads"] for r in serial] == [1, 1]
+    assert [r["result"]["sum"] for r in serial] == [_sum_at(n, 3, 1), _sum_at(n, 4, 1)]
+    pool = run_sweep(FN, cfgs[::-1], tmp_path / "p", backend="local", workers=2, code="t", verbose=False)[::-1]
+    assert [r["result"]["sum"] for r in pool] == [r["result"]["sum"] for r in serial]
+    cached = run_sweep(FN, cfgs, tmp_path / "p", backend="serial", code="t", verbose=False)
+    assert all(r["cached"] for r in cached) and [r["result"]["sum"] for r in cached] == [r["result"]["sum"] for r in serial]
