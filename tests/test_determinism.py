@@ -72,3 +72,19 @@ def test_numerics_fingerprint_names_what_selects_the_kernels():
     assert fp["threads"] == torch.get_num_threads()
     assert isinstance(fp["cpu_capability"], str) and fp["cpu_capability"]
     assert fp["torch"] == torch.__version__
+
+
+def test_every_default_profile_fixes_its_cpu_thread_count():
+    """The thread count is part of a CPU run's numbers, so `default` (what figures/ holds) must fix it:
+    a `threads` / `torch_threads` field > 0, or training only in sweep jobs (pinned by paperlib.sweep)."""
+    from paperlib.config import PAPERS, get_config
+    loose = []
+    for slug in PAPERS:
+        cfg = get_config(slug, "default")
+        field = next((f for f in ("threads", "torch_threads") if hasattr(cfg, f)), None)
+        if field is None:
+            if not hasattr(cfg, "backend"):            # no thread field and no sweep: nothing pins it
+                loose.append(f"{slug}: no threads field")
+        elif not getattr(cfg, field) or getattr(cfg, field) < 1:
+            loose.append(f"{slug}: {field}={getattr(cfg, field)!r}")
+    assert not loose, "default profiles whose numbers depend on the core count: " + "; ".join(loose)
