@@ -30,7 +30,8 @@
 * Progress: one line per finished job (``[k/n] ok key ... 3.2 s``) on stdout.
 
 Records: ``{"key", "fn", "config", "status": "ok"|"failed", "result", "error", "traceback",
-"seconds", "data_hash", "code_version", "host", "pid", "finished"}`` plus ``"cached"`` (True when
+"seconds", "data_hash", "code_version", "host", "pid", "finished"}`` (+ ``"numerics"``, the job's
+:func:`paperlib.engine.runtime.numerics_fingerprint`, when it used torch) plus ``"cached"`` (True when
 read from disk by this call). The returned list is in the order of ``configs``.
 """
 from __future__ import annotations
@@ -220,6 +221,9 @@ def _execute(path: str, config: dict, key: str, cache_dir: str, meta: dict,
         rec.update(status="failed", result=None, error=f"{type(e).__name__}: {e}",
                    traceback=traceback.format_exc())
     rec["seconds"] = round(time.time() - t0, 3)
+    if "torch" in sys.modules:     # what selected the CPU kernels (README, "Determinism"), for a later diff
+        from .engine.runtime import numerics_fingerprint
+        rec["numerics"] = numerics_fingerprint()
     rec["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _write_json_atomic(Path(cache_dir) / f"{key}.json", rec)
     return rec

@@ -206,6 +206,7 @@ def test_job_numbers_do_not_depend_on_backend_or_caller_threads(tmp_path):
     finally:
         torch.set_num_threads(old)
     assert [r["result"]["torch_threads"] for r in serial] == [1, 1]
+    assert [r["numerics"]["threads"] for r in serial] == [1, 1]      # recorded with the job
     assert [r["result"]["sum"] for r in serial] == [_sum_at(n, 3, 1), _sum_at(n, 4, 1)]
     pool = run_sweep(FN, cfgs[::-1], tmp_path / "p", backend="local", workers=2, code="t", verbose=False)[::-1]
     assert [r["result"]["sum"] for r in pool] == [r["result"]["sum"] for r in serial]
