@@ -17,8 +17,8 @@
   them. Infrastructure failures (a worker process killed, a lost SLURM job) are reported but not
   cached, so the next run retries them.
 * Backends: ``"serial"`` (in this process), ``"local"`` (a spawn-context process pool using all
-  cores), ``"submitit"`` (``submitit.AutoExecutor``: SLURM
-  when available, else local processes; ``executor_kwargs`` go to ``update_parameters``, e.g.
+  cores), ``"submitit"`` (``submitit.AutoExecutor``: SLURM when available, else local processes;
+  ``executor_kwargs`` go to ``update_parameters``, e.g.
   ``{"slurm_partition": "learnfair", "gpus_per_node": 1, "timeout_min": 60}``),
   ``"submitit_local"`` (``submitit.LocalExecutor``) and ``"submitit_debug"`` (``DebugExecutor``,
   in-process; for tests).
@@ -246,10 +246,10 @@ def run_sweep(fn: Union[str, Callable], configs: Sequence[dict], cache_dir: Unio
     """Run ``fn(config)`` for every config; cached, resumable, failures recorded (module docstring).
 
     ``workers``: pool size (default: all cores) / max parallel submitit jobs; it never changes a job's
-    numbers. ``threads_per_worker``: torch threads of every job, whatever the backend (0 = leave as is).  ``code``: the code
-    version in the key (default :func:`code_version`).  ``max_jobs``: run at most this many missing
-    jobs, then return (the rest have no record; their entries are ``{"status": "missing"}``) -- for
-    budgeted runs and tests of resumption.
+    numbers.  ``threads_per_worker``: torch threads of every job, whatever the backend (0 = leave as
+    is).  ``code``: the code version in the key (default :func:`code_version`).  ``max_jobs``: run at
+    most this many missing jobs, then return (the rest have no record; their entries are
+    ``{"status": "missing"}``) -- for budgeted runs and tests of resumption.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
