@@ -183,7 +183,7 @@ class Run:
                 "param_hash": param_hash(self.params), "seed": self.seed,
                 "wall_seconds": round(time.time() - self.t0, 1), "data": dict(DATA_USED),
                 "date": time.strftime("%Y-%m-%d", time.gmtime()),
-                "platform": platform.platform(), "threads": _threads()}
+                "platform": platform.platform(), "threads": _threads(), "numerics": _numerics()}
 
     def finalize(self) -> Path | None:
         """Write results.json (with every training divergence the engine warned about in this process) and
@@ -228,6 +228,14 @@ def _device_name(dev) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return platform.processor() or platform.machine()
+
+
+def _numerics() -> dict:
+    """The CPU kernel selection that fixes a run's last bits (README, "Determinism"): two results.json
+    files whose numbers differ can be told apart by machine here."""
+    from .engine.runtime import numerics_fingerprint
+
+    return numerics_fingerprint()
 
 
 def _threads() -> int:

@@ -223,6 +223,7 @@ def test_run_writes_results_json(tmp_path, fake_paper):
               "wall_seconds"):
         assert k in prov
     assert prov["versions"]["torch"] and prov["seed"] == 1
+    assert {"threads", "cpu_capability", "cpu_model", "onednn", "mkl"} <= set(prov["numerics"])
     assert "| model | err |" in (tmp_path / "99_fake" / "t1.md").read_text()
 
 
