@@ -972,7 +972,8 @@ def test_online_probe_tiny_arm_end_to_end(monkeypatch):
 def test_arm_plan_main_long_ablations_short_and_ref_seeds():
     from paperlib.config import ConfigError, get_config
     cfg = get_config("10_mae", "default", dict(epochs=10, ablation_epochs=3, ref_seeds=3, ratios=[0.25, 0.75],
-                                               sampling_arms=["grid"], decoder_depth_arms=[], schedule_epochs=[]))
+                                               sampling_arms=["grid"], decoder_depth_arms=[], schedule_epochs=[],
+                                               long_ratios=[]))
     specs = dict(X.arm_specs(cfg))
     assert specs[X.MAIN] == dict(mask_ratio=0.75, epochs=10)
     assert all(kw["epochs"] == 3 for k, kw in specs.items() if k != X.MAIN)
@@ -1125,3 +1126,36 @@ def test_c5_at_default_tests_schedule_and_mae_vs_scratch_not_model_size():
     assert R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C5"][1].verdict == "inconclusive"
     c2 = R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C2"][1]             # cost parts ran; [M] accuracy did not
     assert c2.verdict == "held" and c2.evidence["not_run_here"][0].startswith("needs LP of arms mask_token_encoder")
+
+
+def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
+    """cfg.long_ratios: ratio arms as long as the main arm (keys main_ratio_<r>), fine-tuned with it and compared
+    with it in C1 (LP at equal budget: the paper's LP peaks at 75 %; FT vs scratch)."""
+    from paperlib.config import ConfigError, get_config
+    cfg = get_config("10_mae", "default", dict(epochs=10, ablation_epochs=3, long_ratios=[0.9, 0.75], ratios=[],
+                                               n_boot=200))
+    specs = dict(X.arm_specs(cfg))
+    assert specs["main_ratio_0.9"] == dict(mask_ratio=0.9, epochs=10) and "main_ratio_0.75" not in specs
+    assert X.is_ratio_arm("main_ratio_0.9") and not X.is_ratio_arm("sampling_grid")
+    same = get_config("10_mae", "default", dict(epochs=4, ablation_epochs=0, long_ratios=[0.9]))
+    assert not [k for k, _ in X.arm_specs(same) if k.startswith(X.LONG_RATIO)]      # no main arm: plain ratio arms
+    with pytest.raises(ConfigError, match="long_ratios"):
+        get_config("10_mae", "default", dict(long_ratios=[1.0]))
+    rng = np.random.default_rng(2)
+    n = 1000
+    low = (rng.random(n) < 0.1).astype(float)
+    high = np.maximum(low, (rng.random(n) < 0.1).astype(float))
+    run = dict(train_loss=0.5, pretrain_s=1.0)
+    arms = {X.MAIN: dict(_fake_arm(high, val_loss=0.5), history={"epoch": [10]}, **run),
+            "main_ratio_0.9": dict(_fake_arm(low, val_loss=0.5), mask_ratio=0.9, history={"epoch": [10]}, **run),
+            "ratio_0.75": dict(_fake_arm(low, val_loss=0.6), history={"epoch": [3]}, **run)}
+    assert X.ft_arm_keys(arms, cfg) == [X.MAIN, "main_ratio_0.9"]          # ft_ratios selects none of ratio_*
+    ft = {X.MAIN: {"correct": high, "acc": high.mean()}, "main_ratio_0.9": {"correct": high, "acc": high.mean()},
+          "scratch": {"correct": low, "acc": low.mean()}}
+    st, v, _ = R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C1"]
+    assert [p["verdict"] for p in v.evidence["parts"]] == ["held"] * 3 and v.verdict == "held"   # LP, 2 x FT
+    assert v.evidence["not_run_here"][0].startswith("LP rise: needs a ratio arm below 75 %")
+    ft["main_ratio_0.9"] = {"correct": low, "acc": low.mean()}               # 90 % no better than scratch
+    assert R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C1"][1].verdict == "inconclusive"
+    rows = R.fig5_rows(arms, ft)
+    assert [r["mask ratio %"] for r in rows] == [75, "75 (main)", "90 (as long as main)"]

@@ -142,6 +142,9 @@ class Config:
     ablation_epochs: int = 0            # length of every comparison arm (0 = epochs). When below `epochs`, the
                                         # base recipe also runs `epochs` long ("main": sanity, FT, Figs 2-4) and
                                         # the ablations are compared with a base arm of their own length
+    long_ratios: list[float] = field(default_factory=list)   # Fig 5 ratio arms pre-trained as long as the main
+                                        # arm (`epochs`, keys main_ratio_<r>) and compared with it: LP at equal
+                                        # budget, fine-tuned vs scratch (only where ablation_epochs < epochs)
     ref_seeds: int = 1                  # pre-training seeds of that base arm; >= 2 gives the seed std that
                                         # trained contrasts must exceed (2 x seed std)
     min_effect: float = 0.01            # stated minimum of a trained contrast (accuracy fraction / loss units)
@@ -331,6 +334,7 @@ RANGES = {
     "ablation_epochs": Range(lo=0, why="0 = every arm as long as the base"),
     "ref_seeds": Range(lo=1, why=">= 2 measures the seed std"), "min_effect": Range(0, 1, hi_open=True),
     "ft_ratios": Range(0, 1, lo_open=True, hi_open=True, none="all ratio arms", why="masking ratios"),
+    "long_ratios": _RATIO,
 }
 
 
@@ -341,7 +345,7 @@ _TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, 
 
 PROFILES = {
     "ci": dict(n_train=256, n_val=128, n_pretrain=0, n_lp_train=0, batch_size=64, epochs=2, max_steps=4,
-               ablation_epochs=1, ref_seeds=2, norm_pix_loss=True, ft_epochs=1, ft_ratios=[0.75],
+               ablation_epochs=1, ref_seeds=2, norm_pix_loss=True, ft_epochs=1, ft_ratios=[0.75], long_ratios=[0.9],
                ratios=[0.5, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=True,
                lp_epochs=1, partial_ft_epochs=1, timing_batch=8, timing_reps=3, recon_ratios=[0.75, 0.9], n_recon=2,
                eval_batch_size=128, n_boot=200, **_TABLE9),
