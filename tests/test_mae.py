@@ -1159,3 +1159,8 @@ def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
     assert R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C1"][1].verdict == "inconclusive"
     rows = R.fig5_rows(arms, ft)
     assert [r["mask ratio %"] for r in rows] == [75, "75 (main)", "90 (as long as main)"]
+    import matplotlib.pyplot as plt
+    fig = R.plot_fig5(arms, ft, num_classes=10)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "linear probe (10 ep)" in labels and "fine-tune, long arms" in labels and "from scratch (same FT)" in labels
+    plt.close(fig)

@@ -101,7 +101,7 @@ def plot_fig5(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]] = None, num_c
         return 100 * 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
 
     long_keys = [k for k in arms if (k == MAIN or k.startswith(LONG_RATIO)) and "lp_acc" in arms[k]]
-    tag = f" ({arms[rs[0][1]]['history']['epoch'][-1]} ep)" if rs and long_keys else ""
+    tag = f" ({rs[0][1]['history']['epoch'][-1]} ep)" if rs and long_keys else ""
     axes[0].errorbar([100 * r for r, _ in rs], [100 * a["lp_acc"] for _, a in rs],
                      yerr=[ci95(a["lp_correct"]) for _, a in rs], fmt="o-", capsize=3, label=f"linear probe{tag} (95% CI)")
     if len(long_keys) > 1:      # the ratio arms as long as main (cfg.long_ratios) with main
