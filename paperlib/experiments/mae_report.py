@@ -103,7 +103,8 @@ def plot_fig5(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]] = None, num_c
     long_keys = [k for k in arms if (k == MAIN or k.startswith(LONG_RATIO)) and "lp_acc" in arms[k]]
     tag = f" ({rs[0][1]['history']['epoch'][-1]} ep)" if rs and long_keys else ""
     axes[0].errorbar([100 * r for r, _ in rs], [100 * a["lp_acc"] for _, a in rs],
-                     yerr=[ci95(a["lp_correct"]) for _, a in rs], fmt="o-", capsize=3, label=f"linear probe{tag} (95% CI)")
+                     yerr=[ci95(a["lp_correct"]) for _, a in rs], fmt="o-", capsize=3,
+                     label=f"linear probe{tag} (95% CI)")
     if len(long_keys) > 1:      # the ratio arms as long as main (cfg.long_ratios) with main
         lr = sorted((arms[k]["mask_ratio"], k) for k in long_keys)
         axes[0].errorbar([100 * r for r, _ in lr], [100 * arms[k]["lp_acc"] for _, k in lr],
@@ -328,7 +329,8 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     parts.append(_not_run("gains growing with model size (B/L/H on ImageNet) need the paper profile"))
     out["C5"] = _claim("Scaling: longer pre-training keeps helping (LP not saturated at 1600 ep); MAE + FT beats "
                        "supervised from scratch at B/L/H with larger gains for larger models.", parts,
-                       {"lin_800": 73.5, "lin_1600": 75.1, "mae_B_L_H": [83.6, 85.9, 86.9], "scratch_B_L_H": [82.3, 82.6, 83.1]})
+                       {"lin_800": 73.5, "lin_1600": 75.1, "mae_B_L_H": [83.6, 85.9, 86.9],
+                        "scratch_B_L_H": [82.3, 82.6, 83.1]})
     # C6: partial fine-tuning lifts LP
     if 1 in partial and "lp_correct" in arms.get(main, {}):
         v = stats.decide_paired(arms[main]["lp_correct"], partial[1]["correct"], expect="+", n_boot=nb,
