@@ -1162,5 +1162,5 @@ def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
     import matplotlib.pyplot as plt
     fig = R.plot_fig5(arms, ft, num_classes=10)
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert "linear probe (10 ep)" in labels and "fine-tune, long arms" in labels and "from scratch (same FT)" in labels
+    assert "linear probe (10 ep)" in labels and "fine-tune, main-length arms" in labels and "from scratch (same FT)" in labels
     plt.close(fig)

@@ -112,7 +112,7 @@ def plot_fig5(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]] = None, num_c
                          label=f"linear probe ({arms[lr[0][1]]['history']['epoch'][-1]} ep)")
     if ft:
         for sel, fmt, lab in ((lambda k: k.startswith("ratio_"), "s-", "fine-tune"),
-                              (lambda k: k == MAIN or k.startswith(LONG_RATIO), "s--", "fine-tune, long arms")):
+                              (lambda k: k == MAIN or k.startswith(LONG_RATIO), "s--", "fine-tune, main-length arms")):
             fr = sorted(((arms[k]["mask_ratio"], k) for k in ft if k in arms and sel(k)))
             if fr:
                 axes[0].errorbar([100 * r for r, _ in fr], [100 * ft[k]["acc"] for _, k in fr],
