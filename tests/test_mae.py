@@ -605,8 +605,8 @@ def test_c4_includes_colour_jitter_only_where_the_arm_ran():
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
     base = _fake_arm(np.ones(200))
     out = R.claim_verdicts(cfg, {"ratio_0.75": base}, timing, flops)
-    reasons = [p["reason"] for p in out["C4"][1].evidence["parts"]]
-    assert reasons[-1] == "augmentation ablation (colour jitter) not run" and "jitter" not in out["C4"][0]
+    reasons = out["C4"][1].evidence["not_run_here"]                      # listed, not counted
+    assert reasons[-1] == "augmentation ablation (colour jitter) not run" and "Colour jitter" not in out["C4"][0]
     jit = _fake_arm(np.r_[np.ones(100), np.zeros(100)])
     ft = {"ratio_0.75": {"correct": np.ones(200), "acc": 1.0}, "aug_crop_jitter": {"correct": jit["lp_correct"], "acc": 0.5}}
     out = R.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit}, timing, flops, ft=ft)
@@ -615,7 +615,7 @@ def test_c4_includes_colour_jitter_only_where_the_arm_ran():
     assert "augmentation ablation (colour jitter) not run" not in [p["reason"] for p in parts]
     assert [p["verdict"] for p in parts[-2:]] == ["held", "held"]          # LP and FT: jitter hurts here
     assert "Colour jitter" in statement and paper["crop_jitter"] == "84.3/71.9"
-    c1 = [p["reason"] for p in out["C1"][1].evidence["parts"]]            # aug arms are not Fig 5 ratios
+    c1 = out["C1"][1].evidence["not_run_here"]                            # aug arms are not Fig 5 ratios
     assert len(c1) == 3 and c1[1] == "fine-tuning vs scratch not run at this profile (ft_epochs=0)"
     assert c1[2].startswith("FT flatness over 40-80 % needs fine-tuned ratio arms")   # aug arms are not ratios
 
@@ -855,8 +855,10 @@ def test_c1_ft_flat_rule():
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
     a = {"ratio_0.5": dict(_fake_arm(same), mask_ratio=0.5), "ratio_0.75": _fake_arm(near)}
     ft = {"ratio_0.5": {"correct": same, "acc": same.mean()}, "ratio_0.75": {"correct": near, "acc": near.mean()}}
-    parts = R.claim_verdicts(cfg, a, timing, flops, ft)["C1"][1].evidence["parts"]
-    assert len(parts) == 3 and parts[2]["verdict"] == "held" and "excludes 0" in parts[2]["reason"]
+    ev = R.claim_verdicts(cfg, a, timing, flops, ft)["C1"][1].evidence
+    parts = ev["parts"]                                                  # LP contrast + FT flatness ran
+    assert len(parts) == 2 and parts[1]["verdict"] == "held" and "excludes 0" in parts[1]["reason"]
+    assert ev["not_run_here"] == ["fine-tuning vs scratch not run at this profile (ft_epochs=0)"]
 
 
 # ---------------------------------------------------------------- online linear probe (Table 10: RRC + flip every step)
@@ -970,7 +972,8 @@ def test_online_probe_tiny_arm_end_to_end(monkeypatch):
 def test_arm_plan_main_long_ablations_short_and_ref_seeds():
     from paperlib.config import ConfigError, get_config
     cfg = get_config("10_mae", "default", dict(epochs=10, ablation_epochs=3, ref_seeds=3, ratios=[0.25, 0.75],
-                                               sampling_arms=["grid"], decoder_depth_arms=[], schedule_epochs=[]))
+                                               sampling_arms=["grid"], decoder_depth_arms=[], schedule_epochs=[],
+                                               long_ratios=[]))
     specs = dict(X.arm_specs(cfg))
     assert specs[X.MAIN] == dict(mask_ratio=0.75, epochs=10)
     assert all(kw["epochs"] == 3 for k, kw in specs.items() if k != X.MAIN)
@@ -1080,3 +1083,84 @@ def test_cached_features_carry_no_graph():
         assert not f["x"].requires_grad and f["x"].grad_fn is None and f["x"].shape == (4, 128)
     lp = M.linear_probe(f, f, 2, epochs=2, batch_size=2)            # several steps on the cached features
     assert 0.0 <= lp["acc"] <= 1.0
+
+
+def _c_inputs():
+    timing = {"seconds": {"visible_only": [1.0, 1.1, 1.0], "mask_token_encoder": [2.0, 2.1, 2.0]}, "speedup": 2.0}
+    return timing, {"vit_l_dec8": 3.23, "tiny_75": 3.18}
+
+
+def test_claim_counts_the_parts_that_ran_and_names_the_others():
+    """A claim's verdict is combined over the parts this profile ran; parts it did not run are named in the
+    statement and the evidence, never counted -- but a part that ran inside the noise keeps it inconclusive."""
+    from paperlib.metrics import stats
+    held = stats.decide_diff(0.2, 0.1, 0.3, expect="+")
+    noisy = stats.decide_diff(0.01, -0.1, 0.1, expect="+")
+    against = stats.decide_diff(-0.2, -0.3, -0.1, expect="+")
+    skip = R._not_run("needs ImageNet")
+    st, v, paper = R._claim("A beats B.", [held, skip], {"x": 1})
+    assert v.verdict == "held" and v.evidence["not_run_here"] == ["needs ImageNet"] and paper == {"x": 1}
+    assert "tests 1 of 2 parts; not run here: needs ImageNet" in st
+    assert R._claim("A beats B.", [held, noisy, skip], {})[1].verdict == "inconclusive"
+    assert R._claim("A beats B.", [held, against, skip], {})[1].verdict == "not held"
+    st, v, _ = R._claim("A beats B.", [skip], {})
+    assert v.verdict == "inconclusive" and "no part" in v.reason
+    assert R._claim("A beats B.", [held], {})[0] == "A beats B."               # everything ran: statement as is
+
+
+def test_c5_at_default_tests_schedule_and_mae_vs_scratch_not_model_size():
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "default", dict(n_boot=200))
+    rng = np.random.default_rng(1)
+    n = 1000
+    low = (rng.random(n) < 0.1).astype(float)
+    high = np.maximum(low, (rng.random(n) < 0.1).astype(float))            # ~+9 points, same items right
+    arms = {X.MAIN: dict(_fake_arm(high, val_loss=0.5), history={"epoch": [cfg.epochs]}),
+            "ratio_0.75": _fake_arm(low, val_loss=0.6), "ref_seed_1": _fake_arm(low, val_loss=0.61)}
+    ft = {X.MAIN: {"correct": high, "acc": high.mean()}, "scratch": {"correct": low, "acc": low.mean()}}
+    st, v, paper = R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C5"]
+    assert v.verdict == "held" and [p["verdict"] for p in v.evidence["parts"]] == ["held", "held"]
+    assert v.evidence["not_run_here"] == ["gains growing with model size (B/L/H on ImageNet) need the paper profile"]
+    assert "not run here" in st and paper["scratch_B_L_H"] == [82.3, 82.6, 83.1]
+    ft["scratch"] = {"correct": high, "acc": high.mean()}                    # scratch as good: inconclusive
+    assert R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C5"][1].verdict == "inconclusive"
+    c2 = R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C2"][1]             # cost parts ran; [M] accuracy did not
+    assert c2.verdict == "held" and c2.evidence["not_run_here"][0].startswith("needs LP of arms mask_token_encoder")
+
+
+def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
+    """cfg.long_ratios: ratio arms as long as the main arm (keys main_ratio_<r>), fine-tuned with it and compared
+    with it in C1 (LP at equal budget: the paper's LP peaks at 75 %; FT vs scratch)."""
+    from paperlib.config import ConfigError, get_config
+    cfg = get_config("10_mae", "default", dict(epochs=10, ablation_epochs=3, long_ratios=[0.9, 0.75], ratios=[],
+                                               n_boot=200))
+    specs = dict(X.arm_specs(cfg))
+    assert specs["main_ratio_0.9"] == dict(mask_ratio=0.9, epochs=10) and "main_ratio_0.75" not in specs
+    assert X.is_ratio_arm("main_ratio_0.9") and not X.is_ratio_arm("sampling_grid")
+    same = get_config("10_mae", "default", dict(epochs=4, ablation_epochs=0, long_ratios=[0.9]))
+    assert not [k for k, _ in X.arm_specs(same) if k.startswith(X.LONG_RATIO)]      # no main arm: plain ratio arms
+    with pytest.raises(ConfigError, match="long_ratios"):
+        get_config("10_mae", "default", dict(long_ratios=[1.0]))
+    rng = np.random.default_rng(2)
+    n = 1000
+    low = (rng.random(n) < 0.1).astype(float)
+    high = np.maximum(low, (rng.random(n) < 0.1).astype(float))
+    run = dict(train_loss=0.5, pretrain_s=1.0)
+    arms = {X.MAIN: dict(_fake_arm(high, val_loss=0.5), history={"epoch": [10]}, **run),
+            "main_ratio_0.9": dict(_fake_arm(low, val_loss=0.5), mask_ratio=0.9, history={"epoch": [10]}, **run),
+            "ratio_0.75": dict(_fake_arm(low, val_loss=0.6), history={"epoch": [3]}, **run)}
+    assert X.ft_arm_keys(arms, cfg) == [X.MAIN, "main_ratio_0.9"]          # ft_ratios selects none of ratio_*
+    ft = {X.MAIN: {"correct": high, "acc": high.mean()}, "main_ratio_0.9": {"correct": high, "acc": high.mean()},
+          "scratch": {"correct": low, "acc": low.mean()}}
+    st, v, _ = R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C1"]
+    assert [p["verdict"] for p in v.evidence["parts"]] == ["held"] * 3 and v.verdict == "held"   # LP, 2 x FT
+    assert v.evidence["not_run_here"][0].startswith("LP rise: needs a ratio arm below 75 %")
+    ft["main_ratio_0.9"] = {"correct": low, "acc": low.mean()}               # 90 % no better than scratch
+    assert R.claim_verdicts(cfg, arms, *_c_inputs(), ft)["C1"][1].verdict == "inconclusive"
+    rows = R.fig5_rows(arms, ft)
+    assert [r["mask ratio %"] for r in rows] == [75, "75 (main)", "90 (as long as main)"]
+    import matplotlib.pyplot as plt
+    fig = R.plot_fig5(arms, ft, num_classes=10)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "linear probe (10 ep)" in labels and "fine-tune, main-length arms" in labels and "from scratch (same FT)" in labels
+    plt.close(fig)

@@ -87,7 +87,27 @@ Expected default wall time on 2 idle cores: main ~200 s + sanity 8 s; comparison
 at the end on a nearly idle machine (load ~2.5, wall = CPU): a 2-epoch arm + probe 27 s (34 s under load), one
 fine-tuning epoch + eval 29 s: ~570 s (9.5 min) expected for the notebook. Knobs that shrink it: ``ft_epochs`` (~72 s each over the three fine-tuning runs),
 ``epochs`` (~10 s each; below ~15 the sanity probe is at risk), ``ablation_epochs`` (~60 s each over the comparison
-arms).
+arms). Measured alone on a clean checkout (figures/10_mae, seed 0): 523 s; sanity held (probe 18.8 % vs 15.1 %,
+masked-patch error 0.622 vs 0.863), FT(main) 15.9 % vs scratch 11.5 % (+4.4, CI [+1.6, +7.5]), last-block tuning
+13.8 % vs the probe 18.8 % (-5.0, CI [-8.1, -2.1]), LP 20 ep vs 2 ep +7.8 (CI [+5.1, +10.7]); every contrast between
+2-epoch arms inside the noise (their probes, 10.0-11.0 %, are below the random-init encoder's).
+
+Which claims this budget decides (issue 12, second pass). A claim's verdict combines the parts the run measured and
+names the parts it does not run (``mae_report._claim``): C2 on its cost parts (FLOPs ratio, wall-clock), C5 on
+longer pre-training and MAE + FT vs scratch at this one model size, C6 on last-block tuning vs the probe. C1 (the
+0.25 arm is 2 epochs: its probe and its fine-tuning sit at scratch level), C3 (no decoder arm) and C4 (the grid
+arm's probe at 2 epochs) stay inconclusive. Tried and left off (``long_ratios``): a 90 % arm as long as main, to
+put C1's "every ratio beats scratch" on a second ratio that learned: pilot (seed 0, 1 thread, load 10-17): 206 s CPU
+for 20 epochs + probe (about main's cost: the decoder still sees all 64 tokens), probe 15.5 % (random-init encoder
+15.1 %, main 18.8 %), fine-tuned 2 epochs 10.4 % (chance; scratch 11.5 %): it would take the notebook to ~670 s
+and not decide C1. (``ci`` turns ``long_ratios`` on, to run that path for a few steps; gpu / paper leave it off.)
+Do the decided contrasts survive another seed? The main arm and its contrasts re-run with seed 1 (pre-training
+subset, init, masks, fine-tuning all re-seeded; 1 thread, load 7-17: 396 s CPU, 2242 s wall): probe 16.6 % vs 13.2 %
+at random init (+3.4, CI [+0.7, +6.2], held), masked-patch error 0.628 vs 0.861; FT(main) 19.2 % vs scratch 11.8 %
+(+7.4, CI [+4.8, +10.1], held); last-block tuning 11.4 % vs the probe 16.6 % (-5.2, CI [-8.0, -2.3], not held). Over
+seeds 0 / 1 the seed std of these contrasts is 0.2 (sanity probe), 2.1 (FT - scratch) and 0.1 points (last block -
+probe): each effect stays above 2 x that std (3.55 vs 0.4, 5.9 vs 4.2, -5.1 vs 0.3 points), on top of the 1-point
+minimum the run's own floor uses (its seed std comes from the 2-epoch base arm, 0.07 points at seed 0).
 
 Values are checked when the Config is built (``get_config`` / the runner, before any kernel starts): a bad
 value raises :class:`paperlib.config.ConfigError` naming the field and the valid range.
@@ -142,6 +162,9 @@ class Config:
     ablation_epochs: int = 0            # length of every comparison arm (0 = epochs). When below `epochs`, the
                                         # base recipe also runs `epochs` long ("main": sanity, FT, Figs 2-4) and
                                         # the ablations are compared with a base arm of their own length
+    long_ratios: list[float] = field(default_factory=list)   # Fig 5 ratio arms pre-trained as long as the main
+                                        # arm (`epochs`, keys main_ratio_<r>) and compared with it: LP at equal
+                                        # budget, fine-tuned vs scratch (only where ablation_epochs < epochs)
     ref_seeds: int = 1                  # pre-training seeds of that base arm; >= 2 gives the seed std that
                                         # trained contrasts must exceed (2 x seed std)
     min_effect: float = 0.01            # stated minimum of a trained contrast (accuracy fraction / loss units)
@@ -331,6 +354,7 @@ RANGES = {
     "ablation_epochs": Range(lo=0, why="0 = every arm as long as the base"),
     "ref_seeds": Range(lo=1, why=">= 2 measures the seed std"), "min_effect": Range(0, 1, hi_open=True),
     "ft_ratios": Range(0, 1, lo_open=True, hi_open=True, none="all ratio arms", why="masking ratios"),
+    "long_ratios": _RATIO,
 }
 
 
@@ -341,7 +365,7 @@ _TABLE9 = dict(ft_transform="table9", ft_randaug=PAPER_RANDAUG, ft_reprob=0.25, 
 
 PROFILES = {
     "ci": dict(n_train=256, n_val=128, n_pretrain=0, n_lp_train=0, batch_size=64, epochs=2, max_steps=4,
-               ablation_epochs=1, ref_seeds=2, norm_pix_loss=True, ft_epochs=1, ft_ratios=[0.75],
+               ablation_epochs=1, ref_seeds=2, norm_pix_loss=True, ft_epochs=1, ft_ratios=[0.75], long_ratios=[0.9],
                ratios=[0.5, 0.75], sampling_arms=["grid"], decoder_depth_arms=[], norm_pix_arm=True,
                lp_epochs=1, partial_ft_epochs=1, timing_batch=8, timing_reps=3, recon_ratios=[0.75, 0.9], n_recon=2,
                eval_batch_size=128, n_boot=200, **_TABLE9),

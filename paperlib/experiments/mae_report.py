@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .mae_runs import AUG_LABEL, MAIN, ablation_epochs, base_key, is_ratio_arm, main_key, ref_noise
+from .mae_runs import AUG_LABEL, LONG_RATIO, MAIN, ablation_epochs, base_key, is_ratio_arm, main_key, ref_noise
 
 
 def ablation_rows(arms: Dict[str, Dict], cfg, ft: Optional[Dict[str, Dict]] = None) -> List[dict]:
@@ -33,7 +33,7 @@ def ablation_rows(arms: Dict[str, Dict], cfg, ft: Optional[Dict[str, Dict]] = No
     show_ft = any(k in ft for k in arms)
     rows = []
     for k, a in arms.items():
-        if k.startswith("ratio_") and k != base_key(cfg):
+        if (k.startswith("ratio_") and k != base_key(cfg)) or k.startswith(LONG_RATIO):
             continue
         label = (f"baseline (random {cfg.mask_ratio:.0%}, dec {cfg.decoder_depth}, "
                  f"{'norm-pix' if cfg.norm_pix_loss else 'raw pixels'})")
@@ -74,11 +74,13 @@ def fig5_rows(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]] = None) -> Li
     ft = ft or {}
     rows = []
     keys = sorted((k for k in arms if k.startswith("ratio_")), key=lambda k: arms[k]["mask_ratio"])
-    for k in keys + ([MAIN] if MAIN in arms else []):
+    longs = sorted((k for k in arms if k.startswith(LONG_RATIO)), key=lambda k: arms[k]["mask_ratio"])
+    for k in keys + ([MAIN] if MAIN in arms else []) + longs:
         a = arms[k]
         r = round(100 * a["mask_ratio"])
         pi = PAPER_FIG5["ratio"].index(r) if r in PAPER_FIG5["ratio"] else None
-        rows.append({"mask ratio %": r if k != MAIN else f"{r} (main)", "epochs": a["history"]["epoch"][-1],
+        label = f"{r} (main)" if k == MAIN else f"{r} (as long as main)" if k in longs else r
+        rows.append({"mask ratio %": label, "epochs": a["history"]["epoch"][-1],
                      "LP acc %": 100 * a["lp_acc"], **({"FT acc %": 100 * ft[k]["acc"] if k in ft else None}
                                                       if ft else {}),
                      "final train loss": a["train_loss"], "pretrain s": a["pretrain_s"],
@@ -98,12 +100,25 @@ def plot_fig5(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]] = None, num_c
         p, n = float(np.mean(correct)), len(correct)
         return 100 * 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / max(n, 1))
 
+    long_keys = [k for k in arms if (k == MAIN or k.startswith(LONG_RATIO)) and "lp_acc" in arms[k]]
+    tag = f" ({rs[0][1]['history']['epoch'][-1]} ep)" if rs and long_keys else ""
     axes[0].errorbar([100 * r for r, _ in rs], [100 * a["lp_acc"] for _, a in rs],
-                     yerr=[ci95(a["lp_correct"]) for _, a in rs], fmt="o-", capsize=3, label="linear probe (95% CI)")
+                     yerr=[ci95(a["lp_correct"]) for _, a in rs], fmt="o-", capsize=3,
+                     label=f"linear probe{tag} (95% CI)")
+    if len(long_keys) > 1:      # the ratio arms as long as main (cfg.long_ratios) with main
+        lr = sorted((arms[k]["mask_ratio"], k) for k in long_keys)
+        axes[0].errorbar([100 * r for r, _ in lr], [100 * arms[k]["lp_acc"] for _, k in lr],
+                         yerr=[ci95(arms[k]["lp_correct"]) for _, k in lr], fmt="o--", capsize=3,
+                         label=f"linear probe ({arms[lr[0][1]]['history']['epoch'][-1]} ep)")
     if ft:
-        fr = sorted(((arms[k]["mask_ratio"], k) for k in ft if k in arms and k.startswith("ratio_")))
-        axes[0].errorbar([100 * r for r, _ in fr], [100 * ft[k]["acc"] for _, k in fr],
-                         yerr=[ci95(ft[k]["correct"]) for _, k in fr], fmt="s-", capsize=3, label="fine-tune (95% CI)")
+        for sel, fmt, lab in ((lambda k: k.startswith("ratio_"), "s-", "fine-tune"),
+                              (lambda k: k == MAIN or k.startswith(LONG_RATIO), "s--", "fine-tune, main-length arms")):
+            fr = sorted(((arms[k]["mask_ratio"], k) for k in ft if k in arms and sel(k)))
+            if fr:
+                axes[0].errorbar([100 * r for r, _ in fr], [100 * ft[k]["acc"] for _, k in fr],
+                                 yerr=[ci95(ft[k]["correct"]) for _, k in fr], fmt=fmt, capsize=3, label=lab)
+        if "scratch" in ft:
+            axes[0].axhline(100 * ft["scratch"]["acc"], color="C3", ls=":", lw=1, label="from scratch (same FT)")
     if num_classes:
         axes[0].axhline(100.0 / num_classes, color="0.5", ls="--", lw=1, label="chance")
     axes[0].set_xlabel("masking ratio (%)")
@@ -141,7 +156,7 @@ def _lp_contrast(arms, a_key, b_key, expect, n_boot, **ev):
     from ..metrics import stats
 
     if a_key not in arms or b_key not in arms or "lp_correct" not in arms[a_key] or "lp_correct" not in arms[b_key]:
-        return stats.not_tested(f"needs LP of arms {a_key} and {b_key} (not run at this profile)")
+        return _not_run(f"needs LP of arms {a_key} and {b_key} (not run at this profile)")
     return stats.decide_paired(arms[a_key]["lp_correct"], arms[b_key]["lp_correct"], expect=expect, n_boot=n_boot,
                                a=a_key, b=b_key, acc_a=arms[a_key]["lp_acc"], acc_b=arms[b_key]["lp_acc"], **ev)
 
@@ -150,10 +165,35 @@ def _loss_contrast(arms, a_key, b_key, expect, n_boot, **ev):
     from ..metrics import stats
 
     if a_key not in arms or b_key not in arms:
-        return stats.not_tested(f"needs arms {a_key} and {b_key} (not run at this profile)")
+        return _not_run(f"needs arms {a_key} and {b_key} (not run at this profile)")
     return stats.decide_paired(arms[a_key]["val_loss_per_image"], arms[b_key]["val_loss_per_image"], expect=expect,
                                n_boot=n_boot, a=a_key, b=b_key, loss_a=arms[a_key]["val_loss"],
                                loss_b=arms[b_key]["val_loss"], **ev)
+
+
+def _not_run(reason: str):
+    """A claim part this profile does not run (its arm is off, or it needs another profile's scale): an
+    inconclusive part marked ``tested_here=False``, which :func:`_claim` lists beside the verdict instead of
+    counting it."""
+    from ..metrics import stats
+
+    return stats.not_tested(reason, tested_here=False)
+
+
+def _claim(statement: str, parts: Sequence, paper: Dict) -> tuple:
+    """(statement, Verdict, paper) of a claim made of ``parts``. The verdict is :func:`stats.combine` over the
+    parts this profile ran -- a part that ran and stayed inside the noise keeps the claim inconclusive -- and
+    the parts it did not run (:func:`_not_run`) are named in the statement and the evidence as outside this
+    run's test, so a verdict never speaks for a part nobody measured. No part run: inconclusive."""
+    from ..metrics import stats
+
+    ran = [p for p in parts if p.evidence.get("tested_here", True)]
+    skipped = [p.reason for p in parts if not p.evidence.get("tested_here", True)]
+    if skipped:
+        statement += f" [This run tests {len(ran)} of {len(parts)} parts; not run here: " + "; ".join(skipped) + "]"
+    if not ran:
+        return statement, stats.not_tested("no part of this claim runs at this profile", not_run_here=skipped), paper
+    return statement, stats.combine(ran, not_run_here=skipped), paper
 
 
 FT_FLAT_RANGE = (0.4, 0.8)
@@ -173,7 +213,7 @@ def ft_flat_verdict(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]], n_boot
     keys = sorted((arms[k]["mask_ratio"], k) for k in ft if k in arms and k.startswith("ratio_")
                   and FT_FLAT_RANGE[0] - 1e-9 <= arms[k]["mask_ratio"] <= FT_FLAT_RANGE[1] + 1e-9)
     if len(keys) < 2:
-        return stats.not_tested("FT flatness over 40-80 % needs fine-tuned ratio arms (>= 2 ratios in [0.4, 0.8]); "
+        return _not_run("FT flatness over 40-80 % needs fine-tuned ratio arms (>= 2 ratios in [0.4, 0.8]); "
                                 "not run at this profile")
     accs = {k: float(np.mean(ft[k]["correct"])) for _, k in keys}
     hi_k, lo_k = max(accs, key=accs.get), min(accs, key=accs.get)
@@ -207,7 +247,11 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     # C1: LP rises with the ratio up to 75 %; FT flat 40-80 %; every ratio beats scratch when fine-tuned
     low = ratio_keys[0][1] if ratio_keys else None
     parts = [_lp_contrast(arms, low, base, "+", nb, part="LP(75%) - LP(lowest ratio)", **acc_noise) if low and low != base
-             else stats.not_tested("needs a ratio below 75 %")]
+             else _not_run("LP rise: needs a ratio arm below 75 %")]
+    for k in sorted((k for k in arms if k.startswith(LONG_RATIO)), key=lambda k: arms[k]["mask_ratio"]):
+        # Fig 5's LP peaks at 75 %: every other ratio probes lower (paper 54.6-73.2 and 71.8, 66.1 above 75 %)
+        parts.append(_lp_contrast(arms, k, MAIN, "+", nb, part=f"LP(75%) - LP({arms[k]['mask_ratio']:.0%}), "
+                                  f"both {cfg.epochs} ep (paper: the LP peak is at 75 %)", **acc_noise))
     if ft and "scratch" in ft:
         for k, v in ft.items():
             if is_ratio_arm(k):
@@ -215,11 +259,11 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
                                                  part=f"FT({k}) - scratch", acc_ft=v["acc"],
                                                  acc_scratch=ft["scratch"]["acc"], **acc_noise))
     else:
-        parts.append(stats.not_tested("fine-tuning vs scratch not run at this profile (ft_epochs=0)"))
+        parts.append(_not_run("fine-tuning vs scratch not run at this profile (ft_epochs=0)"))
     parts.append(ft_flat_verdict(arms, ft, nb, seed_std=noise["lp_acc"]))
-    out["C1"] = ("High masking ratio: LP accuracy rises with the masking ratio up to 75 %; FT is flat over "
-                 "40-80 %; every ratio beats training from scratch when fine-tuned (Fig 5).",
-                 stats.combine(parts), {"lin_10": 54.6, "lin_75": 73.5, "ft_75": 84.9, "scratch": 82.5})
+    out["C1"] = _claim("High masking ratio: LP accuracy rises with the masking ratio up to 75 %; FT is flat over "
+                       "40-80 %; every ratio beats training from scratch when fine-tuned (Fig 5).",
+                       parts, {"lin_10": 54.6, "lin_75": 73.5, "ft_75": 84.9, "scratch": 82.5})
     # C2: visible-only encoder more accurate and cheaper
     t = timing["seconds"]
     parts = [stats.compare_arms(t["visible_only"], t["mask_token_encoder"], expect="+",
@@ -228,19 +272,19 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
                                "tiny-model FLOPs ratio > 1.5": flops["tiny_75"] > 1.5,
                                "measured speed-up > 1": timing["speedup"] > 1.0}, flops=flops),
              _lp_contrast(arms, "mask_token_encoder", base, "+", nb, part="LP(w/o [M]) - LP(w/ [M])", **acc_noise)]
-    out["C2"] = ("Asymmetric encoder: the visible-only encoder is more accurate (84.9/73.5 vs 84.2/59.6) and "
-                 "cheaper (3.3x fewer FLOPs, 2.8-4.1x faster) than putting mask tokens in the encoder.",
-                 stats.combine(parts), {"ft_wo": 84.9, "lin_wo": 73.5, "ft_w": 84.2, "lin_w": 59.6, "flops_ratio": 3.3,
-                                        "speedup_L8": 2.8, "speedup_H1": 4.1})
+    out["C2"] = _claim("Asymmetric encoder: the visible-only encoder is more accurate (84.9/73.5 vs 84.2/59.6) and "
+                       "cheaper (3.3x fewer FLOPs, 2.8-4.1x faster) than putting mask tokens in the encoder.",
+                       parts, {"ft_wo": 84.9, "lin_wo": 73.5, "ft_w": 84.2, "lin_w": 59.6, "flops_ratio": 3.3,
+                               "speedup_L8": 2.8, "speedup_H1": 4.1})
     # C3: FT insensitive to decoder depth; LP needs a deeper decoder
     shallow = sorted((arms[k]["decoder_depth"], k) for k in arms if k.startswith("decoder_depth_")
                      and arms[k]["decoder_depth"] < cfg.decoder_depth)
     parts = [_lp_contrast(arms, shallow[0][1], base, "+", nb, part="LP(deeper) - LP(shallower decoder)",
                           **acc_noise)
-             if shallow else stats.not_tested("no shallower-decoder arm at this profile"),
-             stats.not_tested("FT insensitivity to decoder depth needs fine-tuning per decoder arm (gpu/paper)")]
-    out["C3"] = ("Light decoder: FT is insensitive to decoder depth/width; LP needs a deeper decoder "
-                 "(1 block 65.5 -> 8 blocks 73.5).", stats.combine(parts),
+             if shallow else _not_run("no shallower-decoder arm at this profile"),
+             _not_run("FT insensitivity to decoder depth needs fine-tuning per decoder arm (gpu/paper)")]
+    out["C3"] = _claim("Light decoder: FT is insensitive to decoder depth/width; LP needs a deeper decoder "
+                       "(1 block 65.5 -> 8 blocks 73.5).", parts,
                  {"lin_dec1": 65.5, "lin_dec8": 73.5, "ft_dec1": 84.8, "ft_dec8": 84.9})
     # C4: norm-pix best target; random > block / grid; crop-only augmentation suffices
     np_key = "norm_pix_on" if not cfg.norm_pix_loss else "norm_pix_off"
@@ -264,8 +308,8 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
         statement += " Colour jitter on top of the crop hurts (Table 1e)."
         paper.update(crop_rand="84.9/73.5", crop_jitter="84.3/71.9")
     else:
-        parts.append(stats.not_tested("augmentation ablation (colour jitter) not run"))
-    out["C4"] = (statement, stats.combine(parts), paper)
+        parts.append(_not_run("augmentation ablation (colour jitter) not run"))
+    out["C4"] = _claim(statement, parts, paper)
     # C5: longer pre-training keeps helping; gains grow with model size
     sched = sorted((arms[k]["history"]["epoch"][-1], k) for k in arms if k.startswith("epochs_"))
     if MAIN in arms:      # the long base arm vs the same recipe at the ablation length
@@ -274,12 +318,19 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     elif sched and sched[0][0] < cfg.epochs:
         sched_part = _lp_contrast(arms, sched[0][1], base, "+", nb, part="LP(longer) - LP(shorter schedule)", **acc_noise)
     else:
-        sched_part = stats.not_tested("no shorter-schedule arm at this profile")
-    parts = [sched_part,
-             stats.not_tested("model scaling (B/L/H on ImageNet) needs the paper profile")]
-    out["C5"] = ("Scaling: longer pre-training keeps helping (LP not saturated at 1600 ep); MAE + FT beats "
-                 "supervised from scratch at B/L/H with larger gains for larger models.", stats.combine(parts),
-                 {"lin_800": 73.5, "lin_1600": 75.1, "mae_B_L_H": [83.6, 85.9, 86.9], "scratch_B_L_H": [82.3, 82.6, 83.1]})
+        sched_part = _not_run("no shorter-schedule arm at this profile")
+    parts = [sched_part]
+    if ft and "scratch" in ft and main in ft:   # MAE + FT vs the same ViT from scratch, equal FT budget, one size
+        parts.append(stats.decide_paired(ft["scratch"]["correct"], ft[main]["correct"], expect="+", n_boot=nb,
+                                         part=f"FT({main}) - scratch (this model size)", acc_ft=ft[main]["acc"],
+                                         acc_scratch=ft["scratch"]["acc"], **acc_noise))
+    else:
+        parts.append(_not_run("MAE + FT vs scratch: fine-tuning not run at this profile (ft_epochs=0)"))
+    parts.append(_not_run("gains growing with model size (B/L/H on ImageNet) need the paper profile"))
+    out["C5"] = _claim("Scaling: longer pre-training keeps helping (LP not saturated at 1600 ep); MAE + FT beats "
+                       "supervised from scratch at B/L/H with larger gains for larger models.", parts,
+                       {"lin_800": 73.5, "lin_1600": 75.1, "mae_B_L_H": [83.6, 85.9, 86.9],
+                        "scratch_B_L_H": [82.3, 82.6, 83.1]})
     # C6: partial fine-tuning lifts LP
     if 1 in partial and "lp_correct" in arms.get(main, {}):
         v = stats.decide_paired(arms[main]["lp_correct"], partial[1]["correct"], expect="+", n_boot=nb,

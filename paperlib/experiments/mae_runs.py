@@ -304,6 +304,7 @@ def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device=
 
 
 MAIN = "main"          # the long pre-training of the base recipe, where ablation arms are shorter (cfg.ablation_epochs)
+LONG_RATIO = "main_ratio_"   # key prefix of a ratio arm as long as MAIN (cfg.long_ratios)
 
 
 def ablation_epochs(cfg) -> int:
@@ -323,6 +324,9 @@ def arm_specs(cfg) -> List[tuple]:
     abl = ablation_epochs(cfg)
     base = dict(mask_ratio=cfg.mask_ratio)
     specs = [(MAIN, dict(base, epochs=cfg.epochs))] if abl != cfg.epochs else []
+    if specs:   # Fig 5 ratio arms as long as MAIN (compared with it: LP at equal budget, FT vs scratch)
+        specs += [(f"{LONG_RATIO}{r:g}", dict(mask_ratio=r, epochs=cfg.epochs)) for r in getattr(cfg, "long_ratios", [])
+                  if abs(r - cfg.mask_ratio) > 1e-9]
     specs += [(f"ratio_{r:g}", dict(mask_ratio=r)) for r in cfg.ratios]
     if cfg.mask_ratio not in cfg.ratios:
         specs.append((f"ratio_{cfg.mask_ratio:g}", base))
@@ -382,16 +386,17 @@ AUG_LABEL = {"none": "none", "crop_fixed": "crop, fixed size", "crop_rand": "cro
 
 
 def is_ratio_arm(key: str) -> bool:
-    """An arm of the masking-ratio family (Fig 5): ratio_<r>, or the long base arm :data:`MAIN`."""
-    return key.startswith("ratio_") or key == MAIN
+    """An arm of the masking-ratio family (Fig 5): ratio_<r>, the long base arm :data:`MAIN`, or a ratio arm as
+    long as it (main_ratio_<r>, cfg.long_ratios)."""
+    return key.startswith("ratio_") or key == MAIN or key.startswith(LONG_RATIO)
 
 
 def ft_arm_keys(arms: Dict[str, Dict], cfg=None) -> List[str]:
     """The pre-training arms the notebook fine-tunes where the profile fine-tunes: the long base arm
-    (:data:`MAIN`) where it runs, the Fig 5 ratio arms (with cfg.ft_ratios set: only those ratios; the FT-flatness
+    (:data:`MAIN`) where it runs and the ratio arms as long as it (cfg.long_ratios), the Fig 5 ratio arms (with cfg.ft_ratios set: only those ratios; the FT-flatness
     part of C1 compares them at equal budget) and the Table 1e augmentation arms."""
     sel = getattr(cfg, "ft_ratios", None) if cfg is not None else None
-    keys = [MAIN] if MAIN in arms else []
+    keys = ([MAIN] if MAIN in arms else []) + [k for k in arms if k.startswith(LONG_RATIO)]
     keys += [k for k in arms if k.startswith("ratio_")
              and (sel is None or any(abs(arms[k]["mask_ratio"] - r) < 1e-9 for r in sel))]
     return keys + [k for k in arms if k.startswith("aug_")]
