@@ -45,18 +45,17 @@ def prepare(cfg, data_root=None) -> Data:
     from ..engine.detection import resolve_backbone_weights
 
     weights = resolve_backbone_weights(cfg, data_root)
-    if cfg.dataset == "scenes":
+    if cfg.dataset == "coco" and data_root is None:
+        raise ValueError("dataset='coco' needs data_root: train2017/, val2017/, annotations/instances_*2017.json, "
+                         "annotations/panoptic_*2017.json and their PNG folders")
+    kind, tr, va = ("scenes", "train", "val") if cfg.dataset == "scenes" else ("coco", "train2017", "val2017")
+    root = data_root
+    if kind == "scenes":
         from ..data.scenes import synthetic_scenes
 
         root = synthetic_scenes(n_train=cfg.n_train, n_val=cfg.n_val, image_size=cfg.image_size,
                                 max_objects=cfg.max_objects, num_things=cfg.num_things, num_stuff=cfg.num_stuff,
                                 seed=cfg.data_seed)
-        kind, tr, va = "scenes", "train", "val"
-    else:
-        if data_root is None:
-            raise ValueError("dataset='coco' needs data_root: train2017/, val2017/, annotations/instances_*2017.json, "
-                             "annotations/panoptic_*2017.json and their PNG folders")
-        root, kind, tr, va = data_root, "coco", "train2017", "val2017"
     train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip)
     val = panoptic_fpn_dataset(kind, root, va)
     for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
