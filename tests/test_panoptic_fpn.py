@@ -250,3 +250,38 @@ def test_paper_profile_path_on_a_fake_coco_panoptic_layout(tmp_path):
     with pytest.raises(FileNotFoundError, match="panoptic_val2017"):
         shutil.rmtree(root / "annotations" / "panoptic_val2017")
         X.prepare(cfg, str(root))
+
+
+# ----------------------------------------------------------------------------- workers and compute
+def test_jobs_in_worker_processes_equal_the_serial_run():
+    from paperlib.config import get_config
+    from paperlib.experiments import panoptic_fpn as X
+
+    cfg = get_config("06_panoptic_fpn", "ci", overrides=dict(iters=2, workers=2))
+    data = X.prepare(cfg)
+    jobs = [j for j in X.study_jobs(cfg) if j["key"][0] == "sem"]
+    assert len(jobs) == 2                                     # 1x sum and 1x concat, one seed
+    pooled = X.run_jobs(cfg, data, "cpu", jobs)
+    cfg.workers = 1
+    serial = X.run_jobs(cfg, data, "cpu", jobs)
+    assert set(pooled) == set(serial) == {j["key"] for j in jobs}
+    for k in serial:
+        assert np.array_equal(pooled[k].conf, serial[k].conf)
+
+
+def test_mac_parts_count_the_backbone_and_the_semantic_branch_exactly():
+    from paperlib.experiments.panoptic_fpn import mac_parts
+    from paperlib.metrics.complexity import complexity
+
+    torch.manual_seed(0)
+    m = build_panoptic_fpn(num_things=2, num_stuff=3, **TINY)
+    p = mac_parts(m, 64, 64, n_rois=10, n_dets=5)
+    assert p["backbone"] == complexity(m.detector.backbone, (3, 64, 64))["flops"]
+    c = TINY["fpn_channels"]
+    # semantic branch at 64 px: P2..P5 are 16, 8, 4, 2 px; convs c -> w at each level's size, then w -> w after
+    # each 2x up-sampling (P4: at 8; P5: at 4 and 8); the 1x1 predictor (w -> 4, bias) at 16 x 16; no conv bias
+    w = TINY["sem_channels"]
+    expected = 9 * c * w * (16 * 16 + 8 * 8 + 4 * 4 + 2 * 2) + 9 * w * w * (8 * 8 + 4 * 4 + 8 * 8) + (4 * w + 4) * 16 * 16
+    assert p["semantic"] == expected
+    assert p["roi"] > 0 and p["rpn"] > 0
+

@@ -83,6 +83,7 @@ class Config:
     n_boot: int = 500
     n_examples: int = 3
     threads: int = 1
+    workers: int = 2                    # CPU: networks trained side by side in this many processes (1 thread each)
 
     def __post_init__(self):
         check_ranges(self, RANGES)
@@ -116,14 +117,14 @@ RANGES = {
     "overlap_thr": PROB, "score_thr": PROB, "stuff_area_frac": PROB,
     "overlap_thrs": Range(0, 1, nonempty=True), "score_thrs": Range(0, 1, nonempty=True),
     "stuff_area_fracs": Range(0, 1, nonempty=True), "min_effect_pts": NONNEG,
-    "n_boot": Range(lo=1, why="bootstrap resamples"), "n_examples": NONNEG, "threads": COUNT,
+    "n_boot": Range(lo=1, why="bootstrap resamples"), "n_examples": NONNEG, "threads": COUNT, "workers": COUNT,
 }
 
 PROFILES = {
     "ci": dict(image_size=64, n_train=4, n_val=4, max_objects=3, min_size=64, max_size=64, fpn_channels=32,
                sem_channels=16, representation_size=64, iters=5, batch_size=2, seeds=[0], width_factors=[1.0],
                lambdas_s=[0.0, 0.5], overlap_thrs=[0.5], score_thrs=[0.5], stuff_area_fracs=[0.0, 0.004],
-               n_boot=50, n_examples=2, log_every=5),
+               n_boot=50, n_examples=2, log_every=5, workers=1),
     "default": dict(),
     "gpu": dict(image_size=256, n_train=6000, n_val=500, max_objects=12, min_size=256, max_size=256,
                 backbone="small", fpn_channels=128, sem_channels=64, representation_size=512,

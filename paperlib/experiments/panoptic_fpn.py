@@ -2,9 +2,8 @@
 
     from paperlib.experiments import panoptic_fpn as X
     data = X.prepare(cfg, data_root)                     # train / val PanopticFPNDataset (+ categories)
-    sem = X.semantic_study(cfg, data, device)            # step 1: widths, sum vs concat (semantic only)
-    joint = X.joint_study(cfg, data, device)             # step 2: lambda_s sweep (AP, mIoU, PQ^Th)
-    merge = X.merge_study(cfg, data, joint.preds(...))   # step 3: merge parameters on one joint model
+    sem, joint = X.run_studies(cfg, data, device)        # steps 1 (widths, sum vs concat) and 2 (lambda_s)
+    merge = X.merge_study(cfg, data, joint[(0.5, 0)])    # step 3: merge parameters on one joint network
     t3 = X.joint_vs_separate(cfg, data, sem, joint)      # step 4: PQ and MACs
 
 Every network is :func:`paperlib.models.panoptic_fpn.build_panoptic_fpn` trained with the shared
@@ -25,8 +24,9 @@ from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset, st
 from ..metrics.pq import pq_compute_arrays
 from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
 
-__all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "semantic_study",
-           "joint_study", "merge_study", "joint_vs_separate", "Net", "width_of", "pq_of", "ap_of", "sem_confusions", "count_macs", "macs"]
+__all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "run_jobs", "study_jobs",
+           "run_studies", "merge_study", "joint_vs_separate", "Net", "width_of", "pq_of", "ap_of", "sem_confusions",
+           "mac_parts", "macs"]
 
 
 @dataclass
@@ -105,25 +105,31 @@ def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict
 
 
 @torch.no_grad()
-def predict(model, data: Data, device, batch_size: int = 8) -> List[Dict[str, Any]]:
-    """Per val image: instance masks (binarised at 0.5), scores, category ids (things), the semantic
-    argmax (branch labels: 0 other, 1..S stuff; None without a semantic branch) and the raw detections."""
+def predict(model, data: Data, device, batch_size: int = 8, keep_score: float = 0.0) -> List[Dict[str, Any]]:
+    """Per val image: the semantic argmax (branch labels: 0 other, 1..S stuff; None without a semantic
+    branch), the instance masks binarised at 0.5 with their scores and category ids (only scores >=
+    ``keep_score``: the merge never looks further), and the image's COCO results (all detections, RLE
+    masks) under "coco" for the AP."""
     from ..data.coco import detection_collate
+    from ..metrics.coco import detections_to_coco
 
     model.eval().to(device)
     ds = data.val
     out = []
     for i in range(0, len(ds), batch_size):
-        imgs, _ = detection_collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))])
-        for r in model([im.to(device) for im in imgs]):
+        j1 = min(i + batch_size, len(ds))
+        imgs, _ = detection_collate([ds[j] for j in range(i, j1)])
+        for iid, r in zip(ds.ids[i:j1], model([im.to(device) for im in imgs])):
+            r = {k: v.cpu() for k, v in r.items()}
             p: Dict[str, Any] = {"sem": None, "masks": None}
             if "sem_seg" in r:
-                p["sem"] = r["sem_seg"].argmax(0).to(torch.uint8).cpu().numpy()
+                p["sem"] = r["sem_seg"].argmax(0).to(torch.uint8).numpy()
             if "boxes" in r:
-                p["det"] = {k: r[k].cpu() for k in ("boxes", "labels", "scores", "masks")}
-                p["masks"] = (r["masks"][:, 0] >= 0.5).cpu().numpy()
-                p["scores"] = r["scores"].cpu().numpy()
-                p["cats"] = np.array([ds.label_to_cat_id[int(l)] for l in r["labels"].cpu()], dtype=np.int64)
+                p["coco"] = detections_to_coco([r], [iid], ds.label_to_cat_id, masks=True)
+                keep = r["scores"] >= keep_score
+                p["masks"] = (r["masks"][keep, 0] >= 0.5).numpy()
+                p["scores"] = r["scores"][keep].numpy()
+                p["cats"] = np.array([ds.label_to_cat_id[int(l)] for l in r["labels"][keep]], dtype=np.int64)
             out.append(p)
     return out
 
@@ -177,11 +183,11 @@ def sem_confusions(preds, data: Data) -> Optional[np.ndarray]:
 
 def ap_of(preds, data: Data):
     """Mask AP (pycocotools, via paperlib.metrics.coco) and the COCOeval for image bootstraps."""
-    from ..metrics.coco import detections_to_coco, evaluate_coco
+    from ..metrics.coco import evaluate_coco
 
     if preds[0].get("masks") is None:
         return None, None
-    res = detections_to_coco([p["det"] for p in preds], data.val.ids, data.val.label_to_cat_id, masks=True)
+    res = [r for p in preds for r in p["coco"]]
     for r in res:
         r.pop("bbox", None)                   # pitfall: with a bbox the segm area would be the box area
     m, E = evaluate_coco(data.val.coco, res, "segm", img_ids=list(data.val.ids), return_eval=True)
@@ -210,38 +216,66 @@ class Net:
 
 
 def evaluate(name, model, hist, cfg, data, device, seed, keep_model: bool = False) -> Net:
-    preds = predict(model, data, device)
+    preds = predict(model, data, device, keep_score=min([cfg.score_thr, *cfg.score_thrs]))
     if getattr(model, "instance", False) and model.loss_weight_sem == 0:
         for p in preds:                 # lambda_s = 0: the head was never trained, it is not part of the model
             p["sem"] = None
     ap, E = ap_of(preds, data)
+    for p in preds:
+        p.pop("coco", None)
     net = Net(name, seed, preds, hist, model if keep_model else None, ap, E, sem_confusions(preds, data))
     if preds[0].get("masks") is not None:
         net.pq = pq_of(merge_all(preds, data, cfg), data)
     return net
 
 
-def semantic_study(cfg, data: Data, device) -> Dict[tuple, Net]:
-    """Step 1 (T1c/d analogue): semantic-only networks per (width factor, aggregation, seed)."""
-    arms = [(f, "sum") for f in cfg.width_factors] + [(1.0, "concat")]
-    out = {}
-    for f, agg in arms:
-        for s in cfg.seeds:
-            m = build(cfg, data, width_factor=f, aggregate=agg, instance=False, lambda_s=1.0, seed=s)
-            hist = train_net(m, cfg, data, device, s, desc=f"sem {f}x {agg} s{s}")
-            out[(f, agg, s)] = evaluate(f"semantic {f:g}x {agg}", m, hist, cfg, data, device, s, keep_model=True)
-    return out
+def _train_eval(cfg, data: Data, device, job: dict) -> Net:
+    m = build(cfg, data, seed=job["seed"], **job["build"])
+    hist = train_net(m, cfg, data, device, job["seed"], desc=job["name"])
+    return evaluate(job["name"], m, hist, cfg, data, device, job["seed"], keep_model=True)
 
 
-def joint_study(cfg, data: Data, device) -> Dict[tuple, Net]:
-    """Step 2 (T2a analogue): joint networks per (lambda_s, seed), lambda_i = cfg.lambda_i."""
-    out = {}
-    for lam in cfg.lambdas_s:
+def _worker(cfg, data_root, job):
+    torch.set_num_threads(1)
+    return _train_eval(cfg, prepare(cfg, data_root), "cpu", job)
+
+
+def run_jobs(cfg, data: Data, device, jobs: List[dict], data_root=None) -> Dict[Any, Net]:
+    """Train and evaluate every job ({key, name, seed, build: build() keywords}); on the CPU with
+    ``cfg.workers`` > 1 in that many spawned processes (one torch thread each; every job seeds its own
+    initialisation and loader, so the results do not depend on the number of workers)."""
+    if cfg.workers <= 1 or str(device) != "cpu" or len(jobs) < 2:
+        return {j["key"]: _train_eval(cfg, data, device, j) for j in jobs}
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    with cf.ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {j["key"]: ex.submit(_worker, cfg, data_root, j) for j in jobs}
+        return {k: f.result() for k, f in futs.items()}
+
+
+def study_jobs(cfg) -> List[dict]:
+    """Step 1 (T1c/d analogue: semantic-only networks per width factor, summed, plus the 1x branch
+    concatenated) and step 2 (T2a analogue: joint networks per lambda_s, lambda_i = cfg.lambda_i), every
+    seed. Keys: ("sem", factor, aggregate, seed) and ("joint", lambda_s, seed)."""
+    jobs = []
+    for lam in cfg.lambdas_s:                     # the slow ones first
         for s in cfg.seeds:
-            m = build(cfg, data, lambda_s=lam, seed=s)
-            hist = train_net(m, cfg, data, device, s, desc=f"joint ls={lam:g} s{s}")
-            out[(lam, s)] = evaluate(f"joint ls={lam:g}", m, hist, cfg, data, device, s, keep_model=True)
-    return out
+            jobs.append({"key": ("joint", lam, s), "name": f"joint ls={lam:g} s{s}", "seed": s,
+                         "build": {"lambda_s": lam}})
+    for f, agg in [(f, "sum") for f in cfg.width_factors] + [(1.0, "concat")]:
+        for s in cfg.seeds:
+            jobs.append({"key": ("sem", f, agg, s), "name": f"semantic {f:g}x {agg} s{s}", "seed": s,
+                         "build": {"width_factor": f, "aggregate": agg, "instance": False, "lambda_s": 1.0}})
+    return jobs
+
+
+def run_studies(cfg, data: Data, device, data_root=None):
+    """Steps 1 and 2: (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net})."""
+    nets = run_jobs(cfg, data, device, study_jobs(cfg), data_root)
+    sem = {k[1:]: v for k, v in nets.items() if k[0] == "sem"}
+    joint = {k[1:]: v for k, v in nets.items() if k[0] == "joint"}
+    return sem, joint
 
 
 def _pq_row(res) -> Dict[str, float]:
@@ -281,53 +315,58 @@ def joint_vs_separate(cfg, data: Data, sem: Dict[tuple, Net], joint: Dict[tuple,
     return {"rows": rows, "counts": counts, "macs": macs(cfg, data, sem, joint)}
 
 
-def count_macs(model, image_size: int, n_rois: int, n_dets: int) -> float:
-    """Multiply-adds of one eval forward on one ``image_size`` image, every Conv2d / Linear counted as
-    paperlib.metrics.complexity does (pycls: k*k*C_in/groups*C_out*H*W + bias adds) over all rows of its
-    output: body + FPN + RPN head, the box head on ``n_rois`` proposals and the mask head on ``n_dets``
-    detections (fixed budgets, so that networks with different detections compare fairly), plus the
-    semantic head when it is part of the network (not for a lambda_s = 0 detector). By hand: complexity()
-    counts one row per layer and cannot run torchvision's RPN on the meta device."""
-    from torch import nn
+class _Part(torch.nn.Module):
+    """One piece of a network as a module of one tensor input, for paperlib.metrics.complexity."""
 
-    total = [0]
+    def __init__(self, fn, *mods):
+        super().__init__()
+        self.mods = torch.nn.ModuleList(mods)
+        self.fn = fn
 
-    def conv(m, inp, out):
-        k = m.kernel_size[0] * m.kernel_size[1]
-        total[0] += k * (m.in_channels // m.groups) * out.numel() + (out.numel() if m.bias is not None else 0)
-
-    def linear(m, inp, out):
-        rows = out.numel() // m.out_features
-        total[0] += rows * (m.in_features * m.out_features + (m.out_features if m.bias is not None else 0))
-
-    hooks = [m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    x = torch.zeros(1, 3, image_size, image_size)
-    try:
-        model.eval()
-        with torch.no_grad():
-            if model.instance:
-                det = model.detector
-                feats = det.backbone(x)
-                det.rpn.head(list(feats.values()))
-                c, rh = det.backbone.out_channels, det.roi_heads
-                rh.box_predictor(rh.box_head(torch.zeros(n_rois, c, 7, 7)))
-                rh.mask_predictor(rh.mask_head(torch.zeros(n_dets, c, 14, 14)))
-            else:
-                feats = model.backbone(x)
-            if not model.instance or model.loss_weight_sem > 0:
-                model.sem_head(feats)
-    finally:
-        for h in hooks:
-            h.remove()
-    return float(total[0])
+    def forward(self, x):
+        return self.fn(x)
 
 
-def macs(cfg, data: Data, sem, joint) -> Dict[str, float]:
-    """MACs per image (:func:`count_macs` at ``cfg.image_size``, RoI budgets ``rpn_post_nms_top_n_test`` /
-    ``box_detections_per_img``) of the joint network, the separate detector and the semantic network."""
-    s = cfg.seeds[0]
-    get = lambda net: count_macs(net.model.cpu(), cfg.image_size, cfg.rpn_post_nms_top_n_test,  # noqa: E731
-                                 cfg.box_detections_per_img)
-    jm, dm, sm = get(joint[(cfg.joint_lambda_s, s)]), get(joint[(0.0, s)]), get(sem[(1.0, "sum", s)])
-    return {"joint": jm, "detector": dm, "semantic": sm, "separate": dm + sm, "ratio_joint_separate": jm / (dm + sm)}
+def mac_parts(model, height: int, width: int, n_rois: int, n_dets: int) -> Dict[str, float]:
+    """Multiply-adds of one forward by part, counted by :func:`paperlib.metrics.complexity.complexity`
+    (pycls convention, meta device): "backbone" (body + FPN), "rpn" (RPN head on P2..P6), "roi" (box head on
+    ``n_rois`` proposals + mask head on ``n_dets`` detections: the test-time budgets, so networks with
+    different detections compare fairly) and "semantic" (the branch on P2..P5)."""
+    from ..metrics.complexity import complexity
+
+    size = (3, height, width)
+    bb = model.detector.backbone if model.instance else model.backbone
+    base = complexity(_Part(bb, bb), size)["flops"]
+    out = {"backbone": float(base), "rpn": 0.0, "roi": 0.0,
+           "semantic": float(complexity(_Part(lambda x: model.sem_head(bb(x)), bb, model.sem_head), size)["flops"]
+                             - base)}
+    if model.instance:
+        det = model.detector
+        rh, c = det.roi_heads, bb.out_channels
+        out["rpn"] = float(complexity(_Part(lambda x: det.rpn.head(list(bb(x).values())), bb, det.rpn.head),
+                                      size)["flops"] - base)
+        box = complexity(_Part(lambda x: rh.box_predictor(rh.box_head(x)), rh.box_head, rh.box_predictor),
+                         (c, 7, 7))["flops"]
+        mask = complexity(_Part(lambda x: rh.mask_predictor(rh.mask_head(x)), rh.mask_head, rh.mask_predictor),
+                          (c, 14, 14))["flops"]
+        out["roi"] = float(n_rois * box + n_dets * mask)
+    return out
+
+
+def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
+    """MACs per image of the joint network and the separate pair (detector + semantic network): for this
+    run's networks at ``cfg.image_size`` and, with the same function, for the paper's R50-FPN networks at
+    800 x 1216 (1000 proposals, 100 detections). joint = backbone + rpn + roi + semantic; separate =
+    (backbone + rpn + roi) + (backbone + semantic)."""
+    from ..models import create_model
+
+    def pair(parts):
+        j = parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
+        sep = 2 * parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
+        return {"joint": j, "separate": sep, "ratio_joint_separate": j / sep,
+                **{f"part_{k}": v for k, v in parts.items()}}
+
+    ours = pair(mac_parts(joint[(cfg.joint_lambda_s, cfg.seeds[0])].model.cpu(), cfg.image_size, cfg.image_size,
+                          cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img))
+    r50 = pair(mac_parts(create_model("panoptic_fpn_r50_fpn"), 800, 1216, 1000, 100))
+    return {**ours, "paper_r50": r50}
