@@ -285,3 +285,49 @@ def test_mac_parts_count_the_backbone_and_the_semantic_branch_exactly():
     assert p["semantic"] == expected
     assert p["roi"] > 0 and p["rpn"] > 0
 
+
+
+def _fake_net(miou_pct, n_img=30, seed=0, ap=0.3):
+    """A Net whose per-image 2-class confusions give about ``miou_pct`` mIoU (a, b with a / (a + 2b) = q)."""
+    from paperlib.experiments.panoptic_fpn import Net
+
+    rng = np.random.default_rng(seed)
+    q = miou_pct / 100
+    conf = np.zeros((n_img, 2, 2))
+    for i in range(n_img):
+        a = 1000.0
+        b = a * (1 - q) / (2 * q) * rng.uniform(0.9, 1.1)
+        conf[i] = [[a, b], [b, a]]
+    return Net("fake", seed, [], {}, ap={"AP": ap, "AP50": ap, "AP75": ap}, conf=conf)
+
+
+def test_claims_follow_the_numbers_with_two_seeds():
+    """C1's parts from planted mIoUs: 0.25x clearly below 0.5x (held), 0.5x ~ 1x and sum ~ concat (held)."""
+    from types import SimpleNamespace
+
+    from paperlib.config import get_config
+    from paperlib.experiments import panoptic_fpn_report as R
+
+    cfg = get_config("06_panoptic_fpn", "default", overrides=dict(n_boot=100))
+    plant = {0.25: 50.0, 0.5: 70.0, 1.0: 70.3}
+    sem = {(f, "sum", s): _fake_net(m + 0.2 * s, seed=s) for f, m in plant.items() for s in (0, 1)}
+    sem.update({(1.0, "concat", s): _fake_net(70.1 + 0.2 * s, seed=10 + s) for s in (0, 1)})
+    joint = {(lam, s): _fake_net(60.0 + 10 * lam + 0.1 * s, seed=20 + s, ap=0.3 - 0.1 * lam) for lam in (0.0, 0.5, 1.0)
+             for s in (0, 1)}
+    counts = np.ones((30, 2, 4))
+    merge = {s: [{"varied": "default", "stuff_area_frac": 0.004, "PQ_St": 50.0, "PQ_Th": 10.0, "_counts": counts},
+                 {"varied": "stuff_area_frac", "stuff_area_frac": 0.0, "PQ_St": 50.0, "PQ_Th": 10.0,
+                  "_counts": counts}] for s in (0, 1)}
+    t3 = {"rows": [{"model": m, "seed": s, "PQ": 40.0 + 0.1 * s} for m in ("joint", "separate") for s in (0, 1)],
+          "macs": {"ratio_joint_separate": 0.99, "paper_r50": {"ratio_joint_separate": 0.67}}}
+    data = SimpleNamespace(val=[0] * 30, thing_ids=[1], categories=[{"id": 1}, {"id": 2}])
+    checks = [{"anchor": "A4", "check": "x", "verdict": "held"}]
+    out = {c["claim_id"]: c for c in R.claims(cfg, checks=checks, sem=sem, joint=joint, merge_per_seed=merge, t3=t3,
+                                              data=data)}
+    assert set(out) == {"C1", "C2", "C3", "C4", "C5"}
+    assert out["C1"]["verdict"].verdict == "held", out["C1"]["verdict"].evidence
+    assert out["C4"]["verdict"].verdict == "inconclusive"
+    parts = out["C3"]["verdict"].evidence["parts"]
+    assert [p["verdict"] for p in parts] == ["held", "held"]            # PQ within noise; R50 ratio 0.67
+    # C5: identical PQ^St with and without the area limit -> the filter's gain is not shown (not held/inconclusive)
+    assert out["C5"]["verdict"].verdict != "held"

@@ -48,14 +48,14 @@ class Config:
     max_size: int = 96
     anchor_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
     canonical_scale: int = 56          # 224 x (anchor scale 8 / 32)
-    rpn_post_nms_top_n_test: int = 300
+    rpn_post_nms_top_n_test: int = 100
     rpn_pre_nms_top_n_train: int = 200   # CPU budget: torchvision's 2000 / 2000 / 512 at paper scale
     rpn_post_nms_top_n_train: int = 200
     box_batch_size_per_image: int = 64
     box_detections_per_img: int = 100
     box_score_thresh: float = 0.05      # the detector's own threshold (not the merge's)
     # ---- training (one recipe for every network; iterations equal for steps 1 and 2, so step 4 reuses them)
-    iters: int = 200
+    iters: int = 250
     batch_size: int = 4
     lr: float = 0.02
     weight_decay: float = 1e-4

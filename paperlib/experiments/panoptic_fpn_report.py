@@ -326,13 +326,16 @@ def claims(cfg, *, checks: List[dict], sem, joint, merge_per_seed, t3, data: Dat
     ps = [r["PQ"] for r in t3["rows"] if r["model"] == "separate"]
     ratio = t3["macs"]["ratio_joint_separate"]
     r50 = t3["macs"]["paper_r50"]["ratio_joint_separate"]
+    # compute is decided where the claim is made (R50-FPN at COCO scale, counted exactly with the same
+    # counter); at this run's scale the RoI heads outweigh the tiny trunk, so the ratio there is evidence only
     parts = [_approx(cfg, ps, pj, measure="PQ joint - separate"),
-             stats.decide_all({f"MACs joint / separate = {ratio:.3f} <= 0.75 (about half) for this run's networks":
-                               ratio <= 0.75}, macs=t3["macs"])]
+             stats.decide_all({f"MACs joint / separate = {r50:.3f} <= 0.75 (about half), R50-FPN at 800 x 1216":
+                               r50 <= 0.75}, macs_this_run=t3["macs"], ratio_this_run=round(ratio, 3))]
     out.append(dict(claim_id="C3", statement="One Panoptic FPN matches two separate networks in PQ at about half the "
                     "compute", verdict=stats.combine(parts), paper=PAPER["T3a"],
                     evidence={"not tested": "R101 at equal compute (T3b) needs the gpu / paper profiles",
-                              "paper R50-FPN at 800 x 1216, same counter: MACs joint / separate": round(r50, 3)},
+                              "this run's networks (RoI heads dominate a tiny trunk): MACs joint / separate":
+                              round(ratio, 3)},
                     trained=True))
     # C4: alternating losses / grouped FPN
     out.append(dict(claim_id="C4", statement="Alternating the losses or grouping the FPN is slightly worse than the "
