@@ -289,8 +289,8 @@ def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
     if not things_over_stuff:
         add_stuff()
     for i in np.argsort(-scores, kind="stable"):
-        if scores[i] < confidence_thr:
-            break                       # sorted: every later instance scores lower
+        if not scores[i] >= confidence_thr:
+            break                       # sorted (NaN last): every later instance scores lower
         m = masks[i]
         area = int(m.sum())
         if area == 0:
