@@ -164,6 +164,12 @@ def test_a4_golden_merge_case():
     ids2, segs2 = combine_semantic_instances(sem, masks[perm], scores[perm], labels[perm], stuff_category_ids=stuff,
                                              stuff_area_limit=10)
     assert np.array_equal(ids2, ids) and segs2 == segs
+    # a NaN score never enters (the old up-front filter dropped it; the loop stops there)
+    nan_mask = np.zeros((1, 8, 8), bool)
+    nan_mask[0, 6:8, 2:8] = True
+    ids3, segs3 = combine_semantic_instances(sem, np.concatenate([masks, nan_mask]), np.append(scores, np.nan),
+                                             np.append(labels, 1), stuff_category_ids=stuff, stuff_area_limit=10)
+    assert np.array_equal(ids3, ids) and segs3 == segs
 
 
 def test_merge_stuff_over_things_ablation():
