@@ -136,7 +136,7 @@ PROFILES = {
                   representation_size=1024, min_size=800, max_size=1333, anchor_sizes=[32, 64, 128, 256, 512],
                   canonical_scale=224, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_train=2000,
                   rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, iters=90000, batch_size=2, lr=0.02,
-                  warmup_epochs=0.0, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
+                  warmup_epochs=0.135, clip_grad=None,   # 1000 warm-up iterations of 7.4k per epoch (118k / 16) width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
                   threads=4, num_workers=4, log_every=20),
 }
 
