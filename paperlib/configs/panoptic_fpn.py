@@ -42,7 +42,7 @@ class Config:
     norm: str = "gn"
     head_norm: Optional[str] = "gn"
     fpn_channels: int = 32
-    sem_channels: int = 32              # the branch width at 1x (paper: 128 for FPN width 256)
+    sem_channels: int = 32              # the branch width at 1x of width_factors (= FPN width here; paper 128)
     representation_size: int = 128
     min_size: int = 96
     max_size: int = 96
@@ -67,7 +67,7 @@ class Config:
     progress: Optional[bool] = None
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     # ---- studies
-    width_factors: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])   # x fpn_channels
+    width_factors: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])   # x sem_channels
     lambdas_s: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
     lambda_i: float = 1.0
     joint_lambda_s: float = 0.5         # the joint model of step 4 (COCO's lambda_s)
@@ -127,16 +127,17 @@ PROFILES = {
                n_boot=50, n_examples=2, log_every=5, workers=1),
     "default": dict(),
     "gpu": dict(image_size=256, n_train=6000, n_val=500, max_objects=12, min_size=256, max_size=256,
-                backbone="small", fpn_channels=128, sem_channels=64, representation_size=512,
+                backbone="small", fpn_channels=128, sem_channels=128, representation_size=512,
                 anchor_sizes=[16, 32, 64, 128, 256], canonical_scale=112, rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
                 box_batch_size_per_image=512, iters=15000, batch_size=8,
                 lambdas_s=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0], seeds=[0, 1, 2], threads=4, num_workers=4),
+    # paper: warm-up 0.135 epoch = detectron2's 1000 iterations of ~7.4k per epoch (118k images / batch 16)
     "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", head_norm=None,
                   backbone_weights="resnet50-0676ba61.pth", fpn_channels=256, sem_channels=128,
                   representation_size=1024, min_size=800, max_size=1333, anchor_sizes=[32, 64, 128, 256, 512],
                   canonical_scale=224, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_train=2000,
                   rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, iters=90000, batch_size=2, lr=0.02,
-                  warmup_epochs=0.135, clip_grad=None,   # 1000 warm-up iterations of 7.4k per epoch (118k / 16) width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
+                  warmup_epochs=0.135, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
                   threads=4, num_workers=4, log_every=20),
 }
 

@@ -65,8 +65,10 @@ def prepare(cfg, data_root=None) -> Data:
 
 
 def width_of(cfg, factor: float) -> int:
-    """Semantic branch width for a factor of the FPN width (paper: 64 / 128 / 256 for FPN 256)."""
-    return max(1, int(round(factor * cfg.fpn_channels)))
+    """Semantic branch width for a factor of ``cfg.sem_channels`` (the 1x width: the FPN width at the CPU
+    profiles, whose factors 0.25 / 0.5 / 1 mirror the paper's 64 / 128 / 256 on a 256-channel FPN; 128 at
+    the paper profile)."""
+    return max(1, int(round(factor * cfg.sem_channels)))
 
 
 def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum", lambda_s: float = 0.5,
