@@ -235,12 +235,16 @@ def semantic_from_panoptic(id_map: np.ndarray, segments_info: Iterable[dict],
 def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
                                stuff_category_ids: Iterable[int],
                                confidence_thr: float = 0.5, overlap_thr: float = 0.5,
-                               stuff_area_limit: float = 64 * 64, first_id: int = 1):
-    """The paper's baseline merge (section 7), as panopticapi's
-    ``combine_semantic_and_instance_predictions.py`` implements it.
+                               stuff_area_limit: float = 64 * 64, first_id: int = 1,
+                               things_over_stuff: bool = True):
+    """The one merge of semantic and instance predictions: paper 04's baseline heuristic (section 7),
+    as panopticapi's ``combine_semantic_and_instance_predictions.py`` implements it, and paper 06's
+    Panoptic FPN inference (detectron2's ``combine_semantic_and_instance_outputs``, same rules; 06
+    passes its semantic argmax mapped to category ids, "other" to a non-stuff value).
 
-    1. Instances with score < ``confidence_thr`` are dropped; the rest are sorted by score,
-       descending (stable, so ties keep input order).
+    1. Instances are sorted by score, descending (stable, so ties keep input order), and the loop
+       **stops** at the first score < ``confidence_thr`` (detectron2; panopticapi drops low scores
+       up front -- the same result on a sorted list).
     2. An instance with an empty mask is skipped. If more than ``overlap_thr`` of its mask is
        already assigned, it is dropped; otherwise only its unassigned pixels become a new segment.
     3. For each stuff category in ``semantic`` (category-id map; thing and unknown labels are
@@ -248,6 +252,10 @@ def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
        ``stuff_area_limit`` of them (the script's addition: 64*64 at COCO scale; scale it to the
        image size for small images).
     4. Everything else is VOID. Things win conflicts with stuff.
+
+    ``things_over_stuff=False`` (an ablation of 06's merge study) places the stuff segments first
+    (step 3 on an empty canvas) and the instances after them, so stuff wins conflicts: an instance is
+    then skipped when more than ``overlap_thr`` of it is covered by stuff or earlier instances.
 
     ``masks``: (N, H, W) bool, ``scores``: (N,), ``labels``: (N,) category ids.
     Returns (id_map uint32 (H, W), segments_info [{id, category_id, area, iscrowd=0}]).
@@ -265,9 +273,24 @@ def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
     used = np.zeros((h, w), dtype=bool)
     segs: list[dict] = []
     next_id = int(first_id)
-    keep = np.flatnonzero(scores >= confidence_thr)
-    keep = keep[np.argsort(-scores[keep], kind="stable")]
-    for i in keep:
+
+    def add_stuff():
+        nonlocal next_id, used
+        for c in sorted(int(c) for c in set(stuff_category_ids)):
+            left = (semantic == c) & ~used
+            n = int(left.sum())
+            if n == 0 or n < stuff_area_limit:
+                continue
+            pan[left] = next_id
+            used |= left
+            segs.append({"id": next_id, "category_id": c, "area": n, "iscrowd": 0})
+            next_id += 1
+
+    if not things_over_stuff:
+        add_stuff()
+    for i in np.argsort(-scores, kind="stable"):
+        if not scores[i] >= confidence_thr:
+            break                       # sorted (NaN last): every later instance scores lower
         m = masks[i]
         area = int(m.sum())
         if area == 0:
@@ -283,15 +306,8 @@ def combine_semantic_instances(semantic: np.ndarray, masks, scores, labels, *,
         pan[new] = next_id
         segs.append({"id": next_id, "category_id": int(labels[i]), "area": n_new, "iscrowd": 0})
         next_id += 1
-    for c in sorted(int(c) for c in set(stuff_category_ids)):
-        left = (semantic == c) & ~used
-        n = int(left.sum())
-        if n == 0 or n < stuff_area_limit:
-            continue
-        pan[left] = next_id
-        used |= left
-        segs.append({"id": next_id, "category_id": c, "area": n, "iscrowd": 0})
-        next_id += 1
+    if things_over_stuff:
+        add_stuff()
     return pan, segs
 
 

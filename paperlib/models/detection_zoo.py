@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from .registry import register_model
 
-__all__ = ["DETECTION_MODELS", "NORM_DESIGNS"]
+__all__ = ["DETECTION_MODELS", "NORM_DESIGNS", "PANOPTIC_MODELS", "SEM_HEAD_PARAMS"]
 
 NORM_DESIGNS = {"": dict(norm="bn", head_norm=None), "_frozenbn": dict(norm="frozen_bn", head_norm=None),
                 "_gn": dict(norm="gn", head_norm="gn"), "_syncbn": dict(norm="syncbn", head_norm="syncbn")}
@@ -75,3 +75,38 @@ for _kind in ("fasterrcnn", "maskrcnn"):
         for _suffix in NORM_DESIGNS:
             _register(_kind, _body, _suffix)
 del _kind, _body, _suffix
+
+
+# ----------------------------------------------------------------------------- Panoptic FPN (paper 06)
+#: the semantic head of detectron2's COCO config: 256 -> 128 channels, GN, 54 classes (53 stuff + other)
+SEM_HEAD_PARAMS = 1_630_774
+# Mask R-CNN at 81 classes (80 COCO things + background) instead of 91: 10 fewer class scores and 40
+# fewer box deltas on the 1024-d box representation, 10 fewer 1x1 mask logits on 256 channels
+_COCO80_DELTA = 10 * 1025 + 40 * 1025 + 10 * 257
+PANOPTIC_MODELS = []
+
+
+def _register_panoptic(body: str, suffix: str) -> None:
+    name = f"panoptic_fpn_{body}_fpn{suffix}"
+    fixed = dict(backbone=BODIES[body], num_things=80, num_stuff=53, **NORM_DESIGNS[suffix])
+
+    def builder(**kwargs):
+        from .panoptic_fpn import build_panoptic_fpn
+
+        return build_panoptic_fpn(**{**fixed, **kwargs})
+
+    builder.__qualname__ = builder.__name__ = name
+    meta = {"family": "panoptic", "task": "panoptic segmentation",
+            "params": PARAMS[("maskrcnn", body, suffix)] - _COCO80_DELTA + SEM_HEAD_PARAMS,
+            "num_things": 80, "num_stuff": 53, "input_size": (3, 800, 800), "norm": fixed["norm"],
+            "head_norm": fixed["head_norm"], "loss_weight_sem": 0.5, "loss_weight_instance": 1.0,
+            "paper": {"pq_coco_r50_1x": 39.0}, "source": "paperlib.models.panoptic_fpn.build_panoptic_fpn "
+                                                           "(builder's Mask R-CNN + detectron2's SemSegFPNHead)"}
+    register_model(name, meta=meta)(builder)
+    PANOPTIC_MODELS.append(name)
+
+
+for _body in BODIES:
+    for _suffix in NORM_DESIGNS:
+        _register_panoptic(_body, _suffix)
+del _body, _suffix

@@ -1,0 +1,145 @@
+"""06 Panoptic Feature Pyramid Networks (paper notes: docs/papers/06_panoptic_fpn.md).
+
+Profiles:
+- ci:      the exact checks (semantic head structure and parameter count, shapes, target mapping, the
+           golden merge, PQ); 4 synthetic 64 px panoptic images, tiny trunk, FPN 32, branch 16; a few joint
+           iterations at lambda_s 0.5 -> merge -> PNG + JSON -> PQ (pipeline only).
+- default: synthetic panoptic scenes at 96 px (3 things, 4 stuff); branch width and sum vs concat
+           (semantic-only), joint training over lambda_s in {0, 0.5, 1} (AP, mIoU, PQ^Th), the merge-parameter
+           study, joint vs two separate networks (PQ, MACs); 2 seeds.
+- gpu:     larger scenes (or a COCO panoptic subset from data_root), small/R-50 trunk with GN, longer runs.
+- paper:   COCO panoptic 2017 from data_root, R-50 FPN 1x (90k iterations, batch 16, lr 0.02, steps at 60k /
+           80k), lambda_s 0.5, lambda_i 1.0, under torchrun.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..config import COUNT, NONNEG, POSITIVE, PROB, SEEDS, STEPS, Range, check_ranges
+
+SLUG = "06_panoptic_fpn"
+TITLE = "Panoptic Feature Pyramid Networks (Kirillov, Girshick, He, Dollar; CVPR 2019)"
+
+
+@dataclass
+class Config:
+    # ---- data: "scenes" = synthetic panoptic scenes; "coco" = COCO panoptic 2017 under data_root
+    dataset: str = "scenes"
+    image_size: int = 96
+    n_train: int = 400
+    n_val: int = 100
+    num_things: int = 3
+    num_stuff: int = 4
+    max_objects: int = 6
+    data_seed: int = 0
+    hflip: bool = True
+    max_train_images: Optional[int] = None
+    max_val_images: Optional[int] = None
+    # ---- model (spec pitfall: sizes, anchors and Eq. 1's canonical size scaled with the image)
+    backbone: str = "tiny"
+    backbone_weights: Optional[str] = None
+    norm: str = "gn"
+    head_norm: Optional[str] = "gn"
+    fpn_channels: int = 32
+    sem_channels: int = 32              # the branch width at 1x of width_factors (= FPN width here; paper 128)
+    representation_size: int = 128
+    min_size: int = 96
+    max_size: int = 96
+    anchor_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
+    canonical_scale: int = 56          # 224 x (anchor scale 8 / 32)
+    rpn_post_nms_top_n_test: int = 100
+    rpn_pre_nms_top_n_train: int = 200   # CPU budget: torchvision's 2000 / 2000 / 512 at paper scale
+    rpn_post_nms_top_n_train: int = 200
+    box_batch_size_per_image: int = 64
+    box_detections_per_img: int = 100
+    box_score_thresh: float = 0.05      # the detector's own threshold (not the merge's)
+    # ---- training (one recipe for every network; iterations equal for steps 1 and 2, so step 4 reuses them)
+    iters: int = 250
+    batch_size: int = 4
+    lr: float = 0.02
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.1
+    clip_grad: Optional[float] = 10.0
+    max_steps: Optional[int] = None
+    log_every: int = 50
+    num_workers: int = 0
+    progress: Optional[bool] = None
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    # ---- studies
+    width_factors: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])   # x sem_channels
+    lambdas_s: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    lambda_i: float = 1.0
+    joint_lambda_s: float = 0.5         # the joint model of step 4 (COCO's lambda_s)
+    # merge (detectron2 defaults; the stuff limit as a fraction of the image area: 4096 / (800 x 1333))
+    overlap_thr: float = 0.5
+    score_thr: float = 0.5
+    stuff_area_frac: float = 0.004
+    overlap_thrs: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
+    score_thrs: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
+    stuff_area_fracs: list[float] = field(default_factory=lambda: [0.0, 0.002, 0.004, 0.01])
+    # ---- statistics: an effect counts as held only above max(2 x seed std, min_effect_pts) (points)
+    min_effect_pts: float = 1.0
+    n_boot: int = 500
+    n_examples: int = 3
+    threads: int = 1
+    workers: int = 2                    # CPU: networks trained side by side in this many processes (1 thread each)
+
+    def __post_init__(self):
+        check_ranges(self, RANGES)
+        if len(self.anchor_sizes) != 5:
+            raise ValueError(f"field anchor_sizes = {self.anchor_sizes}: expected 5 sizes (P2..P6)")
+        if 1.0 not in self.width_factors:
+            raise ValueError(f"field width_factors = {self.width_factors}: must contain 1.0 (the separate "
+                             "semantic model of the joint-vs-separate comparison)")
+        for name, need in (("lambdas_s", 0.0), ("lambdas_s", self.joint_lambda_s)):
+            if need not in getattr(self, name):
+                raise ValueError(f"field {name} = {getattr(self, name)}: must contain {need} (0 = the separate "
+                                 "detector; joint_lambda_s = the joint model)")
+        if self.min_size > self.max_size:
+            raise ValueError(f"field min_size = {self.min_size} exceeds max_size = {self.max_size}")
+
+
+RANGES = {
+    "dataset": Range(choices=("scenes", "coco")), "image_size": Range(lo=32), "n_train": COUNT, "n_val": COUNT,
+    "num_things": Range(1, 250), "num_stuff": Range(1, 4), "max_objects": COUNT, "data_seed": NONNEG,
+    "max_train_images": Range(lo=1, none="all"), "max_val_images": Range(lo=1, none="all"),
+    "norm": Range(choices=("bn", "frozen_bn", "syncbn", "gn")),
+    "head_norm": Range(choices=("bn", "syncbn", "gn"), none="no norm"),
+    "fpn_channels": COUNT, "sem_channels": COUNT, "representation_size": COUNT, "min_size": Range(lo=32),
+    "max_size": Range(lo=32), "anchor_sizes": COUNT, "canonical_scale": COUNT, "rpn_post_nms_top_n_test": COUNT,
+    "rpn_pre_nms_top_n_train": COUNT, "rpn_post_nms_top_n_train": COUNT, "box_batch_size_per_image": COUNT,
+    "box_detections_per_img": COUNT, "box_score_thresh": PROB,
+    "iters": COUNT, "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NONNEG, "warmup_epochs": NONNEG,
+    "clip_grad": Range(lo=0, lo_open=True, none="no clipping"), "max_steps": STEPS, "log_every": COUNT,
+    "num_workers": NONNEG, "seeds": SEEDS, "width_factors": Range(lo=0, lo_open=True, nonempty=True),
+    "lambdas_s": Range(lo=0, nonempty=True), "lambda_i": NONNEG, "joint_lambda_s": NONNEG,
+    "overlap_thr": PROB, "score_thr": PROB, "stuff_area_frac": PROB,
+    "overlap_thrs": Range(0, 1, nonempty=True), "score_thrs": Range(0, 1, nonempty=True),
+    "stuff_area_fracs": Range(0, 1, nonempty=True), "min_effect_pts": NONNEG,
+    "n_boot": Range(lo=1, why="bootstrap resamples"), "n_examples": NONNEG, "threads": COUNT, "workers": COUNT,
+}
+
+PROFILES = {
+    "ci": dict(image_size=64, n_train=4, n_val=4, max_objects=3, min_size=64, max_size=64, fpn_channels=32,
+               sem_channels=16, representation_size=64, iters=5, batch_size=2, seeds=[0], width_factors=[1.0],
+               lambdas_s=[0.0, 0.5], overlap_thrs=[0.5], score_thrs=[0.5], stuff_area_fracs=[0.0, 0.004],
+               n_boot=50, n_examples=2, log_every=5, workers=1),
+    "default": dict(),
+    "gpu": dict(image_size=256, n_train=6000, n_val=500, max_objects=12, min_size=256, max_size=256,
+                backbone="small", fpn_channels=128, sem_channels=128, representation_size=512,
+                anchor_sizes=[16, 32, 64, 128, 256], canonical_scale=112, rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
+                box_batch_size_per_image=512, iters=15000, batch_size=8,
+                lambdas_s=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0], seeds=[0, 1, 2], threads=4, num_workers=4),
+    # paper: warm-up 0.135 epoch = detectron2's 1000 iterations of ~7.4k per epoch (118k images / batch 16)
+    "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", head_norm=None,
+                  backbone_weights="resnet50-0676ba61.pth", fpn_channels=256, sem_channels=128,
+                  representation_size=1024, min_size=800, max_size=1333, anchor_sizes=[32, 64, 128, 256, 512],
+                  canonical_scale=224, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_train=2000,
+                  rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, iters=90000, batch_size=2, lr=0.02,
+                  warmup_epochs=0.135, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
+                  threads=4, num_workers=4, log_every=20),
+}
+
+# execution timeout of the whole notebook per profile, seconds (None = no limit)
+TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}

@@ -1,0 +1,374 @@
+"""06 Panoptic FPN: studies (notes: docs/papers/06_panoptic_fpn.md). Claims and tables: panoptic_fpn_report.
+
+    from paperlib.experiments import panoptic_fpn as X
+    data = X.prepare(cfg, data_root)                     # train / val PanopticFPNDataset (+ categories)
+    sem, joint = X.run_studies(cfg, data, device)        # steps 1 (widths, sum vs concat) and 2 (lambda_s)
+    merge = X.merge_study(cfg, data, joint[(0.5, 0)])    # step 3: merge parameters on one joint network
+    t3 = X.joint_vs_separate(cfg, data, sem, joint)      # step 4: PQ and MACs
+
+Every network is :func:`paperlib.models.panoptic_fpn.build_panoptic_fpn` trained with the shared
+detection recipe (:func:`paperlib.engine.detection.train_config`: SGD, warm-up, one x0.1 step at 75 %)
+for ``cfg.iters`` iterations; steps 1 and 2 use the same count, so step 4 reuses their networks.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..data.panoptic import combine_semantic_instances
+from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset, stuff_from_target
+from ..metrics.pq import pq_compute_arrays
+from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
+
+__all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "run_jobs", "study_jobs",
+           "run_studies", "merge_study", "joint_vs_separate", "Net", "width_of", "pq_of", "ap_of", "sem_confusions",
+           "mac_parts", "macs"]
+
+
+@dataclass
+class Data:
+    root: Any
+    train: PanopticFPNDataset
+    val: PanopticFPNDataset
+    categories: List[dict]
+    thing_ids: List[int]
+    stuff_ids: List[int]
+    backbone_weights: Optional[str] = None
+
+
+def prepare(cfg, data_root=None) -> Data:
+    """Synthetic panoptic scenes (cached) or the user's COCO panoptic 2017 under ``data_root``."""
+    from ..engine.detection import resolve_backbone_weights
+
+    weights = resolve_backbone_weights(cfg, data_root)
+    if cfg.dataset == "coco" and data_root is None:
+        raise ValueError("dataset='coco' needs data_root: train2017/, val2017/, annotations/instances_*2017.json, "
+                         "annotations/panoptic_*2017.json and their PNG folders")
+    kind, tr, va = ("scenes", "train", "val") if cfg.dataset == "scenes" else ("coco", "train2017", "val2017")
+    root = data_root
+    if kind == "scenes":
+        from ..data.scenes import synthetic_scenes
+
+        root = synthetic_scenes(n_train=cfg.n_train, n_val=cfg.n_val, image_size=cfg.image_size,
+                                max_objects=cfg.max_objects, num_things=cfg.num_things, num_stuff=cfg.num_stuff,
+                                seed=cfg.data_seed)
+    train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip)
+    val = panoptic_fpn_dataset(kind, root, va)
+    for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
+        if cap:
+            ds.ids = ds.det.ids = ds.ids[:cap]
+    return Data(root, train, val, train.categories, train.thing_ids, train.stuff_ids, weights)
+
+
+def width_of(cfg, factor: float) -> int:
+    """Semantic branch width for a factor of ``cfg.sem_channels`` (the 1x width: the FPN width at the CPU
+    profiles, whose factors 0.25 / 0.5 / 1 mirror the paper's 64 / 128 / 256 on a 256-channel FPN; 128 at
+    the paper profile)."""
+    return max(1, int(round(factor * cfg.sem_channels)))
+
+
+def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum", lambda_s: float = 0.5,
+          instance: bool = True, seed: int = 0):
+    from ..models.panoptic_fpn import build_panoptic_fpn
+
+    torch.manual_seed(seed)
+    return build_panoptic_fpn(
+        num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids), sem_channels=width_of(cfg, width_factor),
+        aggregate=aggregate, loss_weight_sem=lambda_s, loss_weight_instance=cfg.lambda_i, instance=instance,
+        backbone=cfg.backbone, norm=cfg.norm, head_norm=cfg.head_norm, backbone_weights=data.backbone_weights,
+        fpn_channels=cfg.fpn_channels, representation_size=cfg.representation_size, min_size=cfg.min_size,
+        max_size=cfg.max_size, anchor_sizes=tuple(cfg.anchor_sizes), canonical_scale=cfg.canonical_scale,
+        rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test, rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train,
+        rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train, box_batch_size_per_image=cfg.box_batch_size_per_image, box_detections_per_img=cfg.box_detections_per_img,
+        box_score_thresh=cfg.box_score_thresh)
+
+
+def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
+    """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 %); history dict."""
+    from ..data.coco import detection_collate
+    from ..engine.data import make_loader
+    from ..engine.detection import train_config
+    from ..engine.detection_steps import detection_step
+    from ..engine.loop import train
+
+    loader = make_loader(data.train, cfg.batch_size, shuffle=True, seed=seed, drop_last=True,
+                         collate_fn=detection_collate, num_workers=cfg.num_workers)
+    # find_unused: at lambda_s = 0 the semantic head gets no gradient (DDP must not wait for it)
+    tc = train_config(cfg, 1, seed, steps_per_epoch=len(loader), iters=cfg.iters,
+                      step_iters=max(1, int(0.75 * cfg.iters)), find_unused=True)
+    t0 = time.time()
+    hist = train(model, loader, tc, device=device, step_fn=detection_step, desc=desc, progress=cfg.progress)
+    hist["train_seconds"] = time.time() - t0
+    return hist
+
+
+@torch.no_grad()
+def predict(model, data: Data, device, batch_size: int = 8, keep_score: float = 0.0) -> List[Dict[str, Any]]:
+    """Per val image: the semantic argmax (branch labels: 0 other, 1..S stuff; None without a semantic
+    branch), the instance masks binarised at 0.5 with their scores and category ids (only scores >=
+    ``keep_score``: the merge never looks further), and the image's COCO results (all detections, RLE
+    masks) under "coco" for the AP."""
+    from ..data.coco import detection_collate
+    from ..metrics.coco import detections_to_coco
+
+    model.eval().to(device)
+    ds = data.val
+    out = []
+    for i in range(0, len(ds), batch_size):
+        j1 = min(i + batch_size, len(ds))
+        imgs, _ = detection_collate([ds[j] for j in range(i, j1)])
+        for iid, r in zip(ds.ids[i:j1], model([im.to(device) for im in imgs])):
+            r = {k: v.cpu() for k, v in r.items()}
+            p: Dict[str, Any] = {"sem": None, "masks": None}
+            if "sem_seg" in r:
+                p["sem"] = r["sem_seg"].argmax(0).to(torch.uint8).numpy()
+            if "boxes" in r:
+                p["coco"] = detections_to_coco([r], [iid], ds.label_to_cat_id, masks=True)
+                keep = r["scores"] >= keep_score
+                p["masks"] = (r["masks"][keep, 0] >= 0.5).numpy()
+                p["scores"] = r["scores"][keep].numpy()
+                p["cats"] = np.array([ds.label_to_cat_id[int(l)] for l in r["labels"][keep]], dtype=np.int64)
+            out.append(p)
+    return out
+
+
+def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff_area_frac=None,
+              things_over_stuff: bool = True, sem_from=None) -> List[tuple]:
+    """(id map, segments) per val image by the one merge (:func:`combine_semantic_instances`).
+    ``sem_from``: the semantic predictions to use instead of ``preds``' own (separate networks);
+    without any, every pixel is "other" (instances only)."""
+    out = []
+    for k, p in enumerate(preds):
+        sem = (sem_from[k]["sem"] if sem_from is not None else p["sem"])
+        h, w = (sem.shape if sem is not None else p["masks"].shape[-2:])
+        sem_cat = stuff_from_target(sem, data.stuff_ids) if sem is not None else np.zeros((h, w), np.int64)
+        frac = cfg.stuff_area_frac if stuff_area_frac is None else stuff_area_frac
+        masks = p["masks"] if p.get("masks") is not None else np.zeros((0, h, w), bool)
+        scores = p["scores"] if p.get("masks") is not None else np.zeros(0)
+        cats = p["cats"] if p.get("masks") is not None else np.zeros(0, np.int64)
+        out.append(combine_semantic_instances(
+            sem_cat, masks, scores, cats, stuff_category_ids=data.stuff_ids,
+            confidence_thr=cfg.score_thr if score_thr is None else score_thr,
+            overlap_thr=cfg.overlap_thr if overlap_thr is None else overlap_thr,
+            stuff_area_limit=frac * h * w, things_over_stuff=things_over_stuff))
+    return out
+
+
+def _gt(data: Data) -> List[tuple]:
+    if not hasattr(data, "_gt_cache"):
+        data._gt_cache = [data.val.gt(i) for i in range(len(data.val))]
+    return data._gt_cache
+
+
+def pq_of(merged, data: Data) -> Dict[str, Any]:
+    """PQ (paperlib's engine, panopticapi semantics) of merged predictions + per-image counts."""
+    gts = _gt(data)
+    samples = [(g, gs, p, ps, data.val.ids[i]) for i, ((g, gs), (p, ps)) in enumerate(zip(gts, merged))]
+    res, images = pq_compute_arrays(samples, data.categories, return_images=True)
+    cat_ids = [int(c["id"]) for c in data.categories]
+    return {"res": res, "counts": per_image_counts(images, cat_ids), "cat_ids": cat_ids,
+            "isthing": np.array([int(c["id"]) in set(data.thing_ids) for c in data.categories])}
+
+
+def sem_confusions(preds, data: Data) -> Optional[np.ndarray]:
+    """Per-image confusion matrices (n, S+1, S+1) of the semantic branch (class set: other + stuff)."""
+    if preds[0]["sem"] is None:
+        return None
+    n = len(data.stuff_ids) + 1
+    return np.stack([semantic_confusion(data.val.semantic(i), p["sem"], n, void_label=255)
+                     for i, p in enumerate(preds)])
+
+
+def ap_of(preds, data: Data):
+    """Mask AP (pycocotools, via paperlib.metrics.coco) and the COCOeval for image bootstraps."""
+    from ..metrics.coco import evaluate_coco
+
+    if preds[0].get("masks") is None:
+        return None, None
+    res = [r for p in preds for r in p["coco"]]
+    for r in res:
+        r.pop("bbox", None)                   # pitfall: with a bbox the segm area would be the box area
+    m, E = evaluate_coco(data.val.coco, res, "segm", img_ids=list(data.val.ids), return_eval=True)
+    return m, E
+
+
+@dataclass
+class Net:
+    """One trained network's predictions and scores."""
+    name: str
+    seed: int
+    preds: list
+    hist: dict
+    model: Any = None
+    ap: Optional[dict] = None
+    E: Any = None
+    conf: Optional[np.ndarray] = None
+    pq: Optional[dict] = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def miou(self) -> float:
+        if self.conf is None:
+            return float("nan")
+        return 100.0 * miou_from_confusion(self.conf.sum(0), range(self.conf.shape[-1]))
+
+
+def evaluate(name, model, hist, cfg, data, device, seed, keep_model: bool = False) -> Net:
+    preds = predict(model, data, device, keep_score=min([cfg.score_thr, *cfg.score_thrs]))
+    if getattr(model, "instance", False) and model.loss_weight_sem == 0:
+        for p in preds:                 # lambda_s = 0: the head was never trained, it is not part of the model
+            p["sem"] = None
+    ap, E = ap_of(preds, data)
+    for p in preds:
+        p.pop("coco", None)
+    net = Net(name, seed, preds, hist, model if keep_model else None, ap, E, sem_confusions(preds, data))
+    if preds[0].get("masks") is not None:
+        net.pq = pq_of(merge_all(preds, data, cfg), data)
+    return net
+
+
+def _train_eval(cfg, data: Data, device, job: dict) -> Net:
+    m = build(cfg, data, seed=job["seed"], **job["build"])
+    hist = train_net(m, cfg, data, device, job["seed"], desc=job["name"])
+    return evaluate(job["name"], m, hist, cfg, data, device, job["seed"], keep_model=True)
+
+
+def _worker(cfg, data_root, job):
+    torch.set_num_threads(1)
+    return _train_eval(cfg, prepare(cfg, data_root), "cpu", job)
+
+
+def run_jobs(cfg, data: Data, device, jobs: List[dict], data_root=None) -> Dict[Any, Net]:
+    """Train and evaluate every job ({key, name, seed, build: build() keywords}); on the CPU with
+    ``cfg.workers`` > 1 in that many spawned processes (one torch thread each; every job seeds its own
+    initialisation and loader, so the results do not depend on the number of workers)."""
+    if cfg.workers <= 1 or str(device) != "cpu" or len(jobs) < 2:
+        return {j["key"]: _train_eval(cfg, data, device, j) for j in jobs}
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    with cf.ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {j["key"]: ex.submit(_worker, cfg, data_root, j) for j in jobs}
+        return {k: f.result() for k, f in futs.items()}
+
+
+def study_jobs(cfg) -> List[dict]:
+    """Step 1 (T1c/d analogue: semantic-only networks per width factor, summed, plus the 1x branch
+    concatenated) and step 2 (T2a analogue: joint networks per lambda_s, lambda_i = cfg.lambda_i), every
+    seed. Keys: ("sem", factor, aggregate, seed) and ("joint", lambda_s, seed)."""
+    jobs = []
+    for lam in cfg.lambdas_s:                     # the slow ones first
+        for s in cfg.seeds:
+            jobs.append({"key": ("joint", lam, s), "name": f"joint ls={lam:g} s{s}", "seed": s,
+                         "build": {"lambda_s": lam}})
+    for f, agg in [(f, "sum") for f in cfg.width_factors] + [(1.0, "concat")]:
+        for s in cfg.seeds:
+            jobs.append({"key": ("sem", f, agg, s), "name": f"semantic {f:g}x {agg} s{s}", "seed": s,
+                         "build": {"width_factor": f, "aggregate": agg, "instance": False, "lambda_s": 1.0}})
+    return jobs
+
+
+def run_studies(cfg, data: Data, device, data_root=None):
+    """Steps 1 and 2: (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net})."""
+    nets = run_jobs(cfg, data, device, study_jobs(cfg), data_root)
+    sem = {k[1:]: v for k, v in nets.items() if k[0] == "sem"}
+    joint = {k[1:]: v for k, v in nets.items() if k[0] == "joint"}
+    return sem, joint
+
+
+def _pq_row(res) -> Dict[str, float]:
+    return {"PQ": 100 * res["All"]["pq"], "PQ_Th": 100 * res["Things"]["pq"], "PQ_St": 100 * res["Stuff"]["pq"],
+            "SQ": 100 * res["All"]["sq"], "RQ": 100 * res["All"]["rq"]}
+
+
+def merge_study(cfg, data: Data, net: Net) -> List[dict]:
+    """Step 3: one parameter at a time around the defaults, plus stuff-over-things, on ``net``'s predictions."""
+    rows = []
+    base = dict(overlap_thr=cfg.overlap_thr, score_thr=cfg.score_thr, stuff_area_frac=cfg.stuff_area_frac)
+    settings = [("default", {})]
+    settings += [("overlap_thr", {"overlap_thr": v}) for v in cfg.overlap_thrs if v != cfg.overlap_thr]
+    settings += [("score_thr", {"score_thr": v}) for v in cfg.score_thrs if v != cfg.score_thr]
+    settings += [("stuff_area_frac", {"stuff_area_frac": v}) for v in cfg.stuff_area_fracs if v != cfg.stuff_area_frac]
+    settings += [("things_over_stuff", {"things_over_stuff": False})]
+    for what, kw in settings:
+        p = {**base, "things_over_stuff": True, **kw}
+        merged = merge_all(net.preds, data, cfg, **p)
+        res = pq_of(merged, data)
+        fp_st = int(res["counts"][:, ~res["isthing"], 1].sum())
+        rows.append({"varied": what, **p, "stuff_area_px": round(p["stuff_area_frac"] * cfg.image_size ** 2, 1),
+                     **_pq_row(res["res"]), "FP_stuff": fp_st, "_counts": res["counts"]})
+    return rows
+
+
+def joint_vs_separate(cfg, data: Data, sem: Dict[tuple, Net], joint: Dict[tuple, Net]) -> Dict[str, Any]:
+    """Step 4 (T3a analogue): per seed, the joint network (lambda_s = cfg.joint_lambda_s) vs the separate pair
+    (the lambda_s = 0 detector of step 2 + the 1x summed semantic-only network of step 1, merged)."""
+    rows, counts = [], {"joint": [], "separate": []}
+    for s in cfg.seeds:
+        j, d, m = joint[(cfg.joint_lambda_s, s)], joint[(0.0, s)], sem[(1.0, "sum", s)]
+        sep = pq_of(merge_all(d.preds, data, cfg, sem_from=m.preds), data)
+        for name, net_pq, ap, miou in (("separate", sep, d.ap, m.miou), ("joint", j.pq, j.ap, j.miou)):
+            rows.append({"model": name, "seed": s, "AP": 100 * ap["AP"], "mIoU": miou, **_pq_row(net_pq["res"])})
+            counts[name].append(net_pq["counts"])
+    return {"rows": rows, "counts": counts, "macs": macs(cfg, data, sem, joint)}
+
+
+class _Part(torch.nn.Module):
+    """One piece of a network as a module of one tensor input, for paperlib.metrics.complexity."""
+
+    def __init__(self, fn, *mods):
+        super().__init__()
+        self.mods = torch.nn.ModuleList(mods)
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def mac_parts(model, height: int, width: int, n_rois: int, n_dets: int) -> Dict[str, float]:
+    """Multiply-adds of one forward by part, counted by :func:`paperlib.metrics.complexity.complexity`
+    (pycls convention, meta device): "backbone" (body + FPN), "rpn" (RPN head on P2..P6), "roi" (box head on
+    ``n_rois`` proposals + mask head on ``n_dets`` detections: the test-time budgets, so networks with
+    different detections compare fairly) and "semantic" (the branch on P2..P5)."""
+    from ..metrics.complexity import complexity
+
+    size = (3, height, width)
+    bb = model.detector.backbone if model.instance else model.backbone
+    base = complexity(_Part(bb, bb), size)["flops"]
+    out = {"backbone": float(base), "rpn": 0.0, "roi": 0.0,
+           "semantic": float(complexity(_Part(lambda x: model.sem_head(bb(x)), bb, model.sem_head), size)["flops"]
+                             - base)}
+    if model.instance:
+        det = model.detector
+        rh, c = det.roi_heads, bb.out_channels
+        out["rpn"] = float(complexity(_Part(lambda x: det.rpn.head(list(bb(x).values())), bb, det.rpn.head),
+                                      size)["flops"] - base)
+        box = complexity(_Part(lambda x: rh.box_predictor(rh.box_head(x)), rh.box_head, rh.box_predictor),
+                         (c, 7, 7))["flops"]
+        mask = complexity(_Part(lambda x: rh.mask_predictor(rh.mask_head(x)), rh.mask_head, rh.mask_predictor),
+                          (c, 14, 14))["flops"]
+        out["roi"] = float(n_rois * box + n_dets * mask)
+    return out
+
+
+def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
+    """MACs per image of the joint network and the separate pair (detector + semantic network): for this
+    run's networks at ``cfg.image_size`` and, with the same function, for the paper's R50-FPN networks at
+    800 x 1216 (1000 proposals, 100 detections). joint = backbone + rpn + roi + semantic; separate =
+    (backbone + rpn + roi) + (backbone + semantic)."""
+    from ..models import create_model
+
+    def pair(parts):
+        j = parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
+        sep = 2 * parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
+        return {"joint": j, "separate": sep, "ratio_joint_separate": j / sep,
+                **{f"part_{k}": v for k, v in parts.items()}}
+
+    ours = pair(mac_parts(joint[(cfg.joint_lambda_s, cfg.seeds[0])].model.cpu(), cfg.image_size, cfg.image_size,
+                          cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img))
+    r50 = pair(mac_parts(create_model("panoptic_fpn_r50_fpn"), 800, 1216, 1000, 100))
+    return {**ours, "paper_r50": r50}
