@@ -61,6 +61,20 @@ def test_c3_uses_seed_noise(gain, expect):
     assert X.best_multiplier(rows) == (1.0 if gain > 0 else 10.0)
 
 
+@pytest.mark.parametrize("cas_gap,expect", [(0.05, "held"), (0.0, "inconclusive"), (-0.05, "not held")])
+def test_c3_class_aware_part(cas_gap, expect):
+    cfg = get_config("07_lvis", "default")
+    rows = rfs_rows(0.05)
+    best = [r for r in rows if r["t_multiplier"] == 1.0]
+    rows += [dict(r, sampler="class-aware", t_multiplier=None, AP=r["AP"] - cas_gap) for r in best]
+    out = {c["claim_id"]: c for c in X.claims(cfg, data=_fake_data(), rfs=rows, c1=[], thr=[], size=[], neg=[])}
+    parts = out["C3"]["verdict"].evidence["parts"]
+    assert len(parts) == 4 and parts[0]["verdict"] == "held"      # the class-aware rows stay out of the t sweep
+    assert parts[3]["verdict"] == expect
+    assert X.best_multiplier(rows) == 1.0
+    X.fig_rfs(rows)
+
+
 def _fake_data():
     tj = {"categories": [{"id": 1, "frequency": "r", "image_count": 1, "instance_count": 1}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1}], "images": [{"id": 1}]}
@@ -105,7 +119,8 @@ def test_maskrcnn_recipe_toy_scale(profile, tmp_path, one_thread):
     over = dict(TOY)
     data_root = None
     if profile == "gpu":
-        over.update(num_categories=8, n_train=6, n_val=3, image_size=48, max_objects=3)
+        over.update(num_categories=8, n_train=6, n_val=3, image_size=48, max_objects=3,
+                    rfs_multipliers=[0.0])              # two models: uniform and class-aware
     else:
         data_root = _real_layout(tmp_path)
         over.update(rfs_multipliers=[0.0])            # one model: the layout is what this case checks
@@ -113,14 +128,15 @@ def test_maskrcnn_recipe_toy_scale(profile, tmp_path, one_thread):
     data = X.prepare(cfg, data_root)
     assert (data.val_full is None) == (profile == "paper")
     dets, timing = X.train_all(cfg, data)
-    assert set(dets) == {(m, 0) for m in cfg.rfs_multipliers}
+    assert set(dets) == {(m, 0) for m in X.arms(cfg)}
+    assert X.arms(cfg)[-1] == ("class-aware" if profile == "gpu" else 0.0)   # the paper profile skips it (cost)
     assert all("segmentation" in d and "bbox" in d for d in dets[(0.0, 0)])
     rfs = X.rfs_rows(cfg, data, dets)
     c1 = X.c1_rows(cfg, data, dets)
     thr = X.threshold_rows(cfg, data, dets)
     size = X.size_rows(cfg, data, dets[(0.0, 0)])
     neg = X.negatives_rows(cfg, data, dets[(0.0, 0)])
-    assert len(rfs) == len(cfg.rfs_multipliers) and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
+    assert len(rfs) == len(X.arms(cfg)) and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
     out = X.claims(cfg, data=data, rfs=rfs, c1=c1, thr=thr, size=size, neg=neg)
     assert [c["claim_id"] for c in out] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     if profile == "paper":

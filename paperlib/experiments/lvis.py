@@ -2,7 +2,7 @@
 
     from paperlib.experiments import lvis as X
     data = X.prepare(cfg, data_root)            # long-tailed LVIS json (+ hidden complete labels)
-    dets = X.train_all(cfg, data, device)       # {(t multiplier, seed): LVIS results}
+    dets = X.train_all(cfg, data, device)       # {(t multiplier or "class-aware", seed): LVIS results}
     X.rfs_rows(...), X.c1_rows(...), X.threshold_rows(...), X.size_rows(...), X.negatives_rows(...)
     for c in X.claims(...): run.claim(**c)
 """
@@ -29,7 +29,8 @@ __all__ = ["Data", "prepare", "t_syn", "train_all", "rfs_rows", "best_multiplier
 PAPER = {
     "T-thr": {"(0.05, 100)": {"AP": 14.8, "APr": 0.8}, "(0.0, 300)": {"AP": 20.9, "APr": 3.4}},
     "T-rfs": {"uniform": {"AP": 21.0, "APr": 3.2, "APc": 21.3, "APf": 27.7},
-              "t=0.001": {"AP": 23.2, "APr": 13.4, "APc": 23.2, "APf": 27.1}},
+              "t=0.001": {"AP": 23.2, "APr": 13.4, "APc": 23.2, "APf": 27.1},
+              "class-aware": {"AP": 18.7, "APr": 8.5, "APc": 19.0, "APf": 22.3}},
     "T-size": {"5k": {"AP": 24.8, "APr": 11.5}, "20k": {"AP": 18.4, "APr": 8.8}},
     "D": {"v1 r/c/f": [337, 461, 405], "v0.5 r/c/f": [454, 461, 315]},
 }
@@ -96,8 +97,18 @@ def t_syn(cfg) -> float:
     return cfg.rfs_t if cfg.rfs_t is not None else 0.001 * N_LVIS_TRAIN / cfg.n_train
 
 
-def train_all(cfg, data: Data, device=None, log_every: int = 0) -> Tuple[Dict[Tuple[float, int], List[dict]], dict]:
-    """Train one detector per (RFS multiplier, seed); returns their test-set results and timings."""
+CLASS_AWARE = "class-aware"
+
+
+def arms(cfg) -> list:
+    """The sampling arms trained: the RFS multipliers of t_syn (0 = uniform), then class-aware sampling."""
+    return list(cfg.rfs_multipliers) + ([CLASS_AWARE] if cfg.class_aware else [])
+
+
+def train_all(cfg, data: Data, device=None, log_every: int = 0) -> Tuple[Dict[Tuple[object, int], List[dict]], dict]:
+    """Train one detector per (sampling arm, seed): key (RFS multiplier, seed) or ("class-aware", seed).
+    Returns their test-set results and timings. Under torchrun Mask R-CNN trains data-parallel and
+    every rank returns all results; the CPU proxy trains whole on every rank."""
     import torch
 
     from .lvis_detectors import (eval_proposals, maskrcnn_detect, proxy_detect, roi_bank, train_maskrcnn,
@@ -111,16 +122,18 @@ def train_all(cfg, data: Data, device=None, log_every: int = 0) -> Tuple[Dict[Tu
         full = data.val_full or data.val_json
         props = eval_proposals(full, cfg)
         timing["roi_bank_s"] = time.time() - t0
-    for m in cfg.rfs_multipliers:
+    for m in arms(cfg):
+        ca = m == CLASS_AWARE
+        kw = dict(t=0.0 if ca else m * base_t, class_aware=ca, log_every=log_every)
         for seed in cfg.seeds:
             t0 = time.time()
             if cfg.detector == "proxy":
-                model = train_proxy(data.train, cfg, t=m * base_t, seed=seed, bank=bank, log_every=log_every)
+                model = train_proxy(data.train, cfg, seed=seed, bank=bank, **kw)
                 dets[(m, seed)] = proxy_detect(model, data.val, props, cfg)
             else:
-                model = train_maskrcnn(data.train, cfg, t=m * base_t, seed=seed, device=device, log_every=log_every)
+                model = train_maskrcnn(data.train, cfg, seed=seed, device=device, **kw)
                 dets[(m, seed)] = maskrcnn_detect(model, data.val, device)
-            timing[f"train_t{m:g}_s{seed}"] = time.time() - t0
+            timing[f"train_{m if ca else f't{m:g}'}_s{seed}"] = time.time() - t0
     return dets, timing
 
 
@@ -133,17 +146,25 @@ def _ev(cfg, gt, res, **kw):
 
 
 def rfs_rows(cfg, data: Data, dets) -> List[dict]:
-    """T-rfs analogue: AP / APr / APc / APf per (t, seed), LVIS test settings."""
+    """T-rfs analogue: AP / APr / APc / APf per (sampling arm, seed), LVIS test settings; the
+    class-aware rows have sampler "class-aware" and no t."""
     rows = []
     for (m, seed), res in dets.items():
         r = _ev(cfg, data.val_json, res, max_dets=cfg.max_dets, score_thresh=cfg.score_thresh)
-        rows.append({"t_multiplier": m, "t": m * t_syn(cfg), "seed": seed,
+        ca = m == CLASS_AWARE
+        rows.append({"sampler": CLASS_AWARE if ca else "repeat-factor", "t_multiplier": None if ca else m,
+                     "t": None if ca else m * t_syn(cfg), "seed": seed,
                      **{k: r[k] for k in ("AP", "APr", "APc", "APf", "AR@300")}})
     return rows
 
 
+def _rfs_only(rows: List[dict]) -> List[dict]:
+    return [r for r in rows if r.get("sampler", "repeat-factor") == "repeat-factor"]
+
+
 def best_multiplier(rows: List[dict], key: str = "APr") -> float:
     """The RFS multiplier (> 0) with the highest mean ``key`` over seeds."""
+    rows = _rfs_only(rows)
     ms = sorted({r["t_multiplier"] for r in rows if r["t_multiplier"] > 0})
     if not ms:
         return 0.0
@@ -269,6 +290,8 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
     out.append(dict(claim_id="C2", statement="A 300 cap and a ~0 score threshold raise AP and APr over (0.05, 100)",
                     verdict=v, paper=PAPER["T-thr"], trained=True))
     # C3: RFS at the best t vs uniform (APr up, beyond seed noise); the optimum interior
+    cas = [r for r in rfs if r.get("sampler") == CLASS_AWARE]
+    rfs = _rfs_only(rfs)
     best = best_multiplier(rfs)
     uni, bst = _by(rfs, t_multiplier=0.0), _by(rfs, t_multiplier=best)
     parts = [stats.compare_arms([r["APr"] for r in uni], [r["APr"] for r in bst], expect="+", min_effect=me,
@@ -281,8 +304,12 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
                                         expect="+", min_effect=me, metric="APr best vs largest t (interior optimum)"))
     else:
         parts.append(stats.not_tested(f"the best t is the largest swept ({top:g} x t_syn): no interior optimum shown"))
+    if cas:
+        parts.append(stats.compare_arms([r["AP"] for r in cas], [r["AP"] for r in bst], expect="+", min_effect=me,
+                                        metric="AP best t vs class-aware sampling"))
     out.append(dict(claim_id="C3", statement="Repeat-factor sampling at a moderate t raises APr and AP over uniform "
-                    "sampling; a larger t is worse (interior optimum). Best t picked on the same set as it is scored",
+                    "sampling; a larger t is worse (interior optimum); class-aware sampling is worse than the best t. "
+                    "Best t picked on the same set as it is scored",
                     verdict=stats.combine(parts), paper=PAPER["T-rfs"], trained=True))
     # C4: AP falls as the evaluation set grows (smallest subset vs the whole set)
     fr = sorted({r["fraction"] for r in size})
@@ -348,7 +375,13 @@ def _mean_plot(ax, rows, x, keys, **kw):
 def fig_rfs(rows):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    _mean_plot(ax, rows, "t_multiplier", ["AP", "APr", "APc", "APf"])
+    _mean_plot(ax, _rfs_only(rows), "t_multiplier", ["AP", "APr", "APc", "APf"])
+    cas = [r for r in rows if r.get("sampler") == CLASS_AWARE]
+    if cas:                                      # errorbar took the colour cycle C0.. in this order
+        for i, k in enumerate(("AP", "APr", "APc", "APf")):
+            ax.axhline(np.mean([r[k] for r in cas]), ls=":", lw=1, color=f"C{i}")
+        ax.plot([], [], ls=":", color="gray", label="class-aware (dotted)")
+        ax.legend(fontsize=7)
     ax.set(xscale="symlog", xlabel="t / t_syn (0 = uniform)", ylabel="AP", title="Repeat-factor sampling (T-rfs)")
     return fig
 
