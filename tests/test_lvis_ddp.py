@@ -4,7 +4,6 @@ all-reduced by DistributedDataParallel) and the detections of both ranks' test s
 every rank before the LVIS evaluation."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,19 +48,13 @@ shutdown_distributed()
 '''
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_maskrcnn_trains_data_parallel_under_torchrun(tmp_path):
-    script = tmp_path / "lvis_ddp_job.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                        f"--master_port={_free_port()}", "--master_addr=127.0.0.1", str(script), str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=300)
+    (tmp_path / "lvis_ddp_job.py").write_text(SCRIPT)
+    # --standalone: torchrun's own rendezvous on a free local port
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(tmp_path / "lvis_ddp_job.py"), str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1))
     assert (r0["world"], r1["rank"]) == (2, 1)

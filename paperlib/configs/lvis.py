@@ -37,8 +37,11 @@ class Config:
     zipf_exponent: float = 2.3            # P(category k) ~ (k + 1 + offset)^-exponent
     zipf_offset: float = 40.0
     p_unk: float = 0.2                    # a present category left unlabelled (unknown status)
-    p_ne: float = 0.1                     # a labelled category with instances dropped (not exhaustive)
-    n_neg: int = 5                        # verified negative categories per image
+    # p_ne and n_neg as in lvis-api's data/lvis_val_100.json (100 LVIS v0.5 val images: 3.0 labelled,
+    # 9.4 verified-negative and 0.16 not-exhaustive categories per image), so that a category has about
+    # three verified negative images per positive one and ~5% of labelled categories are not exhaustive
+    p_ne: float = 0.05                    # a labelled category with instances dropped (not exhaustive)
+    n_neg: int = 10                       # verified negative categories per image
     data_seed: int = 0
     # ---- detector
     detector: str = "proxy"               # proxy (CPU) | maskrcnn (torchvision Mask R-CNN)
