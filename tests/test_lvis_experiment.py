@@ -61,6 +61,20 @@ def test_c3_uses_seed_noise(gain, expect):
     assert X.best_multiplier(rows) == (1.0 if gain > 0 else 10.0)
 
 
+@pytest.mark.parametrize("cas_gap,expect", [(0.05, "held"), (0.0, "inconclusive"), (-0.05, "not held")])
+def test_c3_class_aware_part(cas_gap, expect):
+    cfg = get_config("07_lvis", "default")
+    rows = rfs_rows(0.05)
+    best = [r for r in rows if r["t_multiplier"] == 1.0]
+    rows += [dict(r, sampler="class-aware", t_multiplier=None, AP=r["AP"] - cas_gap) for r in best]
+    out = {c["claim_id"]: c for c in X.claims(cfg, data=_fake_data(), rfs=rows, c1=[], thr=[], size=[], neg=[])}
+    parts = out["C3"]["verdict"].evidence["parts"]
+    assert len(parts) == 4 and parts[0]["verdict"] == "held"      # the class-aware rows stay out of the t sweep
+    assert parts[3]["verdict"] == expect
+    assert X.best_multiplier(rows) == 1.0
+    X.fig_rfs(rows)
+
+
 def _fake_data():
     tj = {"categories": [{"id": 1, "frequency": "r", "image_count": 1, "instance_count": 1}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1}], "images": [{"id": 1}]}
@@ -105,7 +119,8 @@ def test_maskrcnn_recipe_toy_scale(profile, tmp_path, one_thread):
     over = dict(TOY)
     data_root = None
     if profile == "gpu":
-        over.update(num_categories=8, n_train=6, n_val=3, image_size=48, max_objects=3)
+        over.update(num_categories=8, n_train=6, n_val=3, image_size=48, max_objects=3,
+                    rfs_multipliers=[0.0])              # two models: uniform and class-aware
     else:
         data_root = _real_layout(tmp_path)
         over.update(rfs_multipliers=[0.0])            # one model: the layout is what this case checks
@@ -113,15 +128,58 @@ def test_maskrcnn_recipe_toy_scale(profile, tmp_path, one_thread):
     data = X.prepare(cfg, data_root)
     assert (data.val_full is None) == (profile == "paper")
     dets, timing = X.train_all(cfg, data)
-    assert set(dets) == {(m, 0) for m in cfg.rfs_multipliers}
+    assert set(dets) == {(m, 0) for m in X.arms(cfg)}
+    assert X.arms(cfg)[-1] == ("class-aware" if profile == "gpu" else 0.0)   # the paper profile skips it (cost)
     assert all("segmentation" in d and "bbox" in d for d in dets[(0.0, 0)])
     rfs = X.rfs_rows(cfg, data, dets)
     c1 = X.c1_rows(cfg, data, dets)
     thr = X.threshold_rows(cfg, data, dets)
     size = X.size_rows(cfg, data, dets[(0.0, 0)])
     neg = X.negatives_rows(cfg, data, dets[(0.0, 0)])
-    assert len(rfs) == len(cfg.rfs_multipliers) and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
+    assert len(rfs) == len(X.arms(cfg)) and len(thr) == 4 and len(neg) == 4 and (len(c1) == 4) == (profile == "gpu")
     out = X.claims(cfg, data=data, rfs=rfs, c1=c1, thr=thr, size=size, neg=neg)
     assert [c["claim_id"] for c in out] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     if profile == "paper":
         assert "no complete labels" in out[0]["verdict"].reason
+
+
+def _c1_case():
+    """Category 2's only test instance lost its label (unknown status) and is never detected."""
+    cats = [{"id": 1, "name": "a", "frequency": "f", "image_count": 200, "instance_count": 200},
+            {"id": 2, "name": "b", "frequency": "r", "image_count": 1, "instance_count": 1}]
+    ims = [{"id": i, "height": 100, "width": 100, "neg_category_ids": [], "not_exhaustive_category_ids": []}
+           for i in (1, 2)]
+    a1 = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400,
+          "segmentation": [[10, 10, 10, 30, 30, 30, 30, 10]]}
+    a2 = dict(a1, id=2, image_id=2, category_id=2)
+    fed = {"images": ims, "annotations": [a1], "categories": cats}
+    full = {"images": ims, "annotations": [a1, a2], "categories": cats}
+    data = X.Data(root=None, train=None, val=None, val_json=fed, val_full=full, train_json={}, stats={})
+    return data, {(0.0, 0): [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9}]}
+
+
+def test_c1_compares_the_same_categories():
+    data, dets = _c1_case()
+    rows = {r["evaluation"]: r for r in X.c1_rows(get_config("07_lvis", "ci"), data, dets)}
+    assert rows["federated"]["AP"] == pytest.approx(1.0) and rows["federated oracle (complete labels)"]["AP"] == pytest.approx(0.5)
+    assert rows["federated oracle (complete labels)"]["categories"] == 2 and rows["federated"]["categories"] == 1
+    assert all(r["shared categories"] == 1 and r["AP shared"] == pytest.approx(1.0) for r in rows.values())
+
+
+def _c1_rows(naive_shift, fed_shift):
+    rows = []
+    for seed, eps in ((0, -0.001), (1, 0.001)):
+        o = 0.30 + eps
+        for name, v in zip(X.C1_NAMES, (o + fed_shift + 2 * eps, o, o + naive_shift - eps, o)):
+            rows.append({"seed": seed, "evaluation": name, "AP": v, "AP shared": v})
+    return rows
+
+
+@pytest.mark.parametrize("naive,fed,expect", [(-0.05, 0.002, "held"), (-0.002, 0.001, "inconclusive"),
+                                              (-0.002, 0.006, "not held"), (-0.01, 0.05, "not held")])
+def test_c1_verdict(naive, fed, expect):
+    cfg = get_config("07_lvis", "default")
+    rfs = rfs_rows(0.05)
+    out = {c["claim_id"]: c for c in X.claims(cfg, data=_fake_data(), rfs=rfs, c1=_c1_rows(naive, fed), thr=[],
+                                              size=[], neg=[])}
+    assert out["C1"]["verdict"].verdict == expect

@@ -6,11 +6,13 @@ Notes: docs/papers/07_lvis.md. Profiles:
 - default: 200 shape x colour categories under a Zipf-like law, 2000 train / 300 val images at 96 px;
            the CPU proxy detector (jittered GT + background proposals -> RoIAlign 16x16 crops -> small
            CNN, K+1-way softmax); C1 federated vs naive vs oracle, the test-time threshold table, RFS
-           over t in {0, 0.1, 1, 10} x t_syn with 2 seeds, evaluation-set size and |N_c| simulations.
+           over t in {0, 0.1, 1, 10} x t_syn and class-aware sampling with 2 seeds, evaluation-set size
+           and |N_c| simulations.
 - gpu:     torchvision Mask R-CNN (paperlib.models.detection.build_detector) on a larger synthetic set
-           (or an LVIS subset from data_root), RFS t in {0, 1, 10} x t_syn, 2 seeds.
+           (or an LVIS subset from data_root), RFS t in {0, 1, 10} x t_syn and class-aware, 2 seeds.
 - paper:   LVIS v1 json + COCO images from data_root, Mask R-CNN, RFS t = 0.001, 300 detections,
-           score threshold 0.0001 (detectron2's recipe, batch 16 under torchrun).
+           score threshold 0.0001 (detectron2's recipe: batch_images 2 per GPU, 16 under an 8-GPU
+           torchrun, which trains data-parallel).
 """
 from __future__ import annotations
 
@@ -35,8 +37,11 @@ class Config:
     zipf_exponent: float = 2.3            # P(category k) ~ (k + 1 + offset)^-exponent
     zipf_offset: float = 40.0
     p_unk: float = 0.2                    # a present category left unlabelled (unknown status)
-    p_ne: float = 0.1                     # a labelled category with instances dropped (not exhaustive)
-    n_neg: int = 5                        # verified negative categories per image
+    # p_ne and n_neg as in lvis-api's data/lvis_val_100.json (100 LVIS v0.5 val images: 3.0 labelled,
+    # 9.4 verified-negative and 0.16 not-exhaustive categories per image), so that a category has about
+    # three verified negative images per positive one and ~5% of labelled categories are not exhaustive
+    p_ne: float = 0.05                    # a labelled category with instances dropped (not exhaustive)
+    n_neg: int = 10                       # verified negative categories per image
     data_seed: int = 0
     # ---- detector
     detector: str = "proxy"               # proxy (CPU) | maskrcnn (torchvision Mask R-CNN)
@@ -58,6 +63,7 @@ class Config:
     # ---- studies
     rfs_multipliers: list[float] = field(default_factory=lambda: [0.0, 0.1, 1.0, 10.0])   # x t_syn
     rfs_t: float | None = None            # absolute t (paper: 0.001); None: 0.001 * N_LVIS / n_train
+    class_aware: bool = True              # also train with class-aware sampling (the T-rfs table's last row)
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     thr_settings: list[list[float]] = field(default_factory=lambda: [[0.05, 100], [0.05, 300], [0.001, 300],
                                                                      [0.0, 300]])
@@ -88,6 +94,8 @@ class Config:
             raise ValueError(f"zipf_exponent = {self.zipf_exponent}, zipf_offset = {self.zipf_offset}: need >= 0")
         if not self.rfs_multipliers or any(m < 0 for m in self.rfs_multipliers) or self.rfs_multipliers[0] != 0:
             raise ValueError(f"rfs_multipliers = {self.rfs_multipliers}: non-negative, the first 0 (uniform)")
+        if not isinstance(self.class_aware, bool):
+            raise ValueError(f"class_aware = {self.class_aware!r}: need true or false")
         if not self.seeds:
             raise ValueError("seeds: need at least one seed")
         if any(len(s) != 2 or not 0 <= s[0] <= 1 or s[1] < 1 for s in self.thr_settings):
@@ -110,7 +118,7 @@ PROFILES = {
                 rfs_multipliers=[0.0, 1.0, 10.0], seeds=[0, 1], n_resamples=8),
     "paper": dict(dataset="lvis", detector="maskrcnn", backbone="resnet50", min_size=800, iters=90000,
                   batch_images=2, lr=0.02, rfs_t=0.001, rfs_multipliers=[0.0, 1.0], seeds=[0],
-                  n_resamples=8, threads=4),
+                  class_aware=False, n_resamples=8, threads=4),     # 90k iterations a model: uniform and t only
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

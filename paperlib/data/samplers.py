@@ -7,16 +7,30 @@
 Every epoch an image appears floor(r(I)) times plus once more with probability r(I) - floor(r(I))
 (seeded stochastic rounding), then the list is shuffled; the epoch length therefore varies.
 Written here because torch has no such sampler and detectron2 is not a dependency of this project.
+
+Two forms: :class:`RepeatFactorSampler` (epoch by epoch, for ``make_loader``) and
+:func:`repeat_factor_stream` / :class:`DistributedRepeatFactorSampler`, the iteration-based form of
+detectron2's ``RepeatFactorTrainingSampler`` for torchrun: one infinite stream of epochs (stochastic
+rounding, then a shuffle, both from one ``torch.Generator`` seeded identically on every rank), which
+rank r reads at positions r, r + world, r + 2 world, ... -- so the ranks together see exactly the
+one-process stream, and each its own part of it.
+
+:func:`class_aware_stream` is class-aware sampling (Shen et al., 2016; the LVIS paper's T-rfs
+baseline row): each draw takes the next category of a shuffled cycle over the categories, then the
+next image of a shuffled cycle over that category's training images, so every category is drawn
+equally often whatever its frequency. Also written here: torch and torchvision have none.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Dict, Iterable, Iterator, List, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
 
-__all__ = ["category_repeat_factors", "image_repeat_factors", "RepeatFactorSampler"]
+__all__ = ["category_repeat_factors", "image_repeat_factors", "RepeatFactorSampler", "repeat_factor_stream",
+           "DistributedRepeatFactorSampler", "class_aware_stream"]
 
 
 def category_repeat_factors(image_categories: Sequence[Iterable[int]], t: float) -> Dict[int, float]:
@@ -56,8 +70,7 @@ class RepeatFactorSampler(Sampler[int]):
 
     def set_world(self, rank: int, world_size: int) -> None:
         """Shard every epoch's list across ``world_size`` ranks (called by ``make_loader`` under torchrun)."""
-        if not 0 <= int(rank) < int(world_size):
-            raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
+        _check_shard(rank, world_size)
         self.rank, self.world = int(rank), int(world_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -81,3 +94,83 @@ class RepeatFactorSampler(Sampler[int]):
     def __len__(self) -> int:
         """Expected length of an epoch (the realised one varies)."""
         return int(round(self.r.sum() / self.world))
+
+
+def _check_shard(rank: int, world_size: int) -> None:
+    if not 0 <= int(rank) < int(world_size):
+        raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
+
+
+def repeat_factor_stream(repeat_factors: Sequence[float], *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                         shuffle: bool = True) -> Iterator[int]:
+    """Rank ``rank``'s share of an endless repeat-factor stream, as detectron2's
+    ``RepeatFactorTrainingSampler`` produces it: a ``torch.Generator`` seeded with ``seed`` (the same on
+    every rank) draws, epoch after epoch, the stochastic rounding (float32 factors, ``torch.rand``) and
+    then the shuffle (``torch.randperm``); the rank keeps every ``world_size``-th index from position
+    ``rank``. For the same seed and factors it yields the same indices as detectron2's sampler."""
+    import torch
+
+    _check_shard(rank, world_size)
+    r = torch.as_tensor(np.asarray(repeat_factors, dtype=np.float64), dtype=torch.float32)
+    if r.ndim != 1 or r.numel() == 0 or not bool((r >= 1).all()):
+        raise ValueError("repeat_factors must be a non-empty 1-D sequence of values >= 1")
+    whole = torch.trunc(r)
+    frac = r - whole
+
+    def epochs():
+        g = torch.Generator()
+        g.manual_seed(int(seed))
+        while True:
+            reps = (whole + (torch.rand(len(frac), generator=g) < frac).float()).long()
+            idx = torch.repeat_interleave(torch.arange(len(r)), reps)
+            if shuffle:
+                idx = idx[torch.randperm(len(idx), generator=g)]
+            yield from idx.tolist()
+
+    return itertools.islice(epochs(), int(rank), None, int(world_size))
+
+
+class DistributedRepeatFactorSampler(Sampler[int]):
+    """Infinite sampler over :func:`repeat_factor_stream` (iteration-based training under torchrun:
+    draw as many batches as the schedule has iterations). ``rank`` / ``world_size`` are this process's
+    (``paperlib.engine.distributed.env_world`` gives them); every rank must pass the same ``seed``."""
+
+    def __init__(self, repeat_factors: Sequence[float], *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True):
+        _check_shard(rank, world_size)
+        self.repeat_factors = list(repeat_factors)
+        self.seed, self.rank, self.world, self.shuffle = int(seed), int(rank), int(world_size), bool(shuffle)
+
+    def __iter__(self) -> Iterator[int]:
+        return repeat_factor_stream(self.repeat_factors, seed=self.seed, rank=self.rank, world_size=self.world,
+                                    shuffle=self.shuffle)
+
+
+def class_aware_stream(image_categories: Sequence[Iterable[int]], *, seed: int = 0, rank: int = 0,
+                       world_size: int = 1) -> Iterator[int]:
+    """Rank ``rank``'s share of an endless class-aware stream of image indices: a shuffled cycle over
+    the categories that have training images picks the category, a shuffled cycle over that category's
+    images picks the image (each cycle reshuffled when it is used up). Seeded by ``seed`` alone, so
+    the ranks share one stream and take every ``world_size``-th draw of it; images without annotations
+    are never drawn."""
+    _check_shard(rank, world_size)
+    by_cat: Dict[int, List[int]] = {}
+    for i, cats in enumerate(image_categories):
+        for c in sorted(set(cats)):
+            by_cat.setdefault(c, []).append(i)
+    if not by_cat:
+        raise ValueError("class-aware sampling needs at least one image with an annotated category")
+    cats = sorted(by_cat)
+
+    def draws():
+        rng = np.random.default_rng([int(seed), 17])
+        pos = {c: len(by_cat[c]) for c in cats}           # exhausted: shuffle on first use
+        order = {c: by_cat[c] for c in cats}
+        while True:
+            for c in rng.permutation(cats).tolist():
+                if pos[c] == len(order[c]):
+                    order[c], pos[c] = rng.permutation(by_cat[c]).tolist(), 0
+                pos[c] += 1
+                yield order[c][pos[c] - 1]
+
+    return itertools.islice(draws(), int(rank), None, int(world_size))

@@ -9,6 +9,13 @@ boxes avoid the annotated boxes only, as a real detector's sampling would); test
 from the complete boxes (the proxy's "RPN" finds every object) plus background, and every proposal
 gives its top-k classes as detections. It is a proxy: it isolates classification under a long tail,
 which is what the threshold and sampling studies act on.
+
+Images are drawn by detectron2's repeat-factor stream (threshold t; t = 0 is uniform sampling) or by
+class-aware sampling (``paperlib.data.samplers``). Under torchrun, Mask R-CNN trains data-parallel:
+every rank reads its share of one stream seeded alike on all ranks (``batch_images`` per rank, so the
+global batch is ``batch_images x world``), DistributedDataParallel all-reduces the gradients, the
+ranks' own randomness (RPN / RoI sampling) is seeded per rank, and the test images are split across
+the ranks with every rank's detections gathered before they are returned (and evaluated).
 """
 from __future__ import annotations
 
@@ -21,7 +28,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.lvis import LVISDetection
-from ..data.samplers import RepeatFactorSampler, image_repeat_factors
+from ..data.samplers import class_aware_stream, image_repeat_factors, repeat_factor_stream
+from ..engine.distributed import all_gather_object, all_reduce_sum, init_distributed, merge_rank_items
 
 __all__ = ["jitter_boxes", "background_boxes", "ProxyNet", "train_proxy", "proxy_detect", "eval_proposals", "roi_bank",
            "image_stream", "train_maskrcnn", "maskrcnn_detect", "box_iou_np"]
@@ -127,14 +135,18 @@ def roi_bank(ds: LVISDetection, cfg, seed: int):
     return bank
 
 
-def image_stream(repeat_factors: Sequence[float], seed: int):
-    """Endless stream of image indices, epoch after epoch of the repeat-factor sampler."""
-    s = RepeatFactorSampler(repeat_factors, seed=seed)
-    epoch = 0
-    while True:
-        s.set_epoch(epoch)
-        yield from iter(s)
-        epoch += 1
+def image_stream(ds: LVISDetection, *, t: float, seed: int, class_aware: bool = False, rank: int = 0,
+                 world_size: int = 1):
+    """Endless stream of training-image indices (this rank's share): repeat-factor sampling with
+    threshold ``t`` (0 = uniform), or class-aware sampling when ``class_aware``."""
+    cats = ds.image_categories()
+    if class_aware:
+        return class_aware_stream(cats, seed=seed, rank=rank, world_size=world_size)
+    return repeat_factor_stream(image_repeat_factors(cats, t), seed=seed, rank=rank, world_size=world_size)
+
+
+def sampling_tag(t: float, seed: int, class_aware: bool) -> str:
+    return f"{'class-aware' if class_aware else f't={t:.4g}'} seed={seed}"
 
 
 def _step(opt, sched, loss, it: int, iters: int, tag: str, log_every: int) -> None:
@@ -147,15 +159,16 @@ def _step(opt, sched, loss, it: int, iters: int, tag: str, log_every: int) -> No
         print(f"  {tag} it {it + 1}/{iters} loss {loss.item():.3f}")
 
 
-def train_proxy(ds: LVISDetection, cfg, *, t: float, seed: int, bank=None, log_every: int = 0):
+def train_proxy(ds: LVISDetection, cfg, *, t: float, seed: int, bank=None, log_every: int = 0,
+                class_aware: bool = False):
     """Train the proxy for ``cfg.iters`` iterations of ``cfg.batch_images`` images drawn by RFS with
-    threshold ``t`` (0 = uniform). Returns the model (eval mode)."""
+    threshold ``t`` (0 = uniform) or class-aware sampling. Returns the model (eval mode)."""
     torch.manual_seed(seed)
     bank = bank if bank is not None else roi_bank(ds, cfg, 0)
     model = ProxyNet(len(ds.cat_ids), cfg.width)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 0.5 * (1 + math.cos(math.pi * it / cfg.iters)))
-    stream = image_stream(image_repeat_factors(ds.image_categories(), t), seed)
+    stream = image_stream(ds, t=t, seed=seed, class_aware=class_aware)
     model.train()
     for it in range(cfg.iters):
         idx = [next(stream) for _ in range(cfg.batch_images)]
@@ -163,7 +176,7 @@ def train_proxy(ds: LVISDetection, cfg, *, t: float, seed: int, bank=None, log_e
         rel = torch.cat([bank[i][1] for i in idx])
         labels = torch.cat([bank[i][2] for i in idx])
         loss = F.cross_entropy(model(crops, rel), labels)
-        _step(opt, sched, loss, it, cfg.iters, f"t={t:.4g} seed={seed}", log_every)
+        _step(opt, sched, loss, it, cfg.iters, sampling_tag(t, seed, class_aware), log_every)
     return model.eval()
 
 
@@ -205,17 +218,26 @@ def proxy_detect(model: ProxyNet, ds: LVISDetection, proposals: Dict[int, np.nda
 
 
 # ----------------------------------------------------------------------------- Mask R-CNN (gpu / paper)
-def train_maskrcnn(ds: LVISDetection, cfg, *, t: float, seed: int, device, log_every: int = 0):
+def train_maskrcnn(ds: LVISDetection, cfg, *, t: float, seed: int, device, log_every: int = 0,
+                   class_aware: bool = False):
     """torchvision Mask R-CNN from paperlib's detection builder, LVIS test settings (300 detections,
-    score threshold ``cfg.score_thresh``), trained for ``cfg.iters`` iterations on RFS-drawn images."""
+    score threshold ``cfg.score_thresh``), trained for ``cfg.iters`` iterations of ``cfg.batch_images``
+    images per rank drawn by RFS (threshold ``t``) or class-aware sampling. Under torchrun the model is
+    wrapped in DistributedDataParallel (see the module notes). Returns the unwrapped model (eval mode)."""
     from ..models.detection import build_detector
 
-    torch.manual_seed(seed)
+    rank, world, device = init_distributed(device)
+    torch.manual_seed(seed)                      # the same initial weights on every rank
     S = cfg.min_size
     model = build_detector("fpn", backbone=cfg.backbone, norm="gn", num_classes=len(ds.cat_ids) + 1, mask=True,
                            min_size=S, max_size=S, anchor_sizes=tuple(max(4, S // 32 * k) for k in (1, 2, 4, 8, 16)),
                            canonical_scale=224 * S / 800, box_detections_per_img=cfg.max_dets,
                            box_score_thresh=cfg.score_thresh).to(device)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    torch.manual_seed(seed + 1009 * rank)       # per-rank draws of the RPN / RoI box samplers
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     steps = (int(cfg.iters * 2 / 3), int(cfg.iters * 8 / 9))      # detectron2's 60k/80k of 90k
@@ -224,36 +246,46 @@ def train_maskrcnn(ds: LVISDetection, cfg, *, t: float, seed: int, device, log_e
     def lr_at(it):
         return min(1.0, (it + 1) / warm) * (0.1 ** sum(it >= s for s in steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    stream = image_stream(image_repeat_factors(ds.image_categories(), t), seed)
-    model.train()
+    stream = image_stream(ds, t=t, seed=seed, class_aware=class_aware, rank=rank, world_size=world)
+    tag = sampling_tag(t, seed, class_aware)
+    net.train()
     for it in range(cfg.iters):
         batch = [ds[next(stream)] for _ in range(cfg.batch_images)]
         imgs = [b[0].to(device) for b in batch]
         tgts = [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in b[1].items()} for b in batch]
-        losses = model(imgs, tgts)
+        losses = net(imgs, tgts)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"Mask R-CNN loss is {loss.item()} at iteration {it} (t={t}, seed={seed})")
-        _step(opt, sched, loss, it, cfg.iters, f"t={t:.4g} seed={seed}", log_every)
+        # every rank checks the sum over ranks, so all stop together rather than one waiting forever
+        if not torch.isfinite(all_reduce_sum(loss.detach())):
+            raise FloatingPointError(f"Mask R-CNN loss is not finite at iteration {it} ({tag}, rank {rank}: "
+                                     f"{loss.item()})")
+        _step(opt, sched, loss, it, cfg.iters, tag, log_every if rank == 0 else 0)
     return model.eval()
 
 
 @torch.no_grad()
 def maskrcnn_detect(model, ds: LVISDetection, device, batch: int = 4) -> List[dict]:
-    """LVIS results with bbox and compressed-RLE segmentation (masks thresholded at 0.5)."""
+    """LVIS results with bbox and compressed-RLE segmentation (masks thresholded at 0.5). Under torchrun
+    each rank runs every world-th image and the per-image results of all ranks are gathered, so every
+    rank returns all of them, in dataset order."""
     from pycocotools import mask as mu
 
-    res = []
-    for s in range(0, len(ds), batch):
-        items = [ds[i] for i in range(s, min(s + batch, len(ds)))]
+    rank, world, device = init_distributed(device)
+    mine = list(range(rank, len(ds), world))
+    per_image = []
+    for s in range(0, len(mine), batch):
+        items = [ds[i] for i in mine[s:s + batch]]
         outs = model([it[0].to(device) for it in items])
         for (img, t), o in zip(items, outs):
             boxes = o["boxes"].cpu().numpy()
             masks = (o["masks"][:, 0] > 0.5).cpu().numpy().astype(np.uint8)
+            res = []
             for b, sc, lb, m in zip(boxes, o["scores"].tolist(), o["labels"].tolist(), masks):
                 rle = mu.encode(np.asfortranarray(m))
                 rle["counts"] = rle["counts"].decode("ascii")
                 res.append({"image_id": t["image_id"], "category_id": ds.cat_ids[lb - 1], "score": float(sc),
                             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
                             "segmentation": rle})
-    return res
+            per_image.append(res)
+    merged = merge_rank_items(all_gather_object((mine, per_image)), len(ds))
+    return [d for res in merged for d in res]
