@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,25 @@ def skip_cifar_md5(monkeypatch) -> None:
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
 
 
+_SITECUSTOMIZE = """# written by tests/fakes.py: accept fake CIFAR files in subprocesses (sweep workers, submitit jobs)
+import torchvision.datasets.cifar as _c
+_c.CIFAR10._check_integrity = lambda self: True
+_c.check_integrity = lambda *a, **k: True
+"""
+
+
+def skip_cifar_md5_everywhere(monkeypatch, tmp_path: Path) -> None:
+    """:func:`skip_cifar_md5` here and in every Python subprocess started from now on (spawned sweep
+    workers, submitit jobs): a ``sitecustomize`` on PYTHONPATH applies the same patch at their start."""
+    import os
+
+    skip_cifar_md5(monkeypatch)
+    site = tmp_path / "_sitecustomize"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
 def write_tiny_imagenet(root: Path, wnids=("n01443537", "n01629819"), n: int = 2, seed: int = 0) -> Path:
     """tiny-imagenet-200 as distributed: wnids.txt, train/<wnid>/images/<wnid>_<i>.JPEG, val/images/*.JPEG
     and val/val_annotations.txt (file, wnid, box); 64x64 JPEGs."""
@@ -121,11 +141,16 @@ def run_notebook_cells(slug: str, profile: str, out_dir, *, overrides=None, data
                   overrides=dict(overrides or {}), out_dir=str(out_dir))
     injected = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     ns: dict = {"__name__": f"notebook_{slug}"}
+    seconds = []
     for i, src in enumerate(srcs[: idx + 1] + [injected] + srcs[idx + 1:]):
+        t0 = time.perf_counter()
         try:
             exec(compile(src, f"<{slug} cell {i}>", "exec"), ns)
         finally:
             plt.close("all")
+            seconds.append(round(time.perf_counter() - t0, 2))
+    print(f"[fakes] {slug} {profile}: seconds per code cell {seconds}")
+    ns["_cell_seconds"] = seconds
     return ns
 
 
