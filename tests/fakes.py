@@ -140,7 +140,7 @@ def run_notebook_cells(slug: str, profile: str, out_dir, *, overrides=None, data
     params = dict(profile=profile, seed=seed, device=device, data_root=None if data_root is None else str(data_root),
                   overrides=dict(overrides or {}), out_dir=str(out_dir))
     injected = "".join(f"{k} = {v!r}\n" for k, v in params.items())
-    ns: dict = {"__name__": f"notebook_{slug}"}
+    ns: dict = {"__name__": f"notebook_{slug}", "display": lambda *a, **k: None}   # IPython's, in a kernel
     seconds = []
     for i, src in enumerate(srcs[: idx + 1] + [injected] + srcs[idx + 1:]):
         t0 = time.perf_counter()
