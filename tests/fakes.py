@@ -119,6 +119,40 @@ def write_coco_from_scenes(root: Path, scenes_root: Path) -> Path:
     return root
 
 
+def write_coco_panoptic(root: Path, n: int = 3, size: int = 64, seed: int = 0) -> Path:
+    """COCO panoptic val layout from generated scenes: root/annotations/panoptic_val2017.json and
+    panoptic_val2017/*.png (GT), and a user's predictions: preds.json + preds/*.png (a copy of the GT),
+    semantic/<stem>.png label maps (pixel = category id) and instances.json (COCO detection results with
+    RLE masks and scores: the GT things at 0.9) for the merge study."""
+    from types import SimpleNamespace
+
+    from pycocotools import mask as mask_util
+
+    from paperlib.data import panoptic as pan
+    from paperlib.experiments import panoptic_segmentation as ps
+
+    scenes = ps.make_scenes(n, SimpleNamespace(image_size=size, min_objects=2, max_objects=4, crowd_prob=0.0,
+                                               void_rim=True), seed=seed)
+    cats = ps.categories()
+    things = {c["id"] for c in cats if c["isthing"] == 1}
+    images = [{"id": i + 1, "file_name": f"{i + 1:012d}.png", "height": size, "width": size} for i in range(n)]
+    maps, segs = [s["ids"] for s in scenes], [s["segments"] for s in scenes]
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    pan.write_panoptic_dataset(root / "annotations" / "panoptic_val2017.json", images, maps, segs, cats)
+    pan.write_panoptic_dataset(root / "preds.json", images, maps, segs, cats)
+    (root / "semantic").mkdir(exist_ok=True)
+    inst = []
+    for im, s in zip(images, scenes):
+        Image.fromarray(s["semantic"].astype(np.uint8), mode="L").save(root / "semantic" / im["file_name"])
+        for seg in s["segments"]:
+            if seg["category_id"] in things and not seg.get("iscrowd"):
+                rle = mask_util.encode(np.asfortranarray((s["ids"] == seg["id"]).astype(np.uint8)))
+                inst.append({"image_id": im["id"], "category_id": seg["category_id"], "score": 0.9,
+                             "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    (root / "instances.json").write_text(json.dumps(inst))
+    return root
+
+
 def _code_cells(slug: str) -> tuple[list[str], int]:
     nb = json.loads((REPO_ROOT / "notebooks" / f"{slug}.ipynb").read_text())
     cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
