@@ -40,8 +40,11 @@ def test_gpu_profile_on_fake_cifar10_with_trend_sweeps_and_effnet_timing(tmp_pat
     _check(ns, results(tmp_path / "out", SLUG), "gpu", cfg.spaces, 2)
 
 
-def test_paper_profile_on_a_fake_imagenet_folder_through_submitit(tmp_path):
-    pytest.importorskip("submitit")
+def test_paper_profile_on_a_fake_imagenet_folder_through_submitit(tmp_path, monkeypatch):
+    submitit = pytest.importorskip("submitit")
+    # the profile's AutoExecutor, held to local processes even where sbatch exists (a test never submits to SLURM)
+    auto = submitit.AutoExecutor
+    monkeypatch.setattr(submitit, "AutoExecutor", lambda *a, **k: auto(*a, cluster="local", **k))
     data = write_imagefolder(tmp_path / "imagenet", classes=("n01440764", "n01443537"), size=(64, 64))
     # the paper's 4-stage models with the simple stem, at 64 px with the flop windows scaled by (64/224)^2
     # (the paper's 360-400 MF at 224 px are ~75 s per job on a shared CPU, mostly outside the notebook);
