@@ -261,8 +261,15 @@ def test_effnet_pairs_config_field():
     for prof in ("gpu", "paper"):
         assert ex.resolve_effnet_pairs(get_config("08_regnet", prof).effnet_pairs) == \
             ex.resolve_effnet_pairs(ex.EFFNET_PAIRS)
-    with pytest.raises(ConfigError, match="unknown EfficientNet 'efficientnet_b9'"):
+    # the Config checks the form without timm: outside Table 4 a resolution is required; with one, the
+    # name's existence in timm is checked when the notebook resolves the pairs
+    with pytest.raises(ConfigError, match="'efficientnet_b9' is not in Table 4; give its resolution"):
         get_config("08_regnet", "gpu", {"effnet_pairs": [["efficientnet_b9", "regnety_400mf"]]})
+    with pytest.raises(ConfigError, match="unknown RegNet 'resnet50'"):
+        get_config("08_regnet", "gpu", {"effnet_pairs": [["efficientnet_b0", "resnet50"]]})
+    cfg = get_config("08_regnet", "gpu", {"effnet_pairs": [["efficientnet_b9", "regnety_400mf", 300]]})
+    with pytest.raises(ValueError, match="unknown EfficientNet 'efficientnet_b9'"):
+        ex.resolve_effnet_pairs(cfg.effnet_pairs)
 
 
 def test_effnet_complexity_at_paper_resolutions():

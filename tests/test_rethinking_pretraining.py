@@ -1,13 +1,12 @@
 """05 Rethinking ImageNet Pre-training: the spec's golden cases A1-A6, the optimiser's weight-decay split,
 pre-trained weights in the detector, branching identity, and the gpu / paper paths at toy scale on CPU."""
 import dataclasses
-import json
 import os
-import shutil
 
 import pytest
 import torch
 
+from fakes import write_coco_from_scenes
 from paperlib.configs.rethinking_pretraining import PROFILES, Config
 from paperlib.engine.schedules_detection import (branch_plan, schedule_epochs, schedule_fields, schedule_steps,
                                                  warmup_factor)
@@ -182,20 +181,11 @@ def test_ci_study_end_to_end(tiny, tmp_path):
     rp.curve_figure(study, cfg)
 
 
-def _fake_coco(root, src):
-    """COCO 2017 layout (train2017/, val2017/, annotations/instances_*2017.json) from generated scenes."""
-    os.makedirs(root / "annotations")
-    for s in ("train", "val"):
-        shutil.copytree(src / s, root / f"{s}2017")
-        shutil.copy(src / "annotations" / f"instances_{s}.json", root / "annotations" / f"instances_{s}2017.json")
-    json.loads((root / "annotations" / "instances_val2017.json").read_text())
-
-
 def test_paper_and_gpu_paths_at_toy_scale(tiny, tmp_path):
     """paper: COCO layout from data_root, user-supplied GN trunk weights, Mask R-CNN, no pre-training run;
     gpu: the data-fraction study (C5 computed). Both at toy sizes on CPU."""
     cfg0, data0 = tiny
-    _fake_coco(tmp_path / "coco", __import__("pathlib").Path(data0["root"]))
+    write_coco_from_scenes(tmp_path / "coco", __import__("pathlib").Path(data0["root"]))
     small = dict(backbone="tiny", image_size=64, min_size=64, max_size=64, fpn_channels=16, representation_size=64,
                  anchor_scale=2, rpn_post_nms_train=50, rpn_post_nms_test=50, box_batch_size_per_image=32,
                  batch_size=2, warmup_iters=3, base_iters=9, num_workers=0, threads=1, n_boot=10, eval_every_epochs=3)

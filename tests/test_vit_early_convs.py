@@ -2,12 +2,13 @@
 structure, pycls init, MAE's models unchanged, and the trained path (diverged runs recorded, contrasts
 under the seed-noise rule, gpu/paper recipes at toy scale on fake data in the real layouts)."""
 import math
-import pickle
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from fakes import skip_cifar_md5, write_cifar
 
 from paperlib.config import get_config
 from paperlib.experiments import vit_early_convs as X
@@ -197,22 +198,9 @@ def test_studies_end_to_end_serial(tmp_path):
     assert len(ev["per_seed"]) == 2
 
 
-def _fake_cifar100(root, n=8):
-    d = root / "cifar-100-python"
-    d.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    blobs = {s: {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), "fine_labels": list(range(n))}
-             for s in ("train", "test")}
-    blobs["meta"] = {"fine_label_names": [f"c{i}" for i in range(100)]}
-    for name, obj in blobs.items():
-        (d / name).write_bytes(pickle.dumps(obj))
-
-
 def test_gpu_profile_toy_on_fake_cifar100(tmp_path, monkeypatch):
-    import torchvision
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
-    _fake_cifar100(tmp_path)
+    skip_cifar_md5(monkeypatch)
+    write_cifar(tmp_path, "cifar100", n=8)
     cfg = _cfg("gpu", batch_size=4, max_steps=2, epochs=2, short_epochs=1, warmup_epochs=1.0)
     assert cfg.dataset == "cifar100" and cfg.model_kw_c["depth"] == cfg.model_kw_p["depth"] - 1
     c = X.job(cfg, X.data_spec(cfg, tmp_path), "C", "adamw", 1e-3, 0.05, seed=0)

@@ -19,6 +19,7 @@ Paper notes: docs/papers/08_regnet.md.  Profiles:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..config import (ANYNET_STEMS, CLASSIFICATION_DATASETS, COUNT, NONNEG, POSITIVE, PROB, STEPS, Range,
@@ -29,6 +30,83 @@ TITLE = "Designing Network Design Spaces (Radosavovic, Kosaraju, Girshick, He, D
 
 TIMING_MODELS = ["regnetx_200mf", "regnetx_400mf", "regnetx_600mf", "regnetx_800mf", "regnetx_1_6gf",
                  "regnety_200mf", "regnety_400mf", "regnety_600mf", "regnety_800mf", "regnety_1_6gf"]
+
+
+# ---- Table 4 timing analogue (plain data, read by experiments.regnet)
+#: Table 4 (spec): EfficientNet-Bk with its input resolution, the RegNetY at similar flops it is set
+#: against, and the paper's numbers (GF, params M and acts M where the spec gives them; V100 inference
+#: ms per 64 images and training hours per 100 epochs on 8 GPUs, EfficientNet and RegNetY; top-1 error
+#: under the paper's training). The resolutions are EfficientNet's own (Tan & Le; pycls's EN-Bk configs
+#: train and test at them): the spec does not list them, but its GF / acts for B0, B3, B4, B5 are only
+#: reproduced at these sizes (timm ``efficientnet_bk`` at them: 0.386 / 1.83 / 4.39 / 10.27 GF,
+#: 6.75 / 23.8 / 49.5 / 98.9 M acts). B1 and B2 have no timing in the spec (None).
+EFFNET_TABLE4: dict[str, dict] = {
+    "efficientnet_b0": dict(res=224, regnety="regnety_400mf", GF=0.4, acts_M=6.7, infer_ms=34, train_h=11.7,
+                            regnety_infer_ms=19, regnety_train_h=5.1, err=24.9, regnety_err=25.9),
+    "efficientnet_b1": dict(res=240, regnety="regnety_600mf", err=24.1, regnety_err=24.5,
+                            regnety_infer_ms=19, regnety_train_h=5.2),
+    "efficientnet_b2": dict(res=260, regnety="regnety_800mf", err=23.4, regnety_err=23.7,
+                            regnety_infer_ms=22, regnety_train_h=6.0),
+    "efficientnet_b3": dict(res=300, regnety="regnety_1_6gf", GF=1.8, acts_M=23.8, infer_ms=114, train_h=32.1,
+                            regnety_infer_ms=39, regnety_train_h=10.1, err=22.5, regnety_err=22.0),
+    "efficientnet_b4": dict(res=380, regnety="regnety_4_0gf", GF=4.2, acts_M=48.5, infer_ms=240, train_h=65.1,
+                            regnety_infer_ms=68, regnety_train_h=16.8, err=21.2, regnety_err=20.6),
+    "efficientnet_b5": dict(res=456, regnety="regnety_8_0gf", GF=9.9, params_M=30.0, acts_M=98.9, infer_ms=504,
+                            train_h=135.1, regnety_infer_ms=113, regnety_train_h=28.1, err=21.5, regnety_err=20.1),
+}
+#: the spec's pairs, in the form of a config's ``effnet_pairs``
+EFFNET_PAIRS = [[k, v["regnety"]] for k, v in EFFNET_TABLE4.items()]
+
+
+def effnet_key(name: str) -> str:
+    """Table 4 key of a timm EfficientNet name (``tf_efficientnet_b3`` -> ``efficientnet_b3``)."""
+    return name[3:] if name.startswith("tf_") else name
+
+
+def parse_effnet_pairs(pairs, is_effnet=None, regnet_names=None) -> list[dict]:
+    """Check the form of ``effnet_pairs`` and return ``[{"effnet", "regnety", "res"}]``.
+
+    Each entry is an EfficientNet name (its Table 4 RegNetY and resolution are used), or ``[effnet, regnet]``,
+    or ``[effnet, regnet, resolution]``; the resolution is required outside Table 4. Plain: without
+    ``is_effnet`` (a name check, e.g. ``timm.is_model``) and ``regnet_names`` (the registry's RegNets) it
+    checks names by their form only, so that building a Config imports neither timm nor torch;
+    ``experiments.regnet.resolve_effnet_pairs`` passes both. Raises a ValueError naming the entry."""
+    if pairs is None:
+        return []
+    if not isinstance(pairs, (list, tuple)):
+        raise ValueError(f"effnet_pairs must be a list, got {type(pairs).__name__}")
+    out = []
+    for i, e in enumerate(pairs):
+        where = f"effnet_pairs[{i}] = {e!r}"
+        if isinstance(e, str):
+            e = [e]
+        if not isinstance(e, (list, tuple)) or not 1 <= len(e) <= 3 or not all(isinstance(v, str) for v in e[:2]):
+            raise ValueError(f"{where}: expected an EfficientNet name, [effnet, regnet] or [effnet, regnet, resolution]")
+        eff = e[0]
+        key = effnet_key(eff)
+        if "efficientnet" not in eff or (is_effnet is not None and not is_effnet(eff)):
+            raise ValueError(f"{where}: unknown EfficientNet {eff!r}; use a timm EfficientNet, e.g. "
+                             f"{sorted(EFFNET_TABLE4)} (the tf_ variants too; timm.list_models('*efficientnet*'))")
+        if len(e) >= 2:
+            reg = e[1]
+        elif key in EFFNET_TABLE4:
+            reg = EFFNET_TABLE4[key]["regnety"]
+        else:
+            raise ValueError(f"{where}: {eff!r} has no Table 4 partner; give [effnet, regnet, resolution]")
+        known = reg in regnet_names if regnet_names is not None else re.fullmatch(r"regnet[xy]_\w+", reg)
+        if not known:
+            choices = regnet_names if regnet_names is not None else "a registry RegNetX / RegNetY, e.g. regnety_400mf"
+            raise ValueError(f"{where}: unknown RegNet {reg!r}; choose from {choices}")
+        if len(e) == 3:
+            res = e[2]
+            if not isinstance(res, int) or isinstance(res, bool) or res < 8:
+                raise ValueError(f"{where}: resolution must be an integer >= 8")
+        elif key in EFFNET_TABLE4:
+            res = EFFNET_TABLE4[key]["res"]
+        else:
+            raise ValueError(f"{where}: {eff!r} is not in Table 4; give its resolution: [effnet, regnet, resolution]")
+        out.append({"effnet": eff, "regnety": reg, "res": int(res)})
+    return out
 
 
 @dataclass
@@ -92,8 +170,7 @@ class Config:
         if len(self.flop_window) != 2 or not lo < hi:
             raise ValueError(f"field flop_window = {self.flop_window!r}: expected [lo, hi] MACs with 0 < lo < hi")
         from ..design_spaces import SPACES
-        from ..experiments.regnet import resolve_effnet_pairs
-        resolve_effnet_pairs(self.effnet_pairs)
+        parse_effnet_pairs(self.effnet_pairs)      # form only (no timm); names: experiments.regnet
         for r in self.trend_regimes:
             if not (isinstance(r, (list, tuple)) and len(r) == 2 and 0 < r[0] < r[1]):
                 raise ValueError(f"trend_regimes: each regime is [lo, hi] MACs with 0 < lo < hi, got {r!r}")

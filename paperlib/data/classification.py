@@ -238,6 +238,17 @@ class InMemoryImageFolder:
         return x, self.targets[i]
 
 
+#: datasets whose images are stored at the training size (generated at image_size; CIFAR's 32 px)
+NATIVE_SIZE = ("synthetic", "cifar10", "cifar100")
+
+
+def default_crop(name: str) -> str:
+    """The crop of :func:`default_transforms` for dataset ``name``: "padcrop" where the images are stored at
+    the training size (:data:`NATIVE_SIZE`; evaluation then leaves them as they are), else "rrc" (evaluation
+    resizes and centre-crops, whatever the image size on disk)."""
+    return "padcrop" if name in NATIVE_SIZE else "rrc"
+
+
 def default_transforms(image_size: int, mean, std, *, train: bool, crop: str = "padcrop",
                        color_jitter: float = 0.0, lighting: float = 0.0):
     """Tensor/PIL-agnostic torchvision v2 transforms: pad-crop + flip (small images) or
@@ -290,7 +301,7 @@ def classification_datasets(name: str = "synthetic", data_root=None, *, image_si
 
     mean, std = STATS[name]
     if crop is None:
-        crop = "padcrop" if name in ("synthetic", "cifar10", "cifar100") else "rrc"
+        crop = default_crop(name)
     ttf = train_transform or default_transforms(image_size, mean, std, train=True, crop=crop,
                                                 color_jitter=color_jitter, lighting=lighting)
     vtf = val_transform or default_transforms(image_size, mean, std, train=False, crop=crop)

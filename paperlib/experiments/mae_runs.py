@@ -43,13 +43,15 @@ def build_data(cfg, data_root=None, seed: int = 0) -> Dict:
     from torch.utils.data import Subset
 
     from ..data import classification_datasets
-    from ..data.classification import STATS, default_transforms
+    from ..data.classification import STATS, default_crop, default_transforms
     from ..engine import make_loader
 
     kw = dict(data_root=data_root, image_size=cfg.image_size, num_classes=cfg.num_classes,
               n_train=cfg.n_train, n_val=cfg.n_val, seed=cfg.data_seed)
     mean, std = STATS[cfg.dataset.lower()]
-    crop = "padcrop" if cfg.image_size <= 64 else "rrc"
+    # evaluation: resize + centre crop unless the images are stored at image_size (synthetic / CIFAR); was chosen
+    # by image_size, which left ImageNet-folder images at their own size in a <= 64-px run (crash)
+    crop = default_crop(cfg.dataset.lower())
     evt = default_transforms(cfg.image_size, mean, std, train=False, crop=crop)
     pre, val, meta = classification_datasets(cfg.dataset, **kw, train_transform=pretrain_transform(
         cfg.image_size, mean, std), val_transform=evt)
@@ -240,7 +242,7 @@ def finetune_data(cfg, data: Dict, seed: int = 0, reprob: Optional[float] = None
     (and the official eval transform for ``val``); "standard" -> the dataset's training augmentation and the
     shared ``data["val"]`` loader. ``reprob``: random-erasing probability (None: cfg.ft_reprob; the scratch arm
     passes cfg.scratch_reprob -- Table 11 lists no random erasing)."""
-    from ..data.classification import default_transforms
+    from ..data.classification import default_crop, default_transforms
     from ..engine import make_loader
 
     meta = data["meta"]
@@ -252,7 +254,7 @@ def finetune_data(cfg, data: Dict, seed: int = 0, reprob: Optional[float] = None
                           evaluation=True)
     else:
         ttf = default_transforms(cfg.image_size, meta["mean"], meta["std"], train=True,
-                                 crop="padcrop" if cfg.image_size <= 64 else "rrc")
+                                 crop=default_crop(cfg.dataset.lower()))
         val = data["val"]
     train_ds = with_transform(data["pre"].dataset, ttf)
     return {"train": make_loader(train_ds, ft_batch(cfg), shuffle=True, seed=seed, num_workers=nw, drop_last=True),

@@ -27,6 +27,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..configs.regnet import EFFNET_PAIRS, EFFNET_TABLE4, effnet_key as _effnet_key, parse_effnet_pairs
+
 __all__ = ["train_one", "precise_bn", "population", "job_configs", "run_population", "errors_of",
            "forward_timing", "timing_device", "timing_model", "cpu_forward_timing", "EFFNET_TABLE4",
            "EFFNET_PAIRS", "resolve_effnet_pairs", "paper_time_ratio", "log_ratio_ci", "effnet_pair_timing",
@@ -450,36 +452,10 @@ def cpu_forward_timing(names: Sequence[str], batch: int = 8, image_size: int = 2
 
 
 # ----------------------------------------------------------------------------- Table 4 timing analogue
-#: Table 4 (spec): EfficientNet-Bk with its input resolution, the RegNetY at similar flops it is set
-#: against, and the paper's numbers (GF, params M and acts M where the spec gives them; V100 inference
-#: ms per 64 images and training hours per 100 epochs on 8 GPUs, EfficientNet and RegNetY; top-1 error
-#: under the paper's training). The resolutions are EfficientNet's own (Tan & Le; pycls's EN-Bk configs
-#: train and test at them): the spec does not list them, but its GF / acts for B0, B3, B4, B5 are only
-#: reproduced at these sizes (timm ``efficientnet_bk`` at them: 0.386 / 1.83 / 4.39 / 10.27 GF,
-#: 6.75 / 23.8 / 49.5 / 98.9 M acts). B1 and B2 have no timing in the spec (None).
-EFFNET_TABLE4: Dict[str, dict] = {
-    "efficientnet_b0": dict(res=224, regnety="regnety_400mf", GF=0.4, acts_M=6.7, infer_ms=34, train_h=11.7,
-                            regnety_infer_ms=19, regnety_train_h=5.1, err=24.9, regnety_err=25.9),
-    "efficientnet_b1": dict(res=240, regnety="regnety_600mf", err=24.1, regnety_err=24.5,
-                            regnety_infer_ms=19, regnety_train_h=5.2),
-    "efficientnet_b2": dict(res=260, regnety="regnety_800mf", err=23.4, regnety_err=23.7,
-                            regnety_infer_ms=22, regnety_train_h=6.0),
-    "efficientnet_b3": dict(res=300, regnety="regnety_1_6gf", GF=1.8, acts_M=23.8, infer_ms=114, train_h=32.1,
-                            regnety_infer_ms=39, regnety_train_h=10.1, err=22.5, regnety_err=22.0),
-    "efficientnet_b4": dict(res=380, regnety="regnety_4_0gf", GF=4.2, acts_M=48.5, infer_ms=240, train_h=65.1,
-                            regnety_infer_ms=68, regnety_train_h=16.8, err=21.2, regnety_err=20.6),
-    "efficientnet_b5": dict(res=456, regnety="regnety_8_0gf", GF=9.9, params_M=30.0, acts_M=98.9, infer_ms=504,
-                            train_h=135.1, regnety_infer_ms=113, regnety_train_h=28.1, err=21.5, regnety_err=20.1),
-}
-#: the spec's pairs, in the form of a config's ``effnet_pairs``
-EFFNET_PAIRS = [[k, v["regnety"]] for k, v in EFFNET_TABLE4.items()]
+# Table 4's data (EFFNET_TABLE4, EFFNET_PAIRS) is plain data in configs/regnet.py, which validates a
+# config's effnet_pairs without importing timm; imported here under the names this module always exported.
 #: the RegNetY side is timed at the RegNets' 224 px
 REGNET_RES = 224
-
-
-def _effnet_key(name: str) -> str:
-    """Table 4 key of a timm EfficientNet name (``tf_efficientnet_b3`` -> ``efficientnet_b3``)."""
-    return name[3:] if name.startswith("tf_") else name
 
 
 def paper_time_ratio(effnet: str, mode: str = "infer") -> Optional[float]:
@@ -498,46 +474,16 @@ def resolve_effnet_pairs(pairs) -> List[dict]:
     Each entry is an EfficientNet timm name (its Table 4 RegNetY and resolution are used), or
     ``[effnet, regnet]``, or ``[effnet, regnet, resolution]``. The EfficientNet must be a timm model, the
     RegNet a paperlib registry model; the resolution defaults to :data:`EFFNET_TABLE4`'s (required for a
-    timm model outside it). Anything else raises a ValueError that names the entry and the valid names."""
-    from ..models import is_model, list_models
-    if pairs is None:
-        return []
-    if not isinstance(pairs, (list, tuple)):
-        raise ValueError(f"effnet_pairs must be a list, got {type(pairs).__name__}")
+    timm model outside it). Anything else raises a ValueError that names the entry and the valid names.
+    The form is checked by :func:`paperlib.configs.regnet.parse_effnet_pairs` (also run by the Config,
+    which imports no timm); this adds the existence of the names in timm and in the registry."""
     if not pairs:
-        return []
+        return parse_effnet_pairs(pairs)
     import timm
-    out = []
-    for i, e in enumerate(pairs):
-        where = f"effnet_pairs[{i}] = {e!r}"
-        if isinstance(e, str):
-            e = [e]
-        if not isinstance(e, (list, tuple)) or not 1 <= len(e) <= 3 or not all(isinstance(v, str) for v in e[:2]):
-            raise ValueError(f"{where}: expected an EfficientNet name, [effnet, regnet] or [effnet, regnet, resolution]")
-        eff = e[0]
-        key = _effnet_key(eff)
-        if not timm.is_model(eff) or "efficientnet" not in eff:
-            raise ValueError(f"{where}: unknown EfficientNet {eff!r}; use a timm EfficientNet, e.g. "
-                             f"{sorted(EFFNET_TABLE4)} (the tf_ variants too; timm.list_models('*efficientnet*'))")
-        if len(e) >= 2:
-            reg = e[1]
-        elif key in EFFNET_TABLE4:
-            reg = EFFNET_TABLE4[key]["regnety"]
-        else:
-            raise ValueError(f"{where}: {eff!r} has no Table 4 partner; give [effnet, regnet, resolution]")
-        if not is_model(reg):
-            raise ValueError(f"{where}: unknown RegNet {reg!r}; choose from "
-                             f"{list_models(family='regnety') + list_models(family='regnetx')}")
-        if len(e) == 3:
-            res = e[2]
-            if not isinstance(res, int) or isinstance(res, bool) or res < 8:
-                raise ValueError(f"{where}: resolution must be an integer >= 8")
-        elif key in EFFNET_TABLE4:
-            res = EFFNET_TABLE4[key]["res"]
-        else:
-            raise ValueError(f"{where}: {eff!r} is not in Table 4; give its resolution: [effnet, regnet, resolution]")
-        out.append({"effnet": eff, "regnety": reg, "res": int(res)})
-    return out
+
+    from ..models import list_models
+    return parse_effnet_pairs(pairs, is_effnet=timm.is_model,
+                              regnet_names=list_models(family="regnety") + list_models(family="regnetx"))
 
 
 def log_ratio_ci(slow_seconds: Sequence[float], fast_seconds: Sequence[float], n_boot: int = 1000,
