@@ -239,6 +239,14 @@ def decide_trained(diff: float, lo: float | None = None, hi: float | None = None
     return _make(INCONCLUSIVE, f"{where} contains 0", **ev)
 
 
+def decide_trained_paired(per_item_a: Sequence[float], per_item_b: Sequence[float], *, expect: str,
+                          min_effect: float, n_boot: int = 1000, seed: int = 0, **kw) -> Verdict:
+    """:func:`decide_trained` on mean(b) - mean(a) of paired per-item results of two trained models, with
+    the paired bootstrap over items as the item interval (``kw``: the seed std source and evidence)."""
+    diff, lo, hi = paired_bootstrap(per_item_a, per_item_b, n_boot=n_boot, seed=seed)
+    return decide_trained(diff, lo, hi, expect=expect, min_effect=min_effect, n=len(per_item_a), **kw)
+
+
 def reconcile(verdicts_by_seed: dict) -> dict:
     """One claim's verdicts at several training seeds ({seed: verdict string or Verdict}) -> the reconciled
     verdict: the common verdict if every seed agrees, else **inconclusive** (a verdict that differs between
