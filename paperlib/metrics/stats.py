@@ -7,6 +7,12 @@ Verdicts are *computed*: a :class:`Verdict` can only be made by the decision fun
   (with >= 2 seeds and no interval: |diff| > 2 x seed std);
 * **not held** - the opposite sign clears the same bar;
 * **inconclusive** - otherwise (inside the noise, or the profile too small to tell).
+
+A *trained* contrast (A better than B after training) is decided by :func:`decide_trained` (or
+:func:`decide_trained_paired`), the one rule that includes seed noise: the interval is widened by the
+seed std of the contrast, held AND not held need |effect| > max(2 x seed std, a stated minimum), and a
+contrast with no seed std (one seed and no recorded calibration, :func:`calibration_entry`) is
+inconclusive. :func:`reconcile`: a verdict that differs between seeds is inconclusive at both.
 """
 from __future__ import annotations
 
