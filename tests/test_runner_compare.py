@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,27 @@ def test_compare_command_at_ci(tmp_path):
         assert r["agree"] == (r["reference"] == r["this_run"])
         assert r["reconciled"] == (r["reference"] if r["agree"] else "inconclusive")
     assert f"{slug}: verdict agreement, seed 0 (reference) vs seed 1 (this run)" in proc.stdout
+
+
+def test_cli_compare_after_a_run(tmp_path, monkeypatch, capsys):
+    """The CLI path without a kernel: run_papers replaced by one that writes the run's results.json."""
+    from paperlib.runner import cli
+
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    _write(ref, "04_panoptic_segmentation", _results(0, {"C1": "held", "C2": "held"}, "04_panoptic_segmentation"))
+
+    def fake_run(slugs, profile, params, overrides, out_dir, *a, **k):
+        _write(Path(out_dir), "04_panoptic_segmentation",
+               _results(params.get("seed", 0), {"C1": "held", "C2": "inconclusive"}, "04_panoptic_segmentation"))
+        return 0
+
+    monkeypatch.setattr(cli, "run_papers", fake_run)
+    assert main(["run", "04", "--profile", "ci", "-p", "seed=1", "--out", str(out), "--compare", str(ref)]) == 0
+    cmp = json.loads((out / "04_panoptic_segmentation" / "compare.json").read_text())
+    assert [(r["claim"], r["agree"], r["reconciled"]) for r in cmp["rows"]] == [("C1", True, "held"),
+                                                                              ("C2", False, "inconclusive")]
+    assert "1 of 2 claims agree" in capsys.readouterr().out
+    # the reference lacks this notebook: reported, exit 1
+    assert main(["run", "04", "--profile", "ci", "-p", "seed=1", "--out", str(out), "--compare", str(out / "x")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["run", "04", "--profile", "ci", "--out", str(out), "--compare", str(tmp_path / "empty")]) == 1
