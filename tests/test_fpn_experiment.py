@@ -341,14 +341,14 @@ def test_trained_contrasts_take_their_seed_std_from_the_calibration(monkeypatch)
     assert cfg.seed_calibration == "default" and get_config("02_fpn", "gpu", {}).seed_calibration is None
     key = fpn.calibration_key("AR@100", "bottom_up", "fpn")
     monkeypatch.setitem(fpn_config.SEED_CALIBRATION, "default", {})
-    v = fpn._trained(2.0, 1.0, 3.0, cfg, "AR@100", "bottom_up", "fpn")
+    v = fpn._trained(2.0, 1.0, 3.0, cfg, ("AR@100", "bottom_up", "fpn"))
     assert v.verdict == "inconclusive" and v.evidence["seed_std"] is None
     entry = {"seed_std": float(np.std([0.0, 1.0, 2.0], ddof=1)), "per_seed": [0.0, 1.0, 2.0], "command": "x"}
     monkeypatch.setitem(fpn_config.SEED_CALIBRATION, "default", {key: entry})
-    v = fpn._trained(2.0, 1.0, 3.0, cfg, "AR@100", "bottom_up", "fpn")     # floor 2 x 1.0: not above it
+    v = fpn._trained(2.0, 1.0, 3.0, cfg, ("AR@100", "bottom_up", "fpn"))     # floor 2 x 1.0: not above it
     assert v.verdict == "inconclusive" and v.evidence["seed_std"] == pytest.approx(1.0)
-    assert fpn._trained(3.0, -1.0, 7.0, cfg, "AR@100", "bottom_up", "fpn").verdict == "inconclusive"   # wide items
-    assert fpn._trained(5.0, 4.5, 5.5, cfg, "AR@100", "bottom_up", "fpn").verdict == "held"
-    assert fpn._trained(-5.0, -5.5, -4.5, cfg, "AR@100", "bottom_up", "fpn").verdict == "not held"
+    assert fpn._trained(3.0, -1.0, 7.0, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "inconclusive"   # wide items
+    assert fpn._trained(5.0, 4.5, 5.5, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "held"
+    assert fpn._trained(-5.0, -5.5, -4.5, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "not held"
     with pytest.raises(Exception, match="seed_calibration"):
         get_config("02_fpn", "default", {"seed_calibration": "nope"})

@@ -198,5 +198,7 @@ SEED_CALIBRATION: dict = {
         'AR@100: fpn - c4': {"seed_std": 1.191151, "per_seed": [-0.7643, -3.1465, -1.9745], "command": _CAL_CMD},
         'AR_s@100: fpn - c4': {"seed_std": 0.321274, "per_seed": [-0.1538, -0.7385, -0.6769], "command": _CAL_CMD},
         'AR@100: fpn - bottom_up': {"seed_std": 0.363515, "per_seed": [0.1783, -0.5478, -0.1529], "command": _CAL_CMD},
+        'AR@100: fpn - no_lateral': {"seed_std": 0.809113, "per_seed": [0.5732, -0.8408, -0.8153], "command": _CAL_CMD},
+        'AR@100: fpn - finest': {"seed_std": 1.771741, "per_seed": [6.1274, 2.6115, 4.7516], "command": _CAL_CMD},
     },
 }

@@ -389,14 +389,14 @@ def calibration_key(metric: str, a: str, b: str) -> str:
     return f"{metric}: {b} - {a}"
 
 
-def _trained(d, lo, hi, cfg, metric: str, a: str, b: str, **ev) -> stats.Verdict:
+def _trained(d, lo, hi, cfg, contrast: tuple, **ev) -> stats.Verdict:
     """A trained contrast in points (one training seed at every profile): the trained-contrast rule with
     the item interval (paired bootstrap over evaluation images), the seed std of ``cfg.seed_calibration``
     (configs/fpn.py SEED_CALIBRATION; none -> inconclusive) and the floor max(2 x seed std, cfg.min_effect)."""
     from ..configs.fpn import SEED_CALIBRATION
 
     cal = SEED_CALIBRATION.get(cfg.seed_calibration) if cfg.seed_calibration else None
-    key = calibration_key(metric, a, b)
+    key = calibration_key(*contrast)      # contrast = (metric, a, b): metric(b) - metric(a)
     return stats.decide_trained(d, lo, hi, expect="+", min_effect=cfg.min_effect,
                                 calibration=stats.calibration_entry(cal, key), contrast=f"{key} (points)", **ev)
 
@@ -405,7 +405,7 @@ def _ar_contrast(rpn, a: str, b: str, area: str, budget: int, cfg, seed: int = 0
     d, lo, hi = coco_metrics.paired_bootstrap_ar(rpn[a]["pm"], rpn[b]["pm"], area=area,
                                                  max_det=budget, n_boot=cfg.n_boot, seed=seed)
     suf = {"all": "", "small": "_s"}[area]
-    return _trained(100 * d, 100 * lo, 100 * hi, cfg, f"AR{suf}@{budget}", a, b, n=len(rpn[a]["pm"]["img_ids"]),
+    return _trained(100 * d, 100 * lo, 100 * hi, cfg, (f"AR{suf}@{budget}", a, b), n=len(rpn[a]["pm"]["img_ids"]),
                              a=100 * rpn[a]["ar"][f"AR{suf}@{budget}"], b=100 * rpn[b]["ar"][f"AR{suf}@{budget}"])
 
 
@@ -551,7 +551,7 @@ def _ap_contrast(E_a, E_b, area: str, cfg, contrast: tuple) -> stats.Verdict:
     if not (math.isfinite(a) and math.isfinite(b)):
         return stats.decide_diff(float("nan"), expect="+", n=n, contrast=calibration_key(*contrast), a=100 * a, b=100 * b)
     d, lo, hi = coco_metrics.paired_bootstrap_ap(E_a, E_b, area=area, n_boot=cfg.n_boot_ap, seed=0)
-    return _trained(100 * d, 100 * lo, 100 * hi, cfg, *contrast, n=n, a=100 * a, b=100 * b)
+    return _trained(100 * d, 100 * lo, 100 * hi, cfg, contrast, n=n, a=100 * a, b=100 * b)
 
 
 def claim_c3_table2(frc, cfg) -> stats.Verdict:
@@ -585,7 +585,7 @@ def _claim_c3_table3(det, cfg) -> stats.Verdict:
     for iou, name in ((None, "AP"), (0.5, "AP@.5")):
         d, lo, hi = coco_metrics.paired_bootstrap_ap(det["c4"]["E"], det["fpn"]["E"], iou=iou,
                                                      n_boot=cfg.n_boot_ap, seed=0)
-        parts.append(_trained(100 * d, 100 * lo, 100 * hi, cfg, f"Table 3 {name}", "c4", "fpn",
+        parts.append(_trained(100 * d, 100 * lo, 100 * hi, cfg, (f"Table 3 {name}", "c4", "fpn"),
                               n=len(det["c4"]["times"])))
     return stats.combine(parts)
 
