@@ -201,7 +201,7 @@ def test_table2_fixed_proposals_and_claim(small_run, table2_run):
     t2 = fpn.claim_c3_table2(frc, cfg)
     assert both.evidence["parts"][1]["reason"] == t2.reason
     assert len(t2.evidence["parts"]) == 4 and t2.evidence["baselines"] == ["c4", "c5"]
-    ap = fpn._ap_contrast(frc["c4"]["E"], frc["fpn"]["E"], "all", cfg, "AP: fpn - c4")
+    ap = fpn._ap_contrast(frc["c4"]["E"], frc["fpn"]["E"], "all", cfg, ("Table 2 AP", "c4", "fpn"))
     assert ap.evidence["a"] == pytest.approx(rows[0]["AP"]) and ap.evidence["b"] == pytest.approx(rows[2]["AP"])
     assert t2.evidence["parts"][0]["reason"] == ap.reason
     assert fpn.claim_c3_table2({"fpn": frc["fpn"]}, cfg).reason.startswith("Table 2 needs")
@@ -331,3 +331,24 @@ def test_shared_feature_timing_model_equals_two_stage_when_backbones_agree(varia
     fpn.TwoStage(rpn, frcnn, pre_nms=100, post_nms=30)(img)
     assert sorted(calls) == [1, 2]
     h.remove(), h2.remove()
+
+
+def test_trained_contrasts_take_their_seed_std_from_the_calibration(monkeypatch):
+    """C1-C3 train one seed: the seed std comes from configs/fpn.py SEED_CALIBRATION, else inconclusive."""
+    from paperlib.configs import fpn as fpn_config
+
+    cfg = get_config("02_fpn", "default", {})
+    assert cfg.seed_calibration == "default" and get_config("02_fpn", "gpu", {}).seed_calibration is None
+    key = fpn.calibration_key("AR@100", "bottom_up", "fpn")
+    monkeypatch.setitem(fpn_config.SEED_CALIBRATION, "default", {})
+    v = fpn._trained(2.0, 1.0, 3.0, cfg, ("AR@100", "bottom_up", "fpn"))
+    assert v.verdict == "inconclusive" and v.evidence["seed_std"] is None
+    entry = {"seed_std": float(np.std([0.0, 1.0, 2.0], ddof=1)), "per_seed": [0.0, 1.0, 2.0], "command": "x"}
+    monkeypatch.setitem(fpn_config.SEED_CALIBRATION, "default", {key: entry})
+    v = fpn._trained(2.0, 1.0, 3.0, cfg, ("AR@100", "bottom_up", "fpn"))     # floor 2 x 1.0: not above it
+    assert v.verdict == "inconclusive" and v.evidence["seed_std"] == pytest.approx(1.0)
+    assert fpn._trained(3.0, -1.0, 7.0, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "inconclusive"   # wide items
+    assert fpn._trained(5.0, 4.5, 5.5, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "held"
+    assert fpn._trained(-5.0, -5.5, -4.5, cfg, ("AR@100", "bottom_up", "fpn")).verdict == "not held"
+    with pytest.raises(Exception, match="seed_calibration"):
+        get_config("02_fpn", "default", {"seed_calibration": "nope"})

@@ -603,13 +603,14 @@ def test_c4_includes_colour_jitter_only_where_the_arm_ran():
     cfg = get_config("10_mae", "default", dict(n_boot=200))
     timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
-    base = _fake_arm(np.ones(200))
-    out = R.claim_verdicts(cfg, {"ratio_0.75": base}, timing, flops)
+    base = _fake_arm(np.ones(200), val_loss=0.5)
+    ref = {"ref_seed_1": _fake_arm(np.ones(200), val_loss=0.5)}     # a second seed: seed std 0, floor = min_effect
+    out = R.claim_verdicts(cfg, {"ratio_0.75": base, **ref}, timing, flops)
     reasons = out["C4"][1].evidence["not_run_here"]                      # listed, not counted
     assert reasons[-1] == "augmentation ablation (colour jitter) not run" and "Colour jitter" not in out["C4"][0]
     jit = _fake_arm(np.r_[np.ones(100), np.zeros(100)])
     ft = {"ratio_0.75": {"correct": np.ones(200), "acc": 1.0}, "aug_crop_jitter": {"correct": jit["lp_correct"], "acc": 0.5}}
-    out = R.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit}, timing, flops, ft=ft)
+    out = R.claim_verdicts(cfg, {"ratio_0.75": base, "aug_crop_jitter": jit, **ref}, timing, flops, ft=ft)
     statement, verdict, paper = out["C4"]
     parts = verdict.evidence["parts"]
     assert "augmentation ablation (colour jitter) not run" not in [p["reason"] for p in parts]
@@ -1018,10 +1019,13 @@ def test_ref_noise_and_seed_floor_in_verdicts():
     timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
     flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
     part = R.claim_verdicts(cfg, arms, timing, flops)["C1"][1].evidence["parts"][0]
-    assert part["verdict"] == "inconclusive" and "floor" in part["reason"]  # 10 points < 2 x 7.1 seed std
-    del arms["ref_seed_1"]                                                   # one seed: the stated minimum only
+    assert part["verdict"] == "inconclusive" and "seed noise" in part["reason"]  # 10 points < 2 x sqrt(2) x 7.1
+    arms["ref_seed_1"]["lp_acc"] = arms["ratio_0.75"]["lp_acc"] + 0.002      # seeds agree: the stated minimum rules
     part = R.claim_verdicts(cfg, arms, timing, flops)["C1"][1].evidence["parts"][0]
     assert part["verdict"] == "held"
+    del arms["ref_seed_1"]                                                   # one seed: no seed std, inconclusive
+    part = R.claim_verdicts(cfg, arms, timing, flops)["C1"][1].evidence["parts"][0]
+    assert part["verdict"] == "inconclusive" and "no seed std" in part["reason"]
 
 
 def test_trivial_predictor_is_the_mean_visible_patch():
@@ -1057,12 +1061,14 @@ def test_sanity_verdict_held_and_inconclusive():
     s = {"arm": "main", "lp_acc": pre.mean(), "lp_correct": pre, "random_init_lp_acc": rand.mean(),
          "random_init_lp_correct": rand, "recon_err": np.full(500, 0.4) + rng.normal(0, 0.01, 500),
          "trivial_err": np.full(500, 0.9), "recon_err_mean": 0.4, "trivial_err_mean": 0.9, "norm_pix": True}
-    stmt, v, _ = R.sanity_verdict(cfg, {}, s)
+    two = {k: {"lp_acc": 0.3, "val_loss": 0.4} for k in ("ratio_0.75", "ref_seed_1")}   # two seeds, std 0
+    assert R.sanity_verdict(cfg, {}, s)[1].verdict == "inconclusive"        # one seed: no seed std
+    stmt, v, _ = R.sanity_verdict(cfg, two, s)
     assert v.verdict == "held" and [p["verdict"] for p in v.evidence["parts"]] == ["held", "held"]
     s2 = dict(s, recon_err=s["trivial_err"] * 0.95, recon_err_mean=0.855)  # only 5 % below: not "clearly"
-    assert R.sanity_verdict(cfg, {}, s2)[1].evidence["parts"][1]["verdict"] == "inconclusive"
+    assert R.sanity_verdict(cfg, two, s2)[1].evidence["parts"][1]["verdict"] == "inconclusive"
     s3 = dict(s, lp_correct=rand, lp_acc=rand.mean())                       # no gain over random init
-    assert R.sanity_verdict(cfg, {}, s3)[1].verdict != "held"
+    assert R.sanity_verdict(cfg, two, s3)[1].verdict != "held"
 
 
 def test_lp_pool_avg_uses_patch_tokens():
@@ -1148,7 +1154,9 @@ def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
     run = dict(train_loss=0.5, pretrain_s=1.0)
     arms = {X.MAIN: dict(_fake_arm(high, val_loss=0.5), history={"epoch": [10]}, **run),
             "main_ratio_0.9": dict(_fake_arm(low, val_loss=0.5), mask_ratio=0.9, history={"epoch": [10]}, **run),
-            "ratio_0.75": dict(_fake_arm(low, val_loss=0.6), history={"epoch": [3]}, **run)}
+            "ratio_0.75": dict(_fake_arm(low, val_loss=0.6), history={"epoch": [3]}, **run),
+            # a second seed of the base arm: seed std 0, so the floor is the stated minimum (trained-contrast rule)
+            "ref_seed_1": dict(_fake_arm(low, val_loss=0.6), history={"epoch": [3]}, **run)}
     assert X.ft_arm_keys(arms, cfg) == [X.MAIN, "main_ratio_0.9"]          # ft_ratios selects none of ratio_*
     ft = {X.MAIN: {"correct": high, "acc": high.mean()}, "main_ratio_0.9": {"correct": high, "acc": high.mean()},
           "scratch": {"correct": low, "acc": low.mean()}}

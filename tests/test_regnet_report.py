@@ -139,6 +139,15 @@ def test_space_comparisons(cfg):
     assert cmps["AnyNetX_A -> RegNet"]["mean_diff"][0] < 0  # RegNet errors are lower by construction
     v = R.comparison_verdicts(cmps)
     assert isinstance(v["AnyNetX_A -> RegNet"], Verdict)
+    # trained-contrast rule: seed std = the bootstrap standard error, floor max(2 x it, MIN_EFFECT)
+    d, lo, hi = -0.05, -0.09, -0.01
+    one = {"x": {"mean_diff": [d, lo, hi], "n_a": 16, "n_b": 16}}
+    v = R.comparison_verdicts(one)["x"]
+    assert v.verdict == "held" and v.evidence["seed_std"] == pytest.approx(0.04 / 1.959963984540054)
+    assert R.comparison_verdicts({"x": {**one["x"], "mean_diff": [0.05, 0.01, 0.09]}})["x"].verdict == "not held"
+    small = R.comparison_verdicts({"x": {**one["x"], "mean_diff": [-0.008, -0.009, -0.007]}})["x"]
+    assert small.verdict == "inconclusive" and "within max(2 x seed std" in small.reason   # below MIN_EFFECT
+    assert R.comparison_verdicts({"x": {**one["x"], "mean_diff": [-0.03, -0.07, 0.01]}})["x"].verdict == "inconclusive"
     assert "eps = 0.02" in R.comparison_caption(cfg)
 
 

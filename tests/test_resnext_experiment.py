@@ -46,21 +46,25 @@ def test_verdicts_from_fake_results():
         r["val_err"] = v
     assert ex.verdict_c1(res, [a, b]).verdict == "held"
     assert ex.verdict_c1(res, [b, a]).verdict == "not held"
-    # one seed each: paired bootstrap over validation images
+    # one seed each: the paired bootstrap over validation images excludes 0, but one training run and no
+    # seed calibration -> inconclusive (trained-contrast rule)
     one = [_fake(a, 0, 0.5, 0.3, n=2000), _fake(b, 0, 0.1, 0.1, n=2000)]
     v = ex.contrast(one, a, b, key="val_err", expect="-")
-    assert v.verdict == "held" and v.evidence["ci95"][1] < 0
+    assert v.verdict == "inconclusive" and v.evidence["ci95_items"][1] < 0 and v.evidence["seed_std"] is None
     # same model, identical predictions -> inconclusive
     same = [_fake(a, 0, 0.3, 0.3), {**_fake(b, 0, 0.3, 0.3), "val_correct": _fake(a, 0, 0.3, 0.3)["val_correct"]}]
     assert ex.contrast(same, a, b).verdict == "inconclusive"
     # C4: ablation hurts both; grouped still better without shortcuts
     abl = [_fake(a, 0, 0.7, 0.6, shortcut=False, n=2000), _fake(b, 0, 0.4, 0.3, shortcut=False, n=2000)]
-    assert ex.verdict_c4(one, abl, [a, b]).verdict == "held"
+    assert ex.verdict_c4(one, abl, [a, b]).verdict == "inconclusive"
+    assert ex.verdict_c4(res, abl + [{**r, "seed": 1} for r in abl], [a, b]).verdict == "held"
     assert ex.verdict_c4(one, [], [a, b]).verdict == "inconclusive"
-    # two seeds in one arm only: 2 x that arm's seed std is the bar
+    # two seeds in one arm only: sqrt(2) x that arm's seed std is the contrast's seed std
     mixed = res + [{**_fake(a, 0, 0.5, 0.5), "shortcut": False, "val_err": 0.45}]
     v = ex.contrast(mixed, a, a, expect="+", shortcut_b=False)
-    assert v.verdict == "held" and abs(v.evidence["seed_std"] - np.std([0.40, 0.41], ddof=1)) < 1e-12
+    assert v.verdict == "held" and abs(v.evidence["seed_std"] - np.sqrt(2) * np.std([0.40, 0.41], ddof=1)) < 1e-12
+    mixed[-1]["val_err"] = 0.42     # diff 0.015 < floor 2 x 0.01: inconclusive
+    assert ex.contrast(mixed, a, a, expect="+", shortcut_b=False).verdict == "inconclusive"
     mixed[-1]["val_err"] = 0.41
     assert ex.contrast(mixed, a, a, expect="+", shortcut_b=False).verdict == "inconclusive"
     # not trained here -> inconclusive with a reason
@@ -92,7 +96,8 @@ def test_claims_are_declared_library_side():
             "C6": ex.verdict_c6(tp, a, [b])}
     assert {c["claim_id"]: c["verdict"] for c in cs} == want
     assert [c["trained"] for c in cs] == [False, True, True, True, True, False]
-    assert (want["C3"].verdict, want["C4"].verdict, want["C6"].verdict) == ("held", "held", "held")
+    # C4 from one seed per arm: no seed std, so inconclusive by the trained-contrast rule
+    assert (want["C3"].verdict, want["C4"].verdict, want["C6"].verdict) == ("held", "inconclusive", "held")
     assert f"({b} vs {a})" in cs[1]["statement"]
     # C6 compares the dense model only with grouped ones (cardinality > 1)
     cfg2 = dataclasses.replace(cfg, throughput_models=[a, a])

@@ -384,12 +384,28 @@ def table3_note(det: Dict[str, Dict], cfg) -> str:
 
 
 # ----------------------------------------------------------------------------- claims
+def calibration_key(metric: str, a: str, b: str) -> str:
+    """Name of contrast metric(b) - metric(a) in ``configs.fpn.SEED_CALIBRATION`` (e.g. "AR@100: fpn - c4")."""
+    return f"{metric}: {b} - {a}"
+
+
+def _trained(d, lo, hi, cfg, contrast: tuple, **ev) -> stats.Verdict:
+    """A trained contrast in points (one training seed at every profile): the trained-contrast rule with
+    the item interval (paired bootstrap over evaluation images), the seed std of ``cfg.seed_calibration``
+    (configs/fpn.py SEED_CALIBRATION; none -> inconclusive) and the floor max(2 x seed std, cfg.min_effect)."""
+    from ..configs.fpn import SEED_CALIBRATION
+
+    cal = SEED_CALIBRATION.get(cfg.seed_calibration) if cfg.seed_calibration else None
+    key = calibration_key(*contrast)      # contrast = (metric, a, b): metric(b) - metric(a)
+    return stats.decide_trained(d, lo, hi, expect="+", min_effect=cfg.min_effect,
+                                calibration=stats.calibration_entry(cal, key), contrast=f"{key} (points)", **ev)
+
+
 def _ar_contrast(rpn, a: str, b: str, area: str, budget: int, cfg, seed: int = 0):
     d, lo, hi = coco_metrics.paired_bootstrap_ar(rpn[a]["pm"], rpn[b]["pm"], area=area,
                                                  max_det=budget, n_boot=cfg.n_boot, seed=seed)
     suf = {"all": "", "small": "_s"}[area]
-    return stats.decide_diff(100 * d, 100 * lo, 100 * hi, expect="+", n=len(rpn[a]["pm"]["img_ids"]),
-                             contrast=f"AR{suf}@{budget}: {b} - {a} (points)",
+    return _trained(100 * d, 100 * lo, 100 * hi, cfg, (f"AR{suf}@{budget}", a, b), n=len(rpn[a]["pm"]["img_ids"]),
                              a=100 * rpn[a]["ar"][f"AR{suf}@{budget}"], b=100 * rpn[b]["ar"][f"AR{suf}@{budget}"])
 
 
@@ -527,15 +543,15 @@ def claim_c3_paper(frc=None) -> Dict[str, Any]:
             "table2_AP_s": {v: PAPER_TABLE2[v]["APs"] for v in ("c4", "c5", "fpn")}}
 
 
-def _ap_contrast(E_a, E_b, area: str, cfg, contrast: str) -> stats.Verdict:
+def _ap_contrast(E_a, E_b, area: str, cfg, contrast: tuple) -> stats.Verdict:
     """AP(b) - AP(a) in points, paired bootstrap over evaluation images (inconclusive if not finite,
-    e.g. no small ground truth among the evaluation images)."""
+    e.g. no small ground truth among the evaluation images); ``contrast`` = (metric, a, b) names it."""
     a, b = coco_metrics.ap_from_evalimgs(E_a, area=area), coco_metrics.ap_from_evalimgs(E_b, area=area)
     n = len(E_a.params.imgIds)
     if not (math.isfinite(a) and math.isfinite(b)):
-        return stats.decide_diff(float("nan"), expect="+", n=n, contrast=contrast, a=100 * a, b=100 * b)
+        return stats.decide_diff(float("nan"), expect="+", n=n, contrast=calibration_key(*contrast), a=100 * a, b=100 * b)
     d, lo, hi = coco_metrics.paired_bootstrap_ap(E_a, E_b, area=area, n_boot=cfg.n_boot_ap, seed=0)
-    return stats.decide_diff(100 * d, 100 * lo, 100 * hi, expect="+", n=n, contrast=contrast, a=100 * a, b=100 * b)
+    return _trained(100 * d, 100 * lo, 100 * hi, cfg, contrast, n=n, a=100 * a, b=100 * b)
 
 
 def claim_c3_table2(frc, cfg) -> stats.Verdict:
@@ -544,7 +560,7 @@ def claim_c3_table2(frc, cfg) -> stats.Verdict:
     bases = [v for v in ("c4", "c5") if v in frc and frc[v]["E"] is not None]
     if "fpn" not in frc or frc["fpn"]["E"] is None or not bases:
         return stats.not_tested("Table 2 needs the fpn Fast R-CNN and a c4 or c5 head with detections")
-    parts = [_ap_contrast(frc[b]["E"], frc["fpn"]["E"], area, cfg, f"Table 2 {name}: fpn - {b} (points)")
+    parts = [_ap_contrast(frc[b]["E"], frc["fpn"]["E"], area, cfg, (f"Table 2 {name}", b, "fpn"))
              for b in bases for area, name in (("all", "AP"), ("small", "AP_s"))]
     return stats.combine(parts, baselines=bases)
 
@@ -569,8 +585,8 @@ def _claim_c3_table3(det, cfg) -> stats.Verdict:
     for iou, name in ((None, "AP"), (0.5, "AP@.5")):
         d, lo, hi = coco_metrics.paired_bootstrap_ap(det["c4"]["E"], det["fpn"]["E"], iou=iou,
                                                      n_boot=cfg.n_boot_ap, seed=0)
-        parts.append(stats.decide_diff(100 * d, 100 * lo, 100 * hi, expect="+", n=len(det["c4"]["times"]),
-                                       contrast=f"{name}: fpn - c4 (points)"))
+        parts.append(_trained(100 * d, 100 * lo, 100 * hi, cfg, (f"Table 3 {name}", "c4", "fpn"),
+                              n=len(det["c4"]["times"])))
     return stats.combine(parts)
 
 

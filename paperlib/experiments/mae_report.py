@@ -157,7 +157,7 @@ def _lp_contrast(arms, a_key, b_key, expect, n_boot, **ev):
 
     if a_key not in arms or b_key not in arms or "lp_correct" not in arms[a_key] or "lp_correct" not in arms[b_key]:
         return _not_run(f"needs LP of arms {a_key} and {b_key} (not run at this profile)")
-    return stats.decide_paired(arms[a_key]["lp_correct"], arms[b_key]["lp_correct"], expect=expect, n_boot=n_boot,
+    return stats.decide_trained_paired(arms[a_key]["lp_correct"], arms[b_key]["lp_correct"], expect=expect, n_boot=n_boot,
                                a=a_key, b=b_key, acc_a=arms[a_key]["lp_acc"], acc_b=arms[b_key]["lp_acc"], **ev)
 
 
@@ -166,7 +166,7 @@ def _loss_contrast(arms, a_key, b_key, expect, n_boot, **ev):
 
     if a_key not in arms or b_key not in arms:
         return _not_run(f"needs arms {a_key} and {b_key} (not run at this profile)")
-    return stats.decide_paired(arms[a_key]["val_loss_per_image"], arms[b_key]["val_loss_per_image"], expect=expect,
+    return stats.decide_trained_paired(arms[a_key]["val_loss_per_image"], arms[b_key]["val_loss_per_image"], expect=expect,
                                n_boot=n_boot, a=a_key, b=b_key, loss_a=arms[a_key]["val_loss"],
                                loss_b=arms[b_key]["val_loss"], **ev)
 
@@ -225,6 +225,17 @@ def ft_flat_verdict(arms: Dict[str, Dict], ft: Optional[Dict[str, Dict]], n_boot
                              ft_acc={k: accs[k] for _, k in keys})
 
 
+def contrast_noise(arms: Dict[str, Dict], cfg) -> tuple:
+    """Keyword arguments of :func:`stats.decide_trained` for LP-accuracy and val-loss contrasts: seed std of a
+    contrast between two independently seeded runs = sqrt(2) x the base arm's seed std over cfg.ref_seeds
+    pre-trainings (None with one seed: inconclusive), and the stated minimum cfg.min_effect."""
+    noise = ref_noise(arms, cfg)
+    src = f"sqrt(2) x the base arm's seed std over {noise['n_seeds']} pre-training seeds"
+    me = getattr(cfg, "min_effect", 0.0)
+    return tuple(dict(seed_std=None if noise[k] is None else float(np.sqrt(2) * noise[k]), seed_std_source=src,
+                      min_effect=me) for k in ("lp_acc", "val_loss"))
+
+
 def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Optional[Dict] = None,
                    partial: Optional[Dict] = None, sanity: Optional[Dict] = None) -> Dict[str, tuple]:
     """{claim id: (statement, Verdict, paper numbers)}: the sanity check first (with :func:`sanity_run`'s result),
@@ -236,12 +247,10 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     main = main_key(arms, cfg)
     ft = ft or {}
     partial = partial or {}
+    # the trained-contrast rule (stats.decide_trained): held / not held only beyond max(2 x seed std, stated
+    # minimum) with the paired-bootstrap interval, widened by the seed std, excluding 0; no seed std -> inconclusive
+    acc_noise, loss_noise = contrast_noise(arms, cfg)
     noise = ref_noise(arms, cfg)
-    me = getattr(cfg, "min_effect", 0.0)
-    # the seed-noise rule: a trained contrast is held / not held only beyond max(2 x seed std, stated minimum) and
-    # with its paired-bootstrap interval excluding 0; seed std = the base arm's over cfg.ref_seeds pre-trainings
-    acc_noise = dict(seed_std=noise["lp_acc"], min_effect=me)
-    loss_noise = dict(seed_std=noise["val_loss"], min_effect=me)
     ratio_keys = sorted((a["mask_ratio"], k) for k, a in arms.items() if k.startswith("ratio_"))
     out = {"sanity": sanity_verdict(cfg, arms, sanity)} if sanity else {}
     # C1: LP rises with the ratio up to 75 %; FT flat 40-80 %; every ratio beats scratch when fine-tuned
@@ -255,7 +264,7 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     if ft and "scratch" in ft:
         for k, v in ft.items():
             if is_ratio_arm(k):
-                parts.append(stats.decide_paired(ft["scratch"]["correct"], v["correct"], expect="+", n_boot=nb,
+                parts.append(stats.decide_trained_paired(ft["scratch"]["correct"], v["correct"], expect="+", n_boot=nb,
                                                  part=f"FT({k}) - scratch", acc_ft=v["acc"],
                                                  acc_scratch=ft["scratch"]["acc"], **acc_noise))
     else:
@@ -302,7 +311,7 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     if jit in arms:    # Table 1e: adding colour jitter to the crop hurts (84.9/73.5 -> 84.3/71.9)
         parts.append(_lp_contrast(arms, jit, base, "+", nb, part="LP(crop) - LP(crop + colour jitter) (paper: jitter hurts)", **acc_noise))
         if jit in ft and base in ft:
-            parts.append(stats.decide_paired(ft[jit]["correct"], ft[base]["correct"], expect="+", n_boot=nb,
+            parts.append(stats.decide_trained_paired(ft[jit]["correct"], ft[base]["correct"], expect="+", n_boot=nb,
                                              part="FT(crop) - FT(crop + colour jitter) (paper: jitter hurts)",
                                              acc_crop=ft[base]["acc"], acc_jitter=ft[jit]["acc"], **acc_noise))
         statement += " Colour jitter on top of the crop hurts (Table 1e)."
@@ -321,7 +330,7 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
         sched_part = _not_run("no shorter-schedule arm at this profile")
     parts = [sched_part]
     if ft and "scratch" in ft and main in ft:   # MAE + FT vs the same ViT from scratch, equal FT budget, one size
-        parts.append(stats.decide_paired(ft["scratch"]["correct"], ft[main]["correct"], expect="+", n_boot=nb,
+        parts.append(stats.decide_trained_paired(ft["scratch"]["correct"], ft[main]["correct"], expect="+", n_boot=nb,
                                          part=f"FT({main}) - scratch (this model size)", acc_ft=ft[main]["acc"],
                                          acc_scratch=ft["scratch"]["acc"], **acc_noise))
     else:
@@ -333,7 +342,7 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
                         "scratch_B_L_H": [82.3, 82.6, 83.1]})
     # C6: partial fine-tuning lifts LP
     if 1 in partial and "lp_correct" in arms.get(main, {}):
-        v = stats.decide_paired(arms[main]["lp_correct"], partial[1]["correct"], expect="+", n_boot=nb,
+        v = stats.decide_trained_paired(arms[main]["lp_correct"], partial[1]["correct"], expect="+", n_boot=nb,
                                 part=f"acc(tune last block) - LP of {main}", lp=arms[main]["lp_acc"],
                                 ft1=partial[1]["acc"], **acc_noise)
     else:
@@ -353,18 +362,17 @@ def sanity_verdict(cfg, arms: Dict[str, Dict], sanity: Dict):
     10 % of the trivial error) with the paired interval excluding 0."""
     from ..metrics import stats
 
-    noise = ref_noise(arms, cfg)
+    acc_noise, loss_noise = contrast_noise(arms, cfg)
     nb = cfg.n_boot
-    parts = [stats.decide_paired(sanity["random_init_lp_correct"], sanity["lp_correct"], expect="+", n_boot=nb,
+    parts = [stats.decide_trained_paired(sanity["random_init_lp_correct"], sanity["lp_correct"], expect="+", n_boot=nb,
                                  part=f"LP({sanity['arm']}) - LP(same encoder at random init)",
                                  acc_pretrained=sanity["lp_acc"], acc_random_init=sanity["random_init_lp_acc"],
-                                 seed_std=noise["lp_acc"], min_effect=getattr(cfg, "min_effect", 0.0)),
-             stats.decide_paired(sanity["recon_err"], sanity["trivial_err"], expect="+", n_boot=nb,
+                                 **acc_noise),
+             stats.decide_trained_paired(sanity["recon_err"], sanity["trivial_err"], expect="+", n_boot=nb,
                                  part="masked-patch error: trivial (mean visible patch) - model",
                                  err_model=sanity["recon_err_mean"], err_trivial=sanity["trivial_err_mean"],
                                  target="per-patch-normalised pixels" if sanity["norm_pix"] else "pixels",
-                                 seed_std=noise["val_loss"],
-                                 min_effect=SANITY_RECON_MARGIN * sanity["trivial_err_mean"])]
+                                 **{**loss_noise, "min_effect": SANITY_RECON_MARGIN * sanity["trivial_err_mean"]})]
     statement = ("Sanity: the pre-training learned something -- the pre-trained encoder's linear probe beats the "
                  "same encoder at random init, and its masked-patch reconstruction error is clearly (>= 10 %) below "
                  "the trivial predictor's (each masked patch = the mean of the image's visible patches).")

@@ -350,9 +350,24 @@ def comparison_caption(cfg) -> str:
             f"over models ({cfg.n_boot} resamples).")
 
 
+# stated minimum of a trained space contrast: 1 point of mean error (fraction)
+MIN_EFFECT = 0.01
+
+
 def comparison_verdicts(cmps: Dict[str, dict]) -> Dict[str, Any]:
-    from ..metrics import edf as E
-    return {k: E.decide_comparison(c, "mean_diff") for k, c in cmps.items()}
+    """B better than A on mean error, by the trained-contrast rule (:func:`stats.decide_trained`): every
+    model of a population is its own training run (its own seed), so the bootstrap over models is the
+    rerun-at-another-seed distribution of the contrast; its standard error (95 % half-width / 1.96) is
+    the contrast's seed std, and held / not held need |diff| > max(2 x that std, MIN_EFFECT)."""
+    from ..metrics import stats
+    out = {}
+    for k, c in cmps.items():
+        d, lo, hi = c["mean_diff"]
+        out[k] = stats.decide_trained(d, expect="-", min_effect=MIN_EFFECT, seed_std=(hi - lo) / (2 * stats.Z95),
+                                      seed_std_source="bootstrap over the independently trained models",
+                                      n=int(min(c["n_a"], c["n_b"])), stat="mean_diff", ci95_models=[lo, hi],
+                                      n_a=c["n_a"], n_b=c["n_b"])
+    return out
 
 
 # ----------------------------------------------------------------------------- 3 linear rule, random search

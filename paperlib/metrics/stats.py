@@ -7,6 +7,12 @@ Verdicts are *computed*: a :class:`Verdict` can only be made by the decision fun
   (with >= 2 seeds and no interval: |diff| > 2 x seed std);
 * **not held** - the opposite sign clears the same bar;
 * **inconclusive** - otherwise (inside the noise, or the profile too small to tell).
+
+A *trained* contrast (A better than B after training) is decided by :func:`decide_trained` (or
+:func:`decide_trained_paired`), the one rule that includes seed noise: the interval is widened by the
+seed std of the contrast, held AND not held need |effect| > max(2 x seed std, a stated minimum), and a
+contrast with no seed std (one seed and no recorded calibration, :func:`calibration_entry`) is
+inconclusive. :func:`reconcile`: a verdict that differs between seeds is inconclusive at both.
 """
 from __future__ import annotations
 
@@ -148,6 +154,117 @@ def decide_diff(diff: float, lo: float | None = None, hi: float | None = None, *
             return small(f"diff {diff:+.4g} exceeds 2x seed std ({bar:.4g})")
         return _make(INCONCLUSIVE, f"diff {diff:+.4g} within 2x seed std ({bar:.4g})", **ev)
     return _make(INCONCLUSIVE, f"diff {diff:+.4g} without a noise estimate", **ev)
+
+
+Z95 = 1.959963984540054   # two-sided 95 % normal quantile (the seed term of decide_trained's interval)
+
+
+def calibration_entry(calibration: dict | None, key: str) -> dict | None:
+    """One contrast's seed calibration (``SEED_CALIBRATION[name][key]`` of a config module), checked:
+    ``seed_std`` (finite, >= 0), ``per_seed`` (>= 3 measured contrasts, one per training seed) and
+    ``command`` (the exact command that measured them). None when there is none for ``key``."""
+    if not calibration or key not in calibration:
+        return None
+    e = calibration[key]
+    std, per_seed, cmd = e.get("seed_std"), e.get("per_seed"), e.get("command")
+    if not (isinstance(std, (int, float)) and math.isfinite(std) and std >= 0):
+        raise ValueError(f"seed calibration {key!r}: seed_std must be a finite number >= 0, got {std!r}")
+    if not (isinstance(per_seed, (list, tuple)) and len(per_seed) >= 3):
+        raise ValueError(f"seed calibration {key!r}: per_seed must list the contrast at >= 3 seeds, got {per_seed!r}")
+    if abs(float(np.std(per_seed, ddof=1)) - std) > 1e-6 * max(1.0, std):
+        raise ValueError(f"seed calibration {key!r}: seed_std {std} is not the std (ddof=1) of per_seed {per_seed}")
+    if not (isinstance(cmd, str) and cmd.strip()):
+        raise ValueError(f"seed calibration {key!r}: needs the command that measured it (command='...')")
+    return e
+
+
+def decide_trained(diff: float, lo: float | None = None, hi: float | None = None, *, expect: str,
+                   min_effect: float, per_seed: Sequence[float] | None = None, calibration: dict | None = None,
+                   seed_std: float | None = None, seed_std_source: str | None = None, n: int | None = None,
+                   **evidence) -> Verdict:
+    """The verdict rule of every *trained* contrast (A better than B after training): seed noise included.
+
+    ``diff`` is the contrast (mean over the trained seeds), ``(lo, hi)`` an optional 95 % interval over the
+    evaluation sample (e.g. a paired bootstrap over validation images). The seed std ``s`` of the contrast
+    comes from, in this order: ``per_seed`` (this run's contrast at each of >= 2 training seeds: sample std),
+    ``seed_std`` (a seed std this run measured otherwise; ``seed_std_source`` says how), or
+    ``calibration`` (one entry of a config's ``SEED_CALIBRATION``, see :func:`calibration_entry`: the
+    profile trains one seed and the std was measured once with three seeds). With none of them the
+    contrast is **inconclusive**: one training run says nothing about the next.
+
+    Interval: each half of (lo, hi) is widened in quadrature by the seed term 1.96 x s, i.e.
+    ``lo' = diff - sqrt((diff - lo)^2 + (1.96 s)^2)`` (same above). ``s`` is the std of ONE run's contrast
+    (not divided by sqrt(#seeds)): the interval is meant to cover what a rerun at another seed gives,
+    so that a verdict survives regeneration. Without (lo, hi) the interval is diff +- 1.96 s.
+
+    * **held** - the widened interval excludes 0 on the paper's side AND |diff| > max(2 x s, min_effect);
+    * **not held** - the same two conditions against the paper (the floor applies to both sides);
+    * **inconclusive** - otherwise."""
+    if expect not in ("+", "-"):
+        raise ValueError("expect must be '+' or '-'")
+    if min_effect is None or not (math.isfinite(min_effect) and min_effect >= 0):
+        raise ValueError(f"min_effect must be a finite number >= 0 (the stated minimum effect), got {min_effect!r}")
+    if (lo is None) != (hi is None):
+        raise ValueError("give both ends of the interval (lo, hi) or neither")
+    ps = [float(x) for x in per_seed] if per_seed is not None else []
+    if len(ps) >= 2:
+        s, source = float(np.std(ps, ddof=1)), f"measured over {len(ps)} training seeds"
+    elif seed_std is not None and math.isfinite(seed_std) and seed_std >= 0:
+        s, source = float(seed_std), seed_std_source or "given"
+    elif calibration is not None:
+        s = float(calibration["seed_std"])
+        source = f"calibration ({len(calibration['per_seed'])} seeds): {calibration['command']}"
+    else:
+        s, source = None, None
+    sign = 1.0 if expect == "+" else -1.0
+    ev = dict(diff=diff, ci95_items=[lo, hi] if lo is not None else None, seed_std=s, seed_std_source=source,
+              min_effect=min_effect, n=n, **({"per_seed": ps} if ps else {}), **evidence)
+    if diff is None or not math.isfinite(diff):
+        return _make(INCONCLUSIVE, "no finite contrast", **ev)
+    if s is None:
+        return _make(INCONCLUSIVE, f"diff {diff:+.4g} from one training seed and no seed std (neither >= 2 seeds "
+                                   "nor a recorded calibration): trained contrast untestable", **ev)
+    floor = max(2 * s, min_effect)
+    zs = Z95 * s
+    if lo is not None:
+        wlo, whi = diff - math.hypot(diff - lo, zs), diff + math.hypot(hi - diff, zs)
+    else:
+        wlo, whi = diff - zs, diff + zs
+    ev.update(ci95=[wlo, whi], floor=floor)
+    where = f"diff {diff:+.4g}, 95% CI with seed noise [{wlo:+.4g}, {whi:+.4g}]"
+    side = sign * wlo > 0 and sign * whi > 0
+    against = sign * wlo < 0 and sign * whi < 0
+    big = abs(diff) > floor
+    if side and big:
+        return _make(HELD, f"{where} excludes 0 on the paper's side and |diff| > max(2 x seed std, min) = {floor:.4g}", **ev)
+    if against and big:
+        return _make(NOT_HELD, f"{where} excludes 0 against the paper and |diff| > max(2 x seed std, min) = {floor:.4g}",
+                     **ev)
+    if side or against:
+        return _make(INCONCLUSIVE, f"{where} excludes 0, but |diff| is within max(2 x seed std, min) = {floor:.4g}", **ev)
+    return _make(INCONCLUSIVE, f"{where} contains 0", **ev)
+
+
+def decide_trained_paired(per_item_a: Sequence[float], per_item_b: Sequence[float], *, expect: str,
+                          min_effect: float, n_boot: int = 1000, seed: int = 0, **kw) -> Verdict:
+    """:func:`decide_trained` on mean(b) - mean(a) of paired per-item results of two trained models, with
+    the paired bootstrap over items as the item interval (``kw``: the seed std source and evidence)."""
+    diff, lo, hi = paired_bootstrap(per_item_a, per_item_b, n_boot=n_boot, seed=seed)
+    return decide_trained(diff, lo, hi, expect=expect, min_effect=min_effect, n=len(per_item_a), **kw)
+
+
+def reconcile(verdicts_by_seed: dict) -> dict:
+    """One claim's verdicts at several training seeds ({seed: verdict string or Verdict}) -> the reconciled
+    verdict: the common verdict if every seed agrees, else **inconclusive** (a verdict that differs between
+    seeds is inconclusive at both). Returns {"verdict", "agree", "by_seed"}."""
+    by = {k: (v.verdict if isinstance(v, Verdict) else v) for k, v in verdicts_by_seed.items()}
+    bad = [v for v in by.values() if v not in (HELD, NOT_HELD, INCONCLUSIVE)]
+    if bad:
+        raise ValueError(f"unknown verdict(s) {bad}; expected {HELD!r}, {NOT_HELD!r} or {INCONCLUSIVE!r}")
+    if not by:
+        raise ValueError("reconcile needs at least one seed's verdict")
+    agree = len(set(by.values())) == 1
+    return {"verdict": next(iter(by.values())) if agree else INCONCLUSIVE, "agree": agree, "by_seed": by}
 
 
 def compare_arms(a: Sequence[float], b: Sequence[float], *, expect: str, n_boot: int = 1000,

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..config import PROFILES, ConfigError
-from .common import CLI_PARAMS, UsageError, _rel
+from .common import CLI_PARAMS, Layout, UsageError, _rel
+from .compare import compare_runs
+from .plan import resolve_slugs
 from .pool import run_papers
 from .report import write_report
 from .status import list_papers
@@ -60,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the notebook as a script under torchrun with N processes (only rank 0 writes)")
     r.add_argument("--slurm", action="store_true",
                    help="submit the torchrun command as a SLURM job through submitit instead of running here")
+    r.add_argument("--compare", default=None, metavar="REF_DIR",
+                   help="after the run, compare each notebook's claim verdicts with REF_DIR/<slug>/results.json "
+                        "(e.g. figures/): print the agreement table and write <out>/<slug>/compare.json")
 
     sub.add_parser("list", help="papers, profiles and the status of their last runs")
     rep = sub.add_parser("report", help="regenerate figures/README.md from figures/*/results.json")
@@ -77,9 +82,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError("--nproc-per-node must be >= 1")
             params = parse_assignments(args.param, "-p")
             overrides = parse_assignments(args.override, "-o")
-            return run_papers(args.slugs, args.profile, params, overrides, args.out, args.jobs, args.force,
-                              report=False if args.no_report else None, verbose=args.verbose,
-                              nproc_per_node=args.nproc_per_node, slurm=args.slurm)
+            if args.compare is not None:
+                if args.slurm:
+                    raise UsageError("--compare needs the run's results here; it cannot follow --slurm")
+                if not Path(args.compare).is_dir():
+                    raise UsageError(f"--compare {args.compare}: no such folder")
+            rc = run_papers(args.slugs, args.profile, params, overrides, args.out, args.jobs, args.force,
+                            report=False if args.no_report else None, verbose=args.verbose,
+                            nproc_per_node=args.nproc_per_node, slurm=args.slurm)
+            if args.compare is None or rc == 2:
+                return rc
+            out = Path(args.out).expanduser() if args.out else Layout().default_out(args.profile)
+            return max(rc, compare_runs(resolve_slugs(args.slugs), out, Path(args.compare)))
         if args.command == "list":
             print(list_papers())
             return 0
