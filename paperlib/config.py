@@ -326,6 +326,16 @@ def get_config(slug: str, profile: str = "default", overrides: dict | None = Non
     return cfg
 
 
+def shift_seeds(cfg, seed: int):
+    """The notebook's ``seed`` shifts every training seed of the config: ``cfg.seeds`` becomes
+    [seed + s, ...], in place (so the recorded config shows the seeds used); returns ``cfg``. Seed 0 leaves
+    the config unchanged. With two or three seeds, ``-p seed=3`` gives a set disjoint from the default's
+    (what ``run --compare`` needs to test a verdict at other seeds)."""
+    if hasattr(cfg, "seeds"):
+        cfg.seeds = [int(seed) + int(s) for s in cfg.seeds]
+    return cfg
+
+
 def validate_params(slug: str, params: dict) -> None:
     """Check notebook parameters (names, profile, overrides) before any kernel starts."""
     unknown = sorted(set(params) - set(NOTEBOOK_PARAMS))

@@ -1,6 +1,8 @@
 """The panoptic-segmentation experiment pieces: scenes, simulated annotators, studies, claims, model."""
 import dataclasses
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -131,9 +133,12 @@ def test_studies_and_claims_small(scenes):
 
 
 def test_shift_seeds_in_place():
+    from paperlib.config import shift_seeds
     cfg = Cfg(seeds=[0, 1, 2])
-    assert ps.shift_seeds(cfg, 10) is cfg and cfg.seeds == [10, 11, 12]
-    assert ps.shift_seeds(cfg, 0).seeds == [10, 11, 12]
+    assert shift_seeds(cfg, 10) is cfg and cfg.seeds == [10, 11, 12]
+    assert shift_seeds(cfg, 0).seeds == [10, 11, 12]
+    other = types.SimpleNamespace(lr=0.1)                   # a config without training seeds is left alone
+    assert vars(shift_seeds(other, 3)) == {"lr": 0.1}
 
 
 def test_stuff_limit_scaling():

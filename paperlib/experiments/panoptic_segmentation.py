@@ -606,13 +606,6 @@ def stuff_limit(cfg) -> float:
 
 
 # ----------------------------------------------------------------------------- notebook helpers
-def shift_seeds(cfg, seed: int):
-    """The notebook's ``seed`` shifts every annotator seed: ``cfg.seeds`` becomes [seed + s, ...], in place
-    (so the recorded config shows the seeds used); returns ``cfg``."""
-    cfg.seeds = [int(seed) + int(s) for s in cfg.seeds]
-    return cfg
-
-
 def human_pq(human) -> float:
     """Human consistency PQ (%), mean over annotator seeds: T1's "mean over seeds" row."""
     return float(np.mean([summary_row("", s["res"])["PQ"] for s in human["per_seed"]]))
