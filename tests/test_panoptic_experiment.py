@@ -1,6 +1,5 @@
 """The panoptic-segmentation experiment pieces: scenes, simulated annotators, studies, claims, model."""
 import dataclasses
-
 import types
 
 import numpy as np
