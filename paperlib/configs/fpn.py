@@ -148,7 +148,7 @@ PROFILES = {
     "ci": dict(image_size=64, n_train=8, n_val=8, max_objects=4, rpn_variants=["c4", "fpn"],
                det_variants=["c4", "fpn"], fast_rcnn_variants=["c4", "fpn"], batch_size=2, max_steps=3,
                n_boot=100, n_boot_ap=20, timing_repeats=1,
-               curve_budgets=[1, 10, 100], eval_batch_size=8),
+               curve_budgets=[1, 10, 100], eval_batch_size=8, threads=1),
     # one thread: stable timings (C4) and no oversubscription when notebooks run side by side
     "default": dict(threads=1, seed_calibration="default"),
     # spec gpu: "Backbone ... else from scratch with GroupNorm": R-50 (AnyNet has no basic
