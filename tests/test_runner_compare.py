@@ -133,3 +133,28 @@ def test_cli_compare_after_a_run(tmp_path, monkeypatch, capsys):
     assert main(["run", "04", "--profile", "ci", "-p", "seed=1", "--out", str(out), "--compare", str(out / "x")]) == 2
     (tmp_path / "empty").mkdir()
     assert main(["run", "04", "--profile", "ci", "--out", str(out), "--compare", str(tmp_path / "empty")]) == 1
+
+
+def test_report_shows_saved_agreement_and_flags_a_regenerated_reference(tmp_path):
+    from paperlib.runner.report import render_report
+
+    figs, out = tmp_path / "figures", tmp_path / "out"
+    ref = _results(0, {"C1": "held", "C2": "not held"})
+    ref["provenance"]["git_commit"] = "a" * 40
+    _write(figs, "99_toy", ref)
+    _write(out, "99_toy", _results(3, {"C1": "held", "C2": "inconclusive"}))
+    cmp = C.compare_run("99_toy", out, figs)
+    assert cmp["reference_commit"] == "a" * 40
+    (figs / "agreement").mkdir()
+    shutil.copy(out / "99_toy" / "compare.json", figs / "agreement" / "99_toy.json")
+    text = render_report(figs, papers={})
+    assert "## Verdict agreement between seeds" in text and "| 99_toy | 0 vs 3 | 2 | 1 | C2 |" in text
+    assert "no longer match" not in text
+    ref["provenance"]["git_commit"] = "b" * 40               # the reference run was regenerated since
+    ref["claims"][1]["verdict"] = "inconclusive"
+    _write(figs, "99_toy", ref)
+    text = render_report(figs, papers={})
+    assert "no longer match" in text and "reference regenerated since (commit bbbbbbb" in text
+    assert C.stale_reason(cmp, None) == "no reference results.json"
+    ref["provenance"]["git_commit"] = "a" * 40               # same commit, a changed verdict still shows
+    assert C.stale_reason(cmp, ref) == "reference verdicts changed since: C2"

@@ -92,8 +92,11 @@ def compare_run(slug: str, out_dir: Path, ref_dir: Path) -> dict:
     new_path, ref_path = Path(out_dir) / slug / "results.json", Path(ref_dir) / slug / "results.json"
     if new_path.resolve() == ref_path.resolve():
         raise ValueError(f"--compare {_rel(ref_dir)} is the run's own output folder: nothing to compare with")
-    cmp = compare_results(load_results(ref_path), load_results(new_path), slug=slug)
+    ref = load_results(ref_path)
+    cmp = compare_results(ref, load_results(new_path), slug=slug)
     cmp["files"] = {"reference": _rel(ref_path), "this_run": _rel(new_path)}
+    # which reference run this is: the report flags a comparison whose reference was regenerated since
+    cmp["reference_commit"] = (ref.get("provenance") or {}).get("git_commit")
     write_json(Path(out_dir) / slug / COMPARE_FILE, cmp)
     return cmp
 
@@ -121,7 +124,8 @@ def agreement_markdown(comparisons: Sequence[dict]) -> str:
         raise ValueError("agreement_markdown needs at least one comparison")
     out = ["## Verdict agreement between seeds", "",
            "Each notebook rerun at another seed and compared claim by claim with the reference run "
-           "(`python -m paperlib run SLUG --profile default -p seed=1 --out DIR --compare figures/`). "
+           "(`python -m paperlib run SLUG --profile default -p seed=N --out DIR --compare figures/`, then "
+           "`DIR/SLUG/compare.json` copied to `figures/agreement/SLUG.json`). "
            "Rule: a verdict that differs between seeds is inconclusive at both.", "",
            "| paper | seeds | claims | agree | differ (inconclusive by the rule) |", "|---|---|---|---|---|"]
     for c in comparisons:
@@ -137,6 +141,19 @@ def agreement_markdown(comparisons: Sequence[dict]) -> str:
                        f"(seed {s['reference']}) | {ICON.get(r['this_run'], '')} {r['this_run']} (seed {s['this_run']}) | "
                        f"{'yes' if r['agree'] else '**no**'} | {r['reconciled']} |")
     return "\n".join(out) + "\n"
+
+
+def stale_reason(cmp: dict, current: dict | None) -> str | None:
+    """Why a saved comparison no longer describes ``current`` (the reference folder's results.json now):
+    None when it still does (same reference commit and the same reference verdict for every claim)."""
+    if current is None:
+        return "no reference results.json"
+    commit = (current.get("provenance") or {}).get("git_commit")
+    if cmp.get("reference_commit") and commit and cmp["reference_commit"] != commit:
+        return f"reference regenerated since (commit {commit[:7]}, compared with {cmp['reference_commit'][:7]})"
+    now = {str(c.get("id")): _verdict(c) for c in current.get("claims") or []}
+    changed = [r["claim"] for r in cmp.get("rows", []) if now.get(r["claim"], "missing") != r["reference"]]
+    return f"reference verdicts changed since: {', '.join(changed)}" if changed else None
 
 
 def agreement_markdown_from(files: Iterable[str | Path]) -> str:

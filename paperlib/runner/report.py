@@ -196,7 +196,37 @@ def render_report(figures_dir: Path | None = None, papers=None) -> str:
             out += ["Notes:", ""] + [f"- {str(n).strip()}" for n in notes] + [""]
         out += _artifact_lines(slug, r.get("artifacts") or [])
         out += [_provenance_line(prov), ""]
+    out += _agreement_lines(figures_dir, results)
     return "\n".join(out).rstrip() + "\n"
+
+
+AGREEMENT_DIR = "agreement"
+
+
+def _agreement_lines(figures_dir: Path, results: dict) -> list[str]:
+    """The verdict agreement between seeds (figures/agreement/<slug>.json: the compare.json that
+    ``run --compare figures/`` wrote, copied here), with a line for each comparison whose reference run
+    has been regenerated since (then it no longer speaks for the committed verdicts)."""
+    from .compare import agreement_markdown, stale_reason
+
+    files = sorted((figures_dir / AGREEMENT_DIR).glob("*.json"))
+    if not files:
+        return []
+    cmps, stale = [], []
+    for f in files:
+        try:
+            cmp = json.loads(f.read_text(encoding="utf-8"))
+        except ValueError as e:
+            stale.append(f"- {f.name}: unreadable ({e})")
+            continue
+        cmps.append(cmp)
+        why = stale_reason(cmp, results.get(f.stem))
+        if why:
+            stale.append(f"- {f.stem}: {why}")
+    out = ["", agreement_markdown(cmps).rstrip(), ""] if cmps else [""]
+    if stale:
+        out += ["Comparisons that no longer match the committed reference run:", ""] + stale + [""]
+    return out
 
 
 def write_report(figures_dir: Path | None = None, papers=None) -> Path:
