@@ -23,6 +23,8 @@ Profiles:
            | J | same as H | 500 | 0.04 (50) | 32 / 100 | 8.5 | 25.4 | 7.0 | 16.0 | 65.0 | 77.5 | 78 |
            | G | 1 thing, medium only, <= 4 | 600 | 0.04 (50) | 32 / 100 | 30.9 | 71.4 | 53.8 | 52.6 | 65.2 | 79.4 | 101 |
            | K (chosen) | same as G | 500 | 0.04 (50) | 32 / 100 | 22.5 | 61.8 | 48.8 | 45.9 | 64.4 | 78.7 | 77 |
+           | K, seed 1 | same as G | 500 | 0.04 (50) | 32 / 100 | 28.2 | 69.3 | 51.0 | 49.5 | 65.5 | 79.4 | 80 |
+           | K, lambda_s 0 | same as G (detector alone) | 500 | 0.04 (50) | 32 / 100 | 31.3 | 69.6 | 55.0 | 51.7 | - | - | 71 |
            | I | same as G, batch 2 | 1000 | 0.02 (50) | 64 / 200 | 31.3 | 68.6 | 52.4 | 48.9 | 66.6 | 81.7 | 128 |
 
            (the previous plan, A's scenes at 250 iterations: mask AP ~1, PQ^Th 0). More iterations, a higher lr,
@@ -30,7 +32,10 @@ Profiles:
            instance in the examples): telling the shapes apart is what the tiny from-scratch network cannot
            learn in this budget; with one thing class the same network detects (K: 3.3 instances per val
            image kept at score 0.5). 32 RoIs / 100 proposals cut a joint iteration from ~0.24 to ~0.16 CPU s.
-           Evaluation of a joint network on the 100 val images: ~3 CPU s.
+           Evaluation of a joint network on the 100 val images: ~3 CPU s. Seed noise is large (K: AP 22.5 vs
+           28.2 over two seeds), so C2's AP parts may stay inconclusive. Expected default wall on 2 idle
+           cores ~6.5 min: 6 joint x ~80 CPU s + 8 semantic-only x ~22 CPU s (0.04 s / iteration) over 2
+           workers, plus ~40 s of data, process start-up, merge study and figures.
 - gpu:     larger scenes (or a COCO panoptic subset from data_root), small/R-50 trunk with GN, longer runs.
 - paper:   COCO panoptic 2017 from data_root, R-50 FPN 1x (90k iterations, batch 16, lr 0.02, steps at 60k /
            80k), lambda_s 0.5, lambda_i 1.0, under torchrun.
