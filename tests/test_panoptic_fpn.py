@@ -206,6 +206,12 @@ def test_config_ranges():
         Config(width_factors=[0.25, 0.5])
     with pytest.raises(ValueError, match="lambdas_s"):
         Config(lambdas_s=[0.5, 1.0])
+    with pytest.raises(ValueError, match="bucket_probs"):
+        Config(bucket_probs=[0.0, 1.0])
+    with pytest.raises(ValueError, match="bucket_probs"):
+        Config(bucket_probs=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="crowd_prob"):
+        Config(crowd_prob=1.5)
 
 
 # ----------------------------------------------------------------------------- gpu / paper path at toy scale

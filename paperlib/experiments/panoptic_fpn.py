@@ -55,7 +55,7 @@ def prepare(cfg, data_root=None) -> Data:
 
         root = synthetic_scenes(n_train=cfg.n_train, n_val=cfg.n_val, image_size=cfg.image_size,
                                 max_objects=cfg.max_objects, num_things=cfg.num_things, num_stuff=cfg.num_stuff,
-                                seed=cfg.data_seed)
+                                bucket_probs=tuple(cfg.bucket_probs), crowd_prob=cfg.crowd_prob, seed=cfg.data_seed)
     train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip)
     val = panoptic_fpn_dataset(kind, root, va)
     for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
