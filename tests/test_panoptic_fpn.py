@@ -344,3 +344,17 @@ def test_claims_follow_the_numbers_with_two_seeds():
     assert [p["verdict"] for p in parts] == ["held", "held"]            # PQ within noise; R50 ratio 0.67
     # C5: identical PQ^St with and without the area limit -> the filter's gain is not shown (not held/inconclusive)
     assert out["C5"]["verdict"].verdict != "held"
+
+
+def test_equivalence_needs_the_noise_band_inside_the_margin():
+    """'A ~ B' is held only when |diff| + 2 x seed std < equiv_margin_pts; clearly apart -> not held; a small
+    diff with a wide seed spread (it once read 'held: |diff| 0.34 < 23.8') -> inconclusive."""
+    from paperlib.config import get_config
+    from paperlib.experiments import panoptic_fpn_report as R
+
+    cfg = get_config("06_panoptic_fpn", "default", overrides=dict(equiv_margin_pts=2.0))
+    assert R._approx(cfg, [70.0, 71.0], [70.2, 71.1]).verdict == "held"          # band 0.15 + 2 x 0.07
+    assert R._approx(cfg, [70.0, 71.0], [75.0, 76.2]).verdict == "not held"      # 5.1 apart, sd 0.14
+    wide = R._approx(cfg, [22.5, 28.2], [31.3, 20.0])
+    assert wide.verdict == "inconclusive" and "equivalence margin" in wide.reason
+    assert R._approx(cfg, [70.0], [70.1]).verdict == "inconclusive"             # one seed: no noise estimate

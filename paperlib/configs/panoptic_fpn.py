@@ -111,6 +111,8 @@ class Config:
     stuff_area_fracs: list[float] = field(default_factory=lambda: [0.0, 0.002, 0.004, 0.01])
     # ---- statistics: an effect counts as held only above max(2 x seed std, min_effect_pts) (points)
     min_effect_pts: float = 1.0
+    # "A ~ B" is held only when |diff| + 2 x seed std stays inside this margin (points of mIoU / AP / PQ)
+    equiv_margin_pts: float = 2.0
     n_boot: int = 500
     n_examples: int = 3
     threads: int = 1
@@ -152,6 +154,7 @@ RANGES = {
     "overlap_thr": PROB, "score_thr": PROB, "stuff_area_frac": PROB,
     "overlap_thrs": Range(0, 1, nonempty=True), "score_thrs": Range(0, 1, nonempty=True),
     "stuff_area_fracs": Range(0, 1, nonempty=True), "min_effect_pts": NONNEG,
+    "equiv_margin_pts": Range(lo=0, lo_open=True, why="points"),
     "n_boot": Range(lo=1, why="bootstrap resamples"), "n_examples": NONNEG, "threads": COUNT, "workers": COUNT,
 }
 

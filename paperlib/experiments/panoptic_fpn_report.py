@@ -168,14 +168,25 @@ def _contrast(cfg, n, fa, fb, per_a, per_b, expect, **ev):
 
 
 def _approx(cfg, per_a, per_b, **ev):
-    """A ~ B: held when |mean diff| < max(2 x seed std, min_effect_pts); one seed: inconclusive."""
+    """A ~ B, an equivalence: *held* when the seed-noise band |mean diff| + 2 x seed std lies inside the stated
+    equivalence margin ``cfg.equiv_margin_pts`` (so "equal" is said only when the noise is small enough to
+    see a difference of that size); *not held* when |diff| exceeds max(2 x seed std, the margin) (clearly
+    different); otherwise inconclusive (the seeds disagree too much to call it either way). One seed:
+    inconclusive."""
     sd = _seed_std(per_a, per_b)
     d = float(np.mean(per_b) - np.mean(per_a))
+    ev = dict(diff=d, seed_std=sd, equiv_margin=cfg.equiv_margin_pts, per_seed_a=list(per_a),
+              per_seed_b=list(per_b), **ev)
     if sd is None:
-        return stats.not_tested("one seed: no noise estimate for an equivalence", diff=d, **ev)
-    bar = max(2 * sd, cfg.min_effect_pts)
-    return stats.decide_all({f"|diff| {abs(d):.2f} < max(2 x seed std, min) = {bar:.2f}": abs(d) < bar},
-                            diff=d, seed_std=sd, per_seed_a=list(per_a), per_seed_b=list(per_b), **ev)
+        return stats.not_tested("one seed: no noise estimate for an equivalence", **ev)
+    band, m = abs(d) + 2 * sd, cfg.equiv_margin_pts
+    if band < m:
+        return stats.decide_all({f"|diff| + 2 x seed std = {band:.2f} < equivalence margin {m:g}": True}, **ev)
+    if abs(d) > max(2 * sd, m):
+        return stats.decide_all({f"|diff| {abs(d):.2f} <= max(2 x seed std, equivalence margin) = "
+                                 f"{max(2 * sd, m):.2f}": False}, **ev)
+    return stats.not_tested(f"|diff| {abs(d):.2f} with 2 x seed std {2 * sd:.2f}: the noise band {band:.2f} exceeds "
+                            f"the equivalence margin {m:g}, so neither equal nor different can be said", **ev)
 
 
 # ----------------------------------------------------------------------------- tables
