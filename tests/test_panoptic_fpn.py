@@ -358,3 +358,17 @@ def test_equivalence_needs_the_noise_band_inside_the_margin():
     wide = R._approx(cfg, [22.5, 28.2], [31.3, 20.0])
     assert wide.verdict == "inconclusive" and "equivalence margin" in wide.reason
     assert R._approx(cfg, [70.0], [70.1]).verdict == "inconclusive"             # one seed: no noise estimate
+
+
+def test_example_colours_follow_the_category_in_both_panels():
+    """The same category gets the same colour in the ground truth and the prediction, whatever the segment
+    ids; boundaries between two instances of one category are drawn; VOID stays black."""
+    from paperlib.experiments import panoptic_fpn_report as R
+
+    g = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [0, 0, 3, 3]])
+    p = np.array([[7, 7, 9, 9], [7, 7, 9, 9], [0, 0, 5, 5]])
+    cg = R._colour(g, [dict(id=1, category_id=4), dict(id=2, category_id=4), dict(id=3, category_id=2)])
+    cp = R._colour(p, [dict(id=7, category_id=4), dict(id=9, category_id=4), dict(id=5, category_id=2)])
+    assert (cg == cp).all() and (cg[2, 0] == 0).all()
+    assert (cg[0, 0] == cg[0, 3]).all()                         # same category, same base colour ...
+    assert (cg[0, 2] < cg[0, 3]).all()                          # ... with the boundary between them darkened
