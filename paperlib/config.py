@@ -326,13 +326,32 @@ def get_config(slug: str, profile: str = "default", overrides: dict | None = Non
     return cfg
 
 
+def _shifted(value, seed: int):
+    return [int(seed) + int(s) for s in value]
+
+
+def _seed_fields(names) -> list[str]:
+    """Config fields that list training seeds: ``seeds`` and any ``*_seeds`` (e.g. 01's ``ablation_seeds``);
+    counts such as MAE's ``ref_seeds`` (an int) are not lists and are left alone."""
+    return [n for n in names if n == "seeds" or n.endswith("_seeds")]
+
+
 def shift_seeds(cfg, seed: int):
-    """The notebook's ``seed`` shifts every training seed of the config: ``cfg.seeds`` becomes
-    [seed + s, ...], in place (so the recorded config shows the seeds used); returns ``cfg``. Seed 0 leaves
-    the config unchanged. With two or three seeds, ``-p seed=3`` gives a set disjoint from the default's
-    (what ``run --compare`` needs to test a verdict at other seeds)."""
-    if hasattr(cfg, "seeds"):
-        cfg.seeds = [int(seed) + int(s) for s in cfg.seeds]
+    """The notebook's ``seed`` shifts every training seed of the config: ``cfg.seeds`` (and every other
+    ``*_seeds`` list, also inside ``cfg.arms`` dicts) becomes [seed + s, ...], in place, so the recorded
+    config shows the seeds used; returns ``cfg``. ``Run`` calls it once for every notebook: notebooks and
+    experiment modules use ``cfg.seeds`` as given and never shift again. Seed 0 leaves the config unchanged.
+    With two or three seeds, ``-p seed=3`` gives a set disjoint from the default's (what ``run --compare``
+    needs to test a verdict at other seeds)."""
+    for name in _seed_fields(vars(cfg)):
+        value = getattr(cfg, name)
+        if isinstance(value, (list, tuple)):
+            setattr(cfg, name, _shifted(value, seed))
+    for arm in getattr(cfg, "arms", None) or []:
+        if isinstance(arm, dict):
+            for name in _seed_fields(list(arm)):
+                if isinstance(arm[name], (list, tuple)):
+                    arm[name] = _shifted(arm[name], seed)
     return cfg
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 
 from . import REPO_ROOT
-from .config import PAPERS, PROFILES, get_config, resolve_slug
+from .config import PAPERS, PROFILES, get_config, resolve_slug, shift_seeds
 from .metrics.stats import Verdict
 from .jsonio import to_jsonable as _jsonable
 from .paths import check_data_root, default_out_dir
@@ -95,7 +95,8 @@ class Run:
         self.profile = profile
         self.seed = int(seed)
         self.overrides = dict(overrides or {})
-        self.cfg = get_config(self.slug, profile, self.overrides)
+        # the notebook's seed shifts every training seed of the config, here and nowhere else
+        self.cfg = shift_seeds(get_config(self.slug, profile, self.overrides), self.seed)
         self.spec = PAPERS[self.slug]
         self.data_root = check_data_root(data_root, self.cfg)
         self.device = resolve_device(device)

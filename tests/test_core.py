@@ -254,3 +254,21 @@ def test_figure_bytes_are_stable(tmp_path):
         ax.legend()
         save_png(fig, tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_run_shifts_every_training_seed_once(tmp_path):
+    """Run applies the notebook's seed to cfg.seeds, every *_seeds list and the arms' own seed lists, so
+    notebooks use cfg.seeds as given; counts (MAE's ref_seeds) and seed 0 are left alone."""
+    from paperlib.config import get_config, shift_seeds
+    from paperlib.record import Run
+
+    run = Run("01_resnext", profile="ci", seed=3, device="cpu", out_dir=str(tmp_path),
+              overrides={"seeds": [0, 1], "ablation_seeds": [0], "arms": [{"name": "x", "dataset": "synthetic", "seeds": [5]},
+                                                                    {"name": "y", "dataset": "synthetic"}]})
+    assert run.cfg.seeds == [3, 4] and run.cfg.ablation_seeds == [3]
+    assert run.cfg.arms[0]["seeds"] == [8] and "seeds" not in run.cfg.arms[1]
+    assert get_config("01_resnext", "ci", {}).seeds == [0]          # the profile itself is untouched
+    mae = shift_seeds(get_config("10_mae", "default", {}), 3)
+    assert mae.seeds == [3] and mae.ref_seeds == get_config("10_mae", "default", {}).ref_seeds
+    run0 = Run("07_lvis", profile="ci", seed=0, device="cpu", out_dir=str(tmp_path / "b"))
+    assert run0.cfg.seeds == get_config("07_lvis", "ci", {}).seeds

@@ -273,14 +273,15 @@ def primary_arm(arms: Sequence[Arm], pair: Sequence[str]) -> Arm:
 
 
 def train_arm(arm: Arm, data_root=None, *, seed: int = 0, device="cpu", progress=False, log=print):
-    """(results, loaders) of one arm: its models (then its c2_models not among them) x its seeds
-    shifted by `seed`; every record is tagged with ``arm``."""
+    """(results, loaders) of one arm: its models (then its c2_models not among them) x its seeds (as in
+    the arm's config: ``Run`` has already shifted them by the notebook's seed); ``seed`` seeds the loaders.
+    Every record is tagged with ``arm``."""
     c = arm.cfg
     loaders = make_loaders(c, arm.data_root(data_root), seed=seed)
     if log:
         log(f"[{arm.name}] train / val images: {len(loaders[0].dataset)} / {len(loaders[1].dataset)} "
             f"| data: {loaders[2]['name']}")
-    seeds = [seed + s for s in c.seeds]
+    seeds = list(c.seeds)                       # already shifted by the notebook's seed (Run)
     res = train_many(c.models, c, loaders, seeds=seeds, device=device, progress=progress, log=log)
     extra = [m for m in c.c2_models if m not in c.models]
     if extra:                                     # Table 4 models (paper profile only)

@@ -271,11 +271,13 @@ def prepare(cfg, profile: str, data_root=None, device="cpu") -> dict:
 
 def run_studies(cfg, prep: dict, *, seed: int = 0) -> Dict[str, List[dict]]:
     """search -> best per (model, optimizer) -> every seed of the bests -> short-schedule AdamW bests.
+    ``seed`` (the notebook's) draws the search samples; the bests run with ``cfg.seeds`` as given (``Run``
+    has already shifted them by the notebook's seed).
     Returns {"search", "best", "short"} record lists (each through the cached sweep)."""
     kw = dict(data_hash=prep["data_hash"])
     search = run_jobs(search_jobs(cfg, prep["data"], seed=seed, device=prep["device"]), cfg, prep["sweep_dir"], **kw)
     best = best_configs(search)
-    seeds = [seed + s for s in cfg.seeds]
+    seeds = list(cfg.seeds)                     # already shifted by the notebook's seed (Run)
     best_recs = run_jobs(seed_jobs(best, seeds), cfg, prep["sweep_dir"], **kw)
     short = run_jobs(short_jobs(best, cfg, seeds), cfg, prep["sweep_dir"], **kw)
     return {"search": search, "best": best_recs, "short": short}
