@@ -175,8 +175,10 @@ def _c1_rows(naive_shift, fed_shift):
     return rows
 
 
+# (-0.002, 0.006): federated moves more than naive by 0.004, under the stated minimum 0.005 -> not held
+# needs the floor too (issue 19), so inconclusive; (-0.01, 0.05) is far beyond it -> not held
 @pytest.mark.parametrize("naive,fed,expect", [(-0.05, 0.002, "held"), (-0.002, 0.001, "inconclusive"),
-                                              (-0.002, 0.006, "not held"), (-0.01, 0.05, "not held")])
+                                              (-0.002, 0.006, "inconclusive"), (-0.01, 0.05, "not held")])
 def test_c1_verdict(naive, fed, expect):
     cfg = get_config("07_lvis", "default")
     rfs = rfs_rows(0.05)

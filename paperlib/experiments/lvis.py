@@ -19,6 +19,7 @@ import numpy as np
 from ..configs.lvis import N_LVIS_TRAIN
 from ..data.lvis import LVISDetection, frequency_of, lvis_json_path, lvis_stats, synthetic_lvis
 from ..metrics import stats
+from ..plots import subplots
 from ..metrics.lvis import exhaustive_evaluate, lvis_evaluate
 
 __all__ = ["Data", "prepare", "t_syn", "train_all", "rfs_rows", "best_multiplier", "c1_rows", "threshold_rows",
@@ -262,6 +263,21 @@ def _by(rows, **eq):
     return [r for r in rows if all(r[k] == v for k, v in eq.items())]
 
 
+def _trained(per_seed, expect: str, min_effect: float, **evidence):
+    """A trained contrast measured at each training seed: the common rule (held and not held both need
+    |mean| > max(2 x seed std, min_effect) with the seed-widened interval on that side)."""
+    vals = [float(x) for x in per_seed]
+    return stats.decide_trained(float(np.mean(vals)), expect=expect, min_effect=min_effect, per_seed=vals, **evidence)
+
+
+def _trained_arms(a: List[dict], b: List[dict], key: str, expect: str, min_effect: float, **evidence):
+    """b - a on ``key``, paired by training seed (both arms train at the same seeds)."""
+    va, vb = {r["seed"]: r[key] for r in a}, {r["seed"]: r[key] for r in b}
+    seeds = sorted(set(va) & set(vb))
+    return _trained([vb[s] - va[s] for s in seeds], expect, min_effect, a=[va[s] for s in seeds],
+                    b=[vb[s] for s in seeds], seeds=seeds, **evidence)
+
+
 def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict], size: List[dict],
            neg: List[dict]) -> List[dict]:
     """The claim dicts (id, statement, verdict, paper, trained) the notebook records."""
@@ -281,9 +297,7 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
         parts = []
         for vals, expect, measure in ((naive_shift, "-", f"naive - its oracle ({key}): naive under-estimates"),
                                       (gaps, "+", f"|naive - its oracle| - |federated - its oracle| ({key})")):
-            sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
-            parts.append(stats.decide_diff(float(np.mean(vals)), expect=expect, seed_std=sd, min_effect=me,
-                                           per_seed=vals, measure=measure))
+            parts.append(_trained(vals, expect, me, measure=measure))
         v = stats.combine(parts, metric=key, mean=({k: float(np.mean(x)) for k, x in ap.items()}))
     else:
         v = stats.not_tested("no complete labels for this dataset (real LVIS): the oracle is unknown")
@@ -298,10 +312,7 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
     for key in ("AP", "APr"):
         a, b = [r[key] for r in lo], [r[key] for r in hi]
         if a and b:
-            d = np.array(b) - np.array(a)
-            sd = float(np.std(d, ddof=1)) if len(d) > 1 else None
-            parts.append(stats.decide_diff(float(d.mean()), expect="+", seed_std=sd, min_effect=me,
-                                           metric=key, low=a, high=b))
+            parts.append(_trained(np.array(b) - np.array(a), "+", me, metric=key, low=a, high=b))
     v = stats.combine(parts) if parts else stats.not_tested("threshold settings (0.05, 100) / (0.0, 300) not in the run")
     out.append(dict(claim_id="C2", statement="A 300 cap and a ~0 score threshold raise AP and APr over (0.05, 100)",
                     verdict=v, paper=PAPER["T-thr"], trained=True))
@@ -310,19 +321,16 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
     rfs = _rfs_only(rfs)
     best = best_multiplier(rfs)
     uni, bst = _by(rfs, t_multiplier=0.0), _by(rfs, t_multiplier=best)
-    parts = [stats.compare_arms([r["APr"] for r in uni], [r["APr"] for r in bst], expect="+", min_effect=me,
-                                metric="APr", best_multiplier=best)]
-    parts.append(stats.compare_arms([r["AP"] for r in uni], [r["AP"] for r in bst], expect="+", min_effect=me,
-                                    metric="AP", best_multiplier=best))
+    parts = [_trained_arms(uni, bst, "APr", "+", me, metric="APr", best_multiplier=best)]
+    parts.append(_trained_arms(uni, bst, "AP", "+", me, metric="AP", best_multiplier=best))
     top = max(r["t_multiplier"] for r in rfs)
     if best < top:
-        parts.append(stats.compare_arms([r["APr"] for r in _by(rfs, t_multiplier=top)], [r["APr"] for r in bst],
-                                        expect="+", min_effect=me, metric="APr best vs largest t (interior optimum)"))
+        parts.append(_trained_arms(_by(rfs, t_multiplier=top), bst, "APr", "+", me,
+                                   metric="APr best vs largest t (interior optimum)"))
     else:
         parts.append(stats.not_tested(f"the best t is the largest swept ({top:g} x t_syn): no interior optimum shown"))
     if cas:
-        parts.append(stats.compare_arms([r["AP"] for r in cas], [r["AP"] for r in bst], expect="+", min_effect=me,
-                                        metric="AP best t vs class-aware sampling"))
+        parts.append(_trained_arms(cas, bst, "AP", "+", me, metric="AP best t vs class-aware sampling"))
     out.append(dict(claim_id="C3", statement="Repeat-factor sampling at a moderate t raises APr and AP over uniform "
                     "sampling; a larger t is worse (interior optimum); class-aware sampling is worse than the best t. "
                     "Best t picked on the same set as it is scored",
@@ -364,9 +372,8 @@ def claims(cfg, *, data: Data, rfs: List[dict], c1: List[dict], thr: List[dict],
 
 # ----------------------------------------------------------------------------- figures
 def fig_long_tail(data: Data):
-    import matplotlib.pyplot as plt
     st = data.stats
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = subplots(width=5, height=3.2)
     x = np.arange(1, st["num_categories"] + 1)
     col = {"r": "tab:red", "c": "tab:orange", "f": "tab:blue"}
     for f in "fcr":
@@ -389,8 +396,7 @@ def _mean_plot(ax, rows, x, keys, **kw):
 
 
 def fig_rfs(rows):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = subplots(width=5, height=3.2)      # constrained layout: the x label is never cropped
     _mean_plot(ax, _rfs_only(rows), "t_multiplier", ["AP", "APr", "APc", "APf"])
     cas = [r for r in rows if r.get("sampler") == CLASS_AWARE]
     if cas:                                      # errorbar took the colour cycle C0.. in this order
@@ -403,16 +409,14 @@ def fig_rfs(rows):
 
 
 def fig_size(rows):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = subplots(width=5, height=3.2)      # constrained layout: the x label is never cropped
     _mean_plot(ax, rows, "images", ["AP", "APr"])
     ax.set(xlabel="evaluation images", ylabel="AP", title="AP vs evaluation-set size (T-size)")
     return fig
 
 
 def fig_negatives(rows):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = subplots(width=5, height=3.2)      # constrained layout: the x label is never cropped
     _mean_plot(ax, rows, "neg_per_category", ["AP", "APr"])
     ax.set(xscale="log", xlabel="|N_c| (negative images per category)", ylabel="AP",
            title="AP vs verified negatives (Fig 8a)")

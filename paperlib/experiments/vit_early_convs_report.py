@@ -3,8 +3,9 @@ the trained contrasts, figures and the claims C1-C6 (the trained runs come from
 :mod:`paperlib.experiments.vit_early_convs`).
 
 Every verdict is computed: exact anchors by :func:`stats.decide_exact` / :func:`stats.decide_all`;
-trained contrasts (A better than B) by :func:`stats.decide_diff` with the 95 % paired bootstrap
-interval over validation images AND the floor max(2 x seed std of the per-seed contrast, min_effect);
+trained contrasts (A better than B) by :func:`stats.decide_trained`: the 95 % paired bootstrap interval
+over validation images widened by the seed noise, AND (for held and for not held) the floor
+max(2 x seed std of the per-seed contrast, min_effect);
 EDF comparisons by :func:`metrics.edf.compare_spaces` + ``decide_comparison``.
 """
 from __future__ import annotations
@@ -218,15 +219,15 @@ def _contrast(terms: Sequence[tuple], *, expect: str, min_effect: float, n_boot:
     per-image contrast averaged over seeds (paired: every arm is evaluated on the same images)."""
     seeds = sorted(set.intersection(*[set(t[1]) for t in terms])) if terms else []
     if not seeds:
-        return stats.decide_diff(float("nan"), expect=expect, **ev), {}
+        return stats.decide_trained(float("nan"), expect=expect, min_effect=min_effect, **ev), {}
     per_seed = [sum(s * err_of(arms[sd]) for s, arms in terms) for sd in seeds]
     items = np.mean([sum(s * _wrong(arms[sd]) for s, arms in terms) for sd in seeds], axis=0)
     lo, hi = stats.bootstrap_ci(items, n_boot=n_boot, seed=seed)
     seed_std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
     diff = float(np.mean(per_seed))
     diverged = {f"{t}": sum(bool(a[sd]["result"]["diverged"]) for sd in seeds) for t, (_, a) in enumerate(terms)}
-    v = stats.decide_diff(diff, lo, hi, expect=expect, seed_std=seed_std, min_effect=min_effect,
-                          per_seed=per_seed, seeds=seeds, diverged_runs_per_term=diverged, **ev)
+    v = stats.decide_trained(diff, lo, hi, expect=expect, min_effect=min_effect, per_seed=per_seed, seeds=seeds,
+                             diverged_runs_per_term=diverged, **ev)
     return v, {"diff": diff, "ci95": [lo, hi], "seed_std": seed_std, "per_seed": per_seed}
 
 
