@@ -3,9 +3,13 @@
 - :func:`build_data`: the clips (synthetic or a user's frame folders) and the static downstream images;
 - :func:`pseudo_labels`: uNLC-lite on every clip (cached on disk), W1 IoUs of uNLC-lite and of two baselines
   (flow-magnitude threshold, centre prior) against the true masks, split by camera pan;
-- :func:`pretrain`: the student (mask head, trimap loss) and the rotation baseline, same trunk and budget;
+- :func:`pretrain`: the student (mask head, trimap loss) and the rotation baseline, same trunk and budget, on
+  the pre-training clips (:func:`split_clips` holds the last ``heldout_clips`` out);
+- :func:`w6_rows` / :func:`w6_table`: W6, the student's single-frame masks vs uNLC's on the held-out clips;
 - :func:`transfer_grid`: fine-tuning on label fractions (W3) and with frozen trunk parts (W2), per seed;
-- :func:`claim_verdicts`: C1-C5, computed. Figures and tables: :mod:`.watching_objects_move_report`.
+- :func:`w5_rows` / :func:`w5_verdict`: W5, transfer vs the amount of pre-training video;
+- :func:`claim_verdicts`: C1-C5 (and W5), computed; every trained contrast by ``stats.decide_trained(_paired)``.
+  Detection transfer: :mod:`.watching_objects_move_detection`; figures and tables: :mod:`.watching_objects_move_report`.
 """
 from __future__ import annotations
 
