@@ -58,7 +58,7 @@ def test_w6_student_masks_and_table():
     cfg = get_config(SLUG, "ci", {"crop_size": 16})
     frames = np.zeros((3, 32, 32, 3), np.uint8)
     frames[:, 8:24, 8:24, 0] = 255
-    m = X.student_masks(cfg, _Oracle(), frames, "cpu")
+    m = X.student_probs(cfg, _Oracle(), frames, "cpu") >= 0.5
     assert m.shape == (3, 32, 32) and m.dtype == bool
     truth = np.zeros((3, 32, 32), bool)
     truth[:, 8:24, 8:24] = True
@@ -69,6 +69,28 @@ def test_w6_student_masks_and_table():
     assert t["all"]["n clips"] == 2 and t["all"]["IoU student (mean over seeds)"] == pytest.approx(0.375)
     assert t["all"]["student - teacher"] == pytest.approx(-0.125)
     assert t["camera pan"]["IoU uNLC (teacher)"] == pytest.approx(0.5)
+
+
+class _Dim(torch.nn.Module):
+    """An under-confident student: logit -2 (p 0.12) on the red square, -6 (p 0.0025) elsewhere."""
+
+    def forward(self, x):
+        return (x[:, 0] > 1.0).float() * 4 - 6
+
+
+def test_w6_threshold_is_calibrated_on_pseudo_masks_of_training_clips_only():
+    cfg = get_config(SLUG, "ci", {"crop_size": 16})
+    fr = np.zeros((2, 32, 32, 3), np.uint8)
+    fr[:, 8:24, 8:24, 0] = 255
+    sq = np.zeros((2, 32, 32), np.float32)
+    sq[:, 8:24, 8:24] = 1.0
+    clips = [dict(frames=fr, masks=None, name=f"c{i}", pan=0) for i in range(4)]
+    data = dict(clips=clips)
+    thr = X.calibrate_threshold(cfg, _Dim(), data, {"soft": [sq] * 3 + [None]}, "cpu")   # held-out clip unread
+    assert 0.0025 < thr < 0.12                     # 0.5 would give empty masks
+    assert X.calibrate_threshold(get_config(SLUG, "ci", {"student_thresh": 0.3}), _Dim(), data, {}, "cpu") == 0.3
+    with pytest.raises(ConfigError, match="student_thresh"):
+        get_config(SLUG, "ci", {"student_thresh": 1.5})
 
 
 def test_split_clips_and_video_subsets():

@@ -86,7 +86,8 @@ class Config:
     n_examples: int = 4
     # W6 student vs teacher: the last `heldout_clips` clips are segmented by uNLC but never pre-trained on
     heldout_clips: int = 12
-    student_thresh: float = 0.5        # the student's mask = sigmoid(logit) >= this
+    student_thresh: float | None = None   # student mask = sigmoid >= this; None: calibrated on the pre-training
+    #                                       clips against the pseudo masks (never the true masks)
     # W5 more unlabeled video: motion pre-training on these fractions of the training clips ([] = not run);
     # transfer at min(fractions), all layers fine-tuned
     video_fractions: list[float] = field(default_factory=list)
@@ -126,8 +127,8 @@ class Config:
             bad("det_fractions", "a non-empty list of fractions in (0, 1]")
         if not all(0 < f <= 1 for f in self.video_fractions):
             bad("video_fractions", "a list of fractions in (0, 1]")
-        if not 0 < self.student_thresh < 1:
-            bad("student_thresh", "(0, 1)")
+        if self.student_thresh is not None and not 0 < self.student_thresh < 1:
+            bad("student_thresh", "None (calibrated) or a number in (0, 1)")
         if self.heldout_clips < 0 or (self.dataset == "synthetic" and self.heldout_clips >= self.n_clips):
             bad("heldout_clips", f"[0, n_clips) = [0, {self.n_clips})")
         if self.dataset not in ("synthetic", "folder"):

@@ -224,10 +224,13 @@ def pretrain(cfg, data: dict, pseudo: dict, method: str, device, seed: int, vide
 
 
 # ----------------------------------------------------------------------------- W6: student vs teacher
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+
+
 @torch.no_grad()
-def student_masks(cfg, model: MaskNet, frames: np.ndarray, device, batch: int = 64) -> np.ndarray:
-    """The student's single-frame masks of (T, H, W, 3) uint8 frames: each whole frame resized to the training
-    crop size (what an un-jittered training crop sees), sigmoid(logit) up-sampled to H x W, >= student_thresh."""
+def student_probs(cfg, model: MaskNet, frames: np.ndarray, device, batch: int = 64) -> np.ndarray:
+    """The student's foreground probability for (T, H, W, 3) uint8 frames: each whole frame resized to the training
+    crop size (what an un-jittered training crop sees), sigmoid(logit) up-sampled to H x W."""
     model.eval().to(device)
     h, w = frames.shape[1:3]
     out = []
@@ -237,7 +240,22 @@ def student_masks(cfg, model: MaskNet, frames: np.ndarray, device, batch: int = 
                           antialias=True)
         p = torch.sigmoid(model(x))[:, None]
         out.append(F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)[:, 0].cpu())
-    return (torch.cat(out) >= cfg.student_thresh).numpy()
+    return torch.cat(out).numpy()
+
+
+def calibrate_threshold(cfg, model: MaskNet, data: dict, pseudo: dict, device, max_clips: int = 20) -> float:
+    """cfg.student_thresh, or (None) the threshold of :data:`THRESHOLDS` whose student masks agree best (mean IoU)
+    with the pseudo masks on the first `max_clips` pre-training clips: only the teacher's labels, never the true
+    masks, choose it (a student trained with a class-imbalanced BCE is under-confident, so 0.5 can be empty)."""
+    from ..motion.unlc import final_mask
+
+    if cfg.student_thresh is not None:
+        return float(cfg.student_thresh)
+    use = split_clips(cfg, len(data["clips"]))[0][:max_clips]
+    probs = [student_probs(cfg, model, data["clips"][i]["frames"], device) for i in use]
+    teach = [np.stack([final_mask(f) for f in pseudo["soft"][i]]) for i in use]
+    score = [np.mean([B.mask_iou(p >= t, m) for p, m in zip(probs, teach)]) for t in THRESHOLDS]
+    return float(THRESHOLDS[int(np.argmax(score))])
 
 
 def w6_rows(cfg, data: dict, pseudo: dict, students: dict, device) -> list:
@@ -248,12 +266,14 @@ def w6_rows(cfg, data: dict, pseudo: dict, students: dict, device) -> list:
     rows = []
     held = split_clips(cfg, len(data["clips"]))[1]
     for seed, model in sorted(students.items()):
+        thr = calibrate_threshold(cfg, model, data, pseudo, device)
         for i in held:
             c = data["clips"][i]
             if c["masks"] is None:
                 continue
-            row = dict(seed=seed, clip=c["name"], pan=c["pan"] > 0,
-                       iou_student=B.mask_iou(student_masks(cfg, model, c["frames"], device), c["masks"]))
+            pred = student_probs(cfg, model, c["frames"], device) >= thr
+            row = dict(seed=seed, clip=c["name"], pan=c["pan"] > 0, thresh=thr,
+                       iou_student=B.mask_iou(pred, c["masks"]))
             if cfg.pseudo_source == "unlc":
                 row["iou_unlc"] = B.mask_iou(np.stack([final_mask(f) for f in pseudo["soft"][i]]), c["masks"])
             rows.append(row)
@@ -273,7 +293,8 @@ def w6_table(rows: list) -> list:
                     for s in sorted({r["seed"] for r in rs})]
         row = {"clips": name, "n clips": len({r["clip"] for r in rs}), "IoU student (mean over seeds)":
                float(np.mean(per_seed)), "student seed std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1
-               else None, "seeds": len(per_seed)}
+               else None, "seeds": len(per_seed), "student threshold (mean)": float(np.mean([r["thresh"] for r in rs]))
+               if all("thresh" in r for r in rs) else None}
         if all("iou_unlc" in r for r in rs):
             teacher = float(np.mean([r["iou_unlc"] for r in rs if r["seed"] == rs[0]["seed"]]))
             row.update({"IoU uNLC (teacher)": teacher, "student - teacher": row["IoU student (mean over seeds)"]
