@@ -12,8 +12,8 @@ Profiles:
   to fit 10 min on 2 cores: a 16-32-64 AnyNet at 40 px, 400 pretext steps, 200 transfer steps, label fractions
   1 / 10 / 100 % and frozen parts 0 / 4 (the spec's 5 % and conv1-3 levels run at gpu / paper). Knobs that shrink
   it: ``ft_steps`` (about half of the time), ``n_clips`` (uNLC, ~1.3 s CPU per clip), ``pre_steps``.
-- ``gpu``: more clips, larger frames, 3 seeds, a wider 4-stage trunk with the "imagenet" stem (strides 4..32) so
-  that it is also the body of a Faster R-CNN (paperlib.models.detection, "c4" variant) fine-tuned on paperlib's
+- ``gpu``: more clips, larger frames, 3 seeds, a wider 4-stage trunk with the "imagenet" stem (strides 4..32;
+  160-px crops give the mask head a 5 x 5 map, 96-px static images for classification) so that it is also the body of a Faster R-CNN (paperlib.models.detection, "c4" variant) fine-tuned on paperlib's
   embedded scenes at 10 / 100 % of the training images (mAP@0.5); the W5 video-amount sweep (25 / 50 / 100 % of
   the pre-training clips).
 - ``paper``: a user's ``data_root`` (frames/, optional masks/ as pseudo labels, static/{train,test}, and
@@ -182,7 +182,7 @@ PROFILES = {
     "gpu": dict(n_clips=2000, fractions=[0.01, 0.05, 0.1, 0.25, 1.0], freeze_levels=[0, 2, 3, 4], frame_size=128,
                 n_frames=16, n_static_train=10000, n_static_test=2000,
                 n_segments=300, stem="imagenet", widths=[64, 128, 256, 512], depths=[1, 2, 2, 1], stem_width=32,
-                crop_size=128, pre_steps=20000, pre_batch=128, ft_steps=3000, ft_batch=64, seeds=[0, 1, 2],
+                crop_size=160, static_size=96, pre_steps=20000, pre_batch=128, ft_steps=3000, ft_batch=64, seeds=[0, 1, 2],
                 methods=["motion", "rotation", "random", "true_masks"], threads=0, num_workers=4, heldout_clips=100,
                 video_fractions=[0.25, 0.5, 1.0], det_dataset="scenes", det_fractions=[0.1, 1.0]),
     "paper": dict(dataset="folder", fractions=[0.01, 0.05, 0.1, 0.25, 1.0], freeze_levels=[0, 2, 3, 4], n_segments=400,
