@@ -47,22 +47,30 @@ def test_trained_contrast_needs_the_floor_on_both_sides():
 
 
 # ----------------------------------------------------------------------------- W6
-class _Oracle(torch.nn.Module):
-    """A 'student' whose logit is +10 where the (normalised) red channel is high: checks the mask plumbing."""
+class _RedSquare(torch.nn.Module):
+    """A 'student' whose logit is `on` where the (normalised) red channel is high, `off` elsewhere."""
+
+    def __init__(self, on: float, off: float):
+        super().__init__()
+        self.on, self.off = on, off
 
     def forward(self, x):
-        return (x[:, 0] > 1.0).float() * 20 - 10
+        return torch.where(x[:, 0] > 1.0, self.on, self.off)
+
+
+def _square(n=3, dtype=np.uint8, value=255):
+    a = np.zeros((n, 32, 32, 3) if dtype == np.uint8 else (n, 32, 32), dtype)
+    a[:, 8:24, 8:24, ...] = value
+    return a
 
 
 def test_w6_student_masks_and_table():
     cfg = get_config(SLUG, "ci", {"crop_size": 16})
-    frames = np.zeros((3, 32, 32, 3), np.uint8)
-    frames[:, 8:24, 8:24, 0] = 255
-    m = X.student_probs(cfg, _Oracle(), frames, "cpu") >= 0.5
+    frames = _square()
+    frames[..., 1:] = 0
+    m = X.student_probs(cfg, _RedSquare(10.0, -10.0), frames, "cpu") >= 0.5
     assert m.shape == (3, 32, 32) and m.dtype == bool
-    truth = np.zeros((3, 32, 32), bool)
-    truth[:, 8:24, 8:24] = True
-    assert (m == truth).mean() > 0.95
+    assert (m == _square(dtype=bool, value=True)).mean() > 0.95
     rows = [dict(seed=s, clip=f"c{i}", pan=i == 1, iou_student=0.3 + 0.1 * s + 0.05 * i, iou_unlc=0.5)
             for s in (0, 1) for i in (0, 1)]
     t = {r["clips"]: r for r in X.w6_table(rows)}
@@ -71,24 +79,16 @@ def test_w6_student_masks_and_table():
     assert t["camera pan"]["IoU uNLC (teacher)"] == pytest.approx(0.5)
 
 
-class _Dim(torch.nn.Module):
-    """An under-confident student: logit -2 (p 0.12) on the red square, -6 (p 0.0025) elsewhere."""
-
-    def forward(self, x):
-        return (x[:, 0] > 1.0).float() * 4 - 6
-
-
 def test_w6_threshold_is_calibrated_on_pseudo_masks_of_training_clips_only():
     cfg = get_config(SLUG, "ci", {"crop_size": 16})
-    fr = np.zeros((2, 32, 32, 3), np.uint8)
-    fr[:, 8:24, 8:24, 0] = 255
-    sq = np.zeros((2, 32, 32), np.float32)
-    sq[:, 8:24, 8:24] = 1.0
-    clips = [dict(frames=fr, masks=None, name=f"c{i}", pan=0) for i in range(4)]
-    data = dict(clips=clips)
-    thr = X.calibrate_threshold(cfg, _Dim(), data, {"soft": [sq] * 3 + [None]}, "cpu")   # held-out clip unread
+    fr = _square(2)
+    fr[..., 1:] = 0
+    sq = _square(2, np.float32, 1.0)
+    data = dict(clips=[dict(frames=fr, masks=None, name=f"c{i}", pan=0) for i in range(4)])
+    dim = _RedSquare(-2.0, -6.0)                   # under-confident: p 0.12 on the square, 0.0025 elsewhere
+    thr = X.calibrate_threshold(cfg, dim, data, {"soft": [sq] * 3 + [None]}, "cpu")   # held-out clip unread
     assert 0.0025 < thr < 0.12                     # 0.5 would give empty masks
-    assert X.calibrate_threshold(get_config(SLUG, "ci", {"student_thresh": 0.3}), _Dim(), data, {}, "cpu") == 0.3
+    assert X.calibrate_threshold(get_config(SLUG, "ci", {"student_thresh": 0.3}), dim, data, {}, "cpu") == 0.3
     with pytest.raises(ConfigError, match="student_thresh"):
         get_config(SLUG, "ci", {"student_thresh": 1.5})
 
