@@ -12,9 +12,10 @@ from paperlib.metrics.stats import Verdict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = dict(n_segments=20, vote_iters=4, vote_chunks=2, widths=[8, 8, 8], depths=[1, 1, 1], stem_width=8,
-           crop_size=24, pre_steps=2, pre_batch=4, ft_steps=2, ft_batch=4, seeds=[0, 1], fractions=[0.5, 1.0],
-           freeze_levels=[0, 4], freeze_fraction=1.0, num_workers=0, threads=1, n_examples=2)
+TOY = dict(n_segments=20, vote_iters=4, vote_chunks=2, widths=[8, 8, 8, 8], depths=[1, 1, 1, 1], stem_width=8,
+           crop_size=32, pre_steps=2, pre_batch=4, ft_steps=2, ft_batch=4, seeds=[0, 1], fractions=[0.5, 1.0],
+           freeze_levels=[0, 5], freeze_fraction=1.0, num_workers=0, threads=1, n_examples=2, heldout_clips=1,
+           video_fractions=[0.5, 1.0], det_dataset="none")   # detection: tests/test_watching_objects_move_transfer.py
 
 
 def _fake_folder(root, n_clips=2, n_frames=5, size=40, k=3):
@@ -39,8 +40,14 @@ def _pipeline(cfg, root):
     ps = X.pseudo_labels(cfg, data)
     pre = {(m, s): X.pretrain(cfg, data, ps, m, "cpu", seed=s) for s in cfg.seeds for m in cfg.methods}
     rows = X.transfer_grid(cfg, data, {k: v["trunk"] for k, v in pre.items()}, "cpu")
-    claims = X.claim_verdicts(cfg, ps["rows"], rows)
-    assert set(claims) == {"C1", "C2", "C3", "C4", "C5"}
+    assert all(p["n_clips"] == 1 for k, p in pre.items() if k[0] != "random")    # the held-out clip is not seen
+    w6 = X.w6_table(X.w6_rows(cfg, data, ps, {s: pre[("motion", s)]["model"] for s in cfg.seeds}, "cpu"))
+    assert w6[0]["n clips"] == 1 and w6[0]["seeds"] == 2 and 0 <= w6[0]["IoU student (mean over seeds)"] <= 1
+    assert ("IoU uNLC (teacher)" in w6[0]) == (cfg.pseudo_source == "unlc")
+    rows5 = X.w5_rows(cfg, data, ps, rows, "cpu")
+    assert R.w5_table(rows5)[0]["clips"] == 1 and len(rows5) == 4
+    claims = X.claim_verdicts(cfg, ps["rows"], rows, rows5=rows5)
+    assert set(claims) == {"C1", "C2", "C3", "C4", "C5", "W5"}
     assert all(isinstance(v, Verdict) for _, v, _ in claims.values())
     assert {r["method"] for r in rows} == set(cfg.methods)
     assert all(0.0 <= r["acc"] <= 1.0 for r in rows)

@@ -3,9 +3,13 @@
 - :func:`build_data`: the clips (synthetic or a user's frame folders) and the static downstream images;
 - :func:`pseudo_labels`: uNLC-lite on every clip (cached on disk), W1 IoUs of uNLC-lite and of two baselines
   (flow-magnitude threshold, centre prior) against the true masks, split by camera pan;
-- :func:`pretrain`: the student (mask head, trimap loss) and the rotation baseline, same trunk and budget;
+- :func:`pretrain`: the student (mask head, trimap loss) and the rotation baseline, same trunk and budget, on
+  the pre-training clips (:func:`split_clips` holds the last ``heldout_clips`` out);
+- :func:`w6_rows` / :func:`w6_table`: W6, the student's single-frame masks vs uNLC's on the held-out clips;
 - :func:`transfer_grid`: fine-tuning on label fractions (W3) and with frozen trunk parts (W2), per seed;
-- :func:`claim_verdicts`: C1-C5, computed. Figures and tables: :mod:`.watching_objects_move_report`.
+- :func:`w5_rows` / :func:`w5_verdict`: W5, transfer vs the amount of pre-training video;
+- :func:`claim_verdicts`: C1-C5 (and W5), computed; every trained contrast by ``stats.decide_trained(_paired)``.
+  Detection transfer: :mod:`.watching_objects_move_detection`; figures and tables: :mod:`.watching_objects_move_report`.
 """
 from __future__ import annotations
 
@@ -172,25 +176,41 @@ def _rot_step(model, batch, device):
 
 
 def make_trunk(cfg) -> Trunk:
-    return Trunk(student_config(cfg.widths, cfg.depths, cfg.stem_width))
+    return Trunk(student_config(cfg.widths, cfg.depths, cfg.stem_width, stem=cfg.stem))
 
 
-def pretrain(cfg, data: dict, pseudo: dict, method: str, device, seed: int) -> dict:
+def split_clips(cfg, n: int) -> tuple:
+    """(pre-training clip indices, held-out clip indices): the last cfg.heldout_clips clips are held out (W6)."""
+    if cfg.heldout_clips >= n:
+        raise ValueError(f"heldout_clips={cfg.heldout_clips} leaves no clip to pre-train on: the data has {n} clips")
+    k = n - cfg.heldout_clips
+    return list(range(k)), list(range(k, n))
+
+
+def video_subset(train_idx: list, fraction: float) -> list:
+    """The first round(fraction x n) pre-training clips (at least one): nested subsets for W5."""
+    return train_idx[:max(1, int(round(fraction * len(train_idx))))]
+
+
+def pretrain(cfg, data: dict, pseudo: dict, method: str, device, seed: int, video_fraction: float = 1.0) -> dict:
     """Pre-train a trunk with the pretext of `method` ("motion": uNLC masks, "true_masks": the hidden true
-    masks -- an upper bound -- or "rotation"); "random" returns a freshly initialised trunk."""
+    masks -- an upper bound -- or "rotation"); "random" returns a freshly initialised trunk. Only the pre-training
+    clips (:func:`split_clips`) are used, and of those the first `video_fraction` (W5)."""
     torch.manual_seed(seed)
     trunk = make_trunk(cfg)
     if method == "random":
         return dict(trunk=trunk, loss=[], seconds=0.0)
-    frames = _frames_tensor(data["clips"])
+    use = video_subset(split_clips(cfg, len(data["clips"]))[0], video_fraction)
+    clips = [data["clips"][i] for i in use]
+    frames = _frames_tensor(clips)
     tcfg = TrainConfig(epochs=1, optimizer="adamw", lr=cfg.pre_lr, weight_decay=cfg.pre_wd, warmup_epochs=0.05,
                        schedule="cosine", seed=seed, log_every=max(1, cfg.pre_steps // 5))
     n = cfg.pre_steps * cfg.pre_batch
     if method in ("motion", "true_masks"):
         if method == "motion":
-            soft = torch.from_numpy(np.concatenate(pseudo["soft"]).astype(np.float32))
+            soft = torch.from_numpy(np.concatenate([pseudo["soft"][i] for i in use]).astype(np.float32))
         else:
-            soft = torch.from_numpy(np.concatenate([c["masks"] for c in data["clips"]]).astype(np.float32))
+            soft = torch.from_numpy(np.concatenate([c["masks"] for c in clips]).astype(np.float32))
         model, ds, step = MaskNet(trunk), FrameDataset(frames, soft, "mask", cfg, n, seed), _mask_step
     elif method == "rotation":
         model, ds, step = RotNet(trunk), FrameDataset(frames, None, "rotation", cfg, n, seed), _rot_step
@@ -199,7 +219,88 @@ def pretrain(cfg, data: dict, pseudo: dict, method: str, device, seed: int) -> d
     loader = make_loader(ds, cfg.pre_batch, shuffle=False, seed=seed, num_workers=cfg.num_workers, drop_last=True)
     t0 = time.time()
     hist = train(model, loader, tcfg, device=device, step_fn=step, progress=False, desc=f"pretrain {method}")
-    return dict(trunk=model.trunk.cpu(), model=model.cpu(), loss=hist["train_loss"], seconds=time.time() - t0)
+    return dict(trunk=model.trunk.cpu(), model=model.cpu(), loss=hist["train_loss"], seconds=time.time() - t0,
+                n_clips=len(clips))
+
+
+# ----------------------------------------------------------------------------- W6: student vs teacher
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+
+
+@torch.no_grad()
+def student_probs(cfg, model: MaskNet, frames: np.ndarray, device, batch: int = 64) -> np.ndarray:
+    """The student's foreground probability for (T, H, W, 3) uint8 frames: each whole frame resized to the training
+    crop size (what an un-jittered training crop sees), sigmoid(logit) up-sampled to H x W."""
+    model.eval().to(device)
+    h, w = frames.shape[1:3]
+    out = []
+    for i in range(0, len(frames), batch):
+        x = to_tensor(frames[i:i + batch]).to(device)
+        x = F.interpolate(x, size=(cfg.crop_size, cfg.crop_size), mode="bilinear", align_corners=False,
+                          antialias=True)
+        p = torch.sigmoid(model(x))[:, None]
+        out.append(F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)[:, 0].cpu())
+    return torch.cat(out).numpy()
+
+
+def calibrate_threshold(cfg, model: MaskNet, data: dict, pseudo: dict, device, max_clips: int = 20) -> float:
+    """cfg.student_thresh, or (None) the threshold of :data:`THRESHOLDS` whose student masks agree best (mean IoU)
+    with the pseudo masks on the first `max_clips` pre-training clips: only the teacher's labels, never the true
+    masks, choose it (a student trained with a class-imbalanced BCE is under-confident, so 0.5 can be empty)."""
+    from ..motion.unlc import final_mask
+
+    if cfg.student_thresh is not None:
+        return float(cfg.student_thresh)
+    use = split_clips(cfg, len(data["clips"]))[0][:max_clips]
+    probs = [student_probs(cfg, model, data["clips"][i]["frames"], device) for i in use]
+    teach = [np.stack([final_mask(f) for f in pseudo["soft"][i]]) for i in use]
+    score = [np.mean([B.mask_iou(p >= t, m) for p, m in zip(probs, teach)]) for t in THRESHOLDS]
+    return float(THRESHOLDS[int(np.argmax(score))])
+
+
+def w6_rows(cfg, data: dict, pseudo: dict, students: dict, device) -> list:
+    """Per (seed, held-out clip): IoU of the student's masks (students[seed]: a MaskNet) and of uNLC's masks
+    (when uNLC ran) against the true masks. Clips without true masks are skipped."""
+    from ..motion.unlc import final_mask
+
+    rows = []
+    held = split_clips(cfg, len(data["clips"]))[1]
+    for seed, model in sorted(students.items()):
+        thr = calibrate_threshold(cfg, model, data, pseudo, device)
+        for i in held:
+            c = data["clips"][i]
+            if c["masks"] is None:
+                continue
+            pred = student_probs(cfg, model, c["frames"], device) >= thr
+            row = dict(seed=seed, clip=c["name"], pan=c["pan"] > 0, thresh=thr,
+                       iou_student=B.mask_iou(pred, c["masks"]))
+            if cfg.pseudo_source == "unlc":
+                row["iou_unlc"] = B.mask_iou(np.stack([final_mask(f) for f in pseudo["soft"][i]]), c["masks"])
+            rows.append(row)
+    return rows
+
+
+def w6_table(rows: list) -> list:
+    """Mean IoU of student and teacher (uNLC) on the held-out clips, overall and by camera pan; the student's
+    seed std is over the per-seed means (exploratory: no claim)."""
+    out = []
+    for name, sel in (("all", lambda r: True), ("static camera", lambda r: not r["pan"]),
+                      ("camera pan", lambda r: r["pan"])):
+        rs = [r for r in rows if sel(r)]
+        if not rs:
+            continue
+        per_seed = [float(np.mean([r["iou_student"] for r in rs if r["seed"] == s]))
+                    for s in sorted({r["seed"] for r in rs})]
+        row = {"clips": name, "n clips": len({r["clip"] for r in rs}), "IoU student (mean over seeds)":
+               float(np.mean(per_seed)), "student seed std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1
+               else None, "seeds": len(per_seed), "student threshold (mean)": float(np.mean([r["thresh"] for r in rs]))
+               if all("thresh" in r for r in rs) else None}
+        if all("iou_unlc" in r for r in rs):
+            teacher = float(np.mean([r["iou_unlc"] for r in rs if r["seed"] == rs[0]["seed"]]))
+            row.update({"IoU uNLC (teacher)": teacher, "student - teacher": row["IoU student (mean over seeds)"]
+                        - teacher})
+        out.append(row)
+    return out
 
 
 # ----------------------------------------------------------------------------- transfer
@@ -261,6 +362,45 @@ def transfer_grid(cfg, data: dict, trunks: dict, device) -> list:
     return rows
 
 
+def w5_rows(cfg, data: dict, pseudo: dict, rows: list, device) -> list:
+    """W5: motion pre-training on each of cfg.video_fractions of the pre-training clips, transfer at the smallest
+    label fraction (all layers fine-tuned), per seed. The 100 % arm reuses the main grid's motion rows."""
+    fmin = min(cfg.fractions)
+    idx = torch.from_numpy(label_fraction_indices(data["train"][1], fmin, seed=cfg.data_seed))
+    xtr, ytr = to_tensor(data["train"][0])[idx], torch.from_numpy(data["train"][1])[idx]
+    xte, yte = to_tensor(data["test"][0]), torch.from_numpy(data["test"][1])
+    out = []
+    for vf in sorted(cfg.video_fractions):
+        for seed in cfg.seeds:
+            done = [r for r in _arm(rows, "motion", fmin, 0) if r["seed"] == seed] if vf == 1.0 else []
+            if done:
+                correct = done[0]["correct"]
+            else:
+                pre = pretrain(cfg, data, pseudo, "motion", device, seed=seed, video_fraction=vf)
+                correct = finetune(cfg, pre["trunk"], xtr, ytr, xte, yte, freeze=0, device=device, seed=seed)
+            n = len(video_subset(split_clips(cfg, len(data["clips"]))[0], vf))
+            out.append(dict(method="motion", video_fraction=vf, n_clips=n, seed=seed, fraction=fmin, freeze=0,
+                            acc=float(correct.mean()), correct=correct))
+    return out
+
+
+def w5_verdict(rows5: list, *, min_effect: float, seed: int = 0) -> stats.Verdict:
+    """"Monotone gain": each step up in video (25 -> 50 -> 100 %) improves transfer, every step decided by
+    :func:`stats.decide_trained_paired` (per-image correctness averaged over seeds, per-seed differences)."""
+    vfs = sorted({r["video_fraction"] for r in rows5})
+    if len(vfs) < 2:
+        return stats.not_tested("W5 needs at least two video fractions")
+    parts = []
+    for lo_f, hi_f in zip(vfs, vfs[1:]):
+        a = sorted((r for r in rows5 if r["video_fraction"] == lo_f), key=lambda r: r["seed"])
+        b = sorted((r for r in rows5 if r["video_fraction"] == hi_f), key=lambda r: r["seed"])
+        parts.append(stats.decide_trained_paired(
+            np.mean([r["correct"] for r in a], 0), np.mean([r["correct"] for r in b], 0), expect="+",
+            min_effect=min_effect, per_seed=[y["acc"] - x["acc"] for x, y in zip(a, b)], seed=seed,
+            contrast=f"acc(motion, {100 * hi_f:g} % video) - acc(motion, {100 * lo_f:g} % video)"))
+    return stats.combine(parts)
+
+
 def _arm(rows, method, fraction, freeze):
     rs = sorted((r for r in rows if r["method"] == method and r["fraction"] == fraction and r["freeze"] == freeze),
                 key=lambda r: r["seed"])
@@ -269,18 +409,17 @@ def _arm(rows, method, fraction, freeze):
 
 def contrast(rows, a: str, b: str, fraction: float, freeze: int, *, min_effect: float, expect: str = "+",
              seed: int = 0) -> stats.Verdict:
-    """mean acc(a) - acc(b) over seeds at (fraction, freeze): held only if it exceeds max(2 x seed std, min_effect)
-    AND the paired bootstrap over test images (per-image correctness averaged over seeds) excludes 0."""
+    """mean acc(a) - acc(b) over seeds at (fraction, freeze), by :func:`stats.decide_trained_paired`: held / not
+    held only if |diff| exceeds max(2 x seed std, min_effect) AND the paired bootstrap over test images
+    (per-image correctness averaged over seeds), widened by the seed noise, excludes 0 on that side."""
     ra, rb = _arm(rows, a, fraction, freeze), _arm(rows, b, fraction, freeze)
     if not ra or not rb:
         return stats.not_tested(f"{a} or {b} not run at fraction {fraction}, freeze {freeze}")
     ca, cb = np.mean([r["correct"] for r in ra], 0), np.mean([r["correct"] for r in rb], 0)
-    diff, lo, hi = stats.paired_bootstrap(cb, ca, seed=seed)
     per_seed = [x["acc"] - y["acc"] for x, y in zip(ra, rb)]
-    seed_std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
-    return stats.decide_diff(diff, lo, hi, expect=expect, seed_std=seed_std, min_effect=min_effect, n=len(ca),
-                             contrast=f"acc({a}) - acc({b})", fraction=fraction, freeze=freeze,
-                             acc_a=[x["acc"] for x in ra], acc_b=[y["acc"] for y in rb], per_seed_diff=per_seed)
+    return stats.decide_trained_paired(cb, ca, expect=expect, min_effect=min_effect, per_seed=per_seed, seed=seed,
+                                       contrast=f"acc({a}) - acc({b})", fraction=fraction, freeze=freeze,
+                                       acc_a=[x["acc"] for x in ra], acc_b=[y["acc"] for y in rb])
 
 
 def gap_rows(rows, cfg) -> list:
@@ -317,8 +456,9 @@ def _iou_contrast(clip_rows, baseline: str, min_effect: float, seed: int, label:
                              iou_baseline=float(np.mean(a)))
 
 
-def claim_verdicts(cfg, clip_rows: list, rows: list, seed: int = 0) -> dict:
-    """{claim id: (statement, Verdict, paper dict)} from this run's numbers (clip_rows: pseudo_labels()["rows"])."""
+def claim_verdicts(cfg, clip_rows: list, rows: list, seed: int = 0, rows5: list | None = None) -> dict:
+    """{claim id: (statement, Verdict, paper dict)} from this run's numbers (clip_rows: pseudo_labels()["rows"];
+    rows5: :func:`w5_rows`, adds "W5" when given)."""
     out = {}
     if not any("iou_unlc" in r for r in clip_rows):
         v1 = stats.not_tested("no true masks to measure the pseudo labels against")
@@ -360,17 +500,21 @@ def claim_verdicts(cfg, clip_rows: list, rows: list, seed: int = 0) -> dict:
                                                   mean_iou is not None and mean_iou < 0.9}, mean_iou=mean_iou)])
         s5 = "the masks are noisy (IoU < 0.9) and still transfer"
     out["C5"] = ("Noisy labels are enough: trained with the trimap loss on noisy uNLC masks, the student still "
-                 f"beats random init ({s5}); more video is not tested at this profile", v5, {})
+                 f"beats random init ({s5})", v5, {})
+    if rows5:
+        vfs = sorted({r["video_fraction"] for r in rows5})
+        out["W5"] = (f"More unlabeled video helps: transfer at {100 * fmin:g} % labels grows monotonically with the "
+                     f"pre-training video ({', '.join(f'{100 * v:g}' for v in vfs)} % of the clips)",
+                     w5_verdict(rows5, min_effect=cfg.min_effect, seed=seed), {})
     return out
 
 
 def _gap_shrinks(rows, other, fmin, fmax, min_effect) -> stats.Verdict:
-    """(gap at fmin) - (gap at fmax) > 0 with the seed-noise floor (per-seed gap differences)."""
+    """(gap at fmin) - (gap at fmax) > 0 by :func:`stats.decide_trained` on the per-seed gap differences."""
     gmin = [x["acc"] - y["acc"] for x, y in zip(_arm(rows, "motion", fmin, 0), _arm(rows, other, fmin, 0))]
     gmax = [x["acc"] - y["acc"] for x, y in zip(_arm(rows, "motion", fmax, 0), _arm(rows, other, fmax, 0))]
     if not gmin or not gmax or fmin == fmax:
         return stats.not_tested("needs two label fractions")
     d = [a - b for a, b in zip(gmin, gmax)]
-    std = float(np.std(d, ddof=1)) if len(d) > 1 else None
-    return stats.decide_diff(float(np.mean(d)), expect="+", seed_std=std, min_effect=min_effect,
-                             contrast=f"gap vs {other} at {fmin} minus gap at {fmax}", per_seed=d)
+    return stats.decide_trained(float(np.mean(d)), expect="+", min_effect=min_effect, per_seed=d,
+                                contrast=f"gap vs {other} at {fmin} minus gap at {fmax}")

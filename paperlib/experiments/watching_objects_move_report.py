@@ -94,3 +94,14 @@ def plot_pretrain_losses(pre: dict):
     ax.set_ylabel("pretext training loss")
     ax.legend()
     return fig
+
+
+def w5_table(rows5: list) -> list:
+    """W5: transfer accuracy (smallest label fraction, all layers fine-tuned) per fraction of pre-training video."""
+    out = []
+    for vf in sorted({r["video_fraction"] for r in rows5}):
+        rs = [r for r in rows5 if r["video_fraction"] == vf]
+        mu, sd = _mean_std([r["acc"] for r in rs])
+        out.append({"pre-training video %": 100 * vf, "clips": rs[0]["n_clips"], "label fraction %":
+                    100 * rs[0]["fraction"], "acc % (mean)": 100 * mu, "acc % (seed std)": 100 * sd, "seeds": len(rs)})
+    return out

@@ -21,16 +21,17 @@ from torch import nn
 
 from .anynet import AnyNet, AnyNetConfig
 
-__all__ = ["student_config", "Trunk", "MaskNet", "RotNet", "TransferNet", "trimap_bce", "trimap_targets"]
+__all__ = ["student_config", "Trunk", "trunk_to_anynet", "MaskNet", "RotNet", "TransferNet", "trimap_bce", "trimap_targets"]
 
 
 def student_config(widths: Sequence[int] = (32, 64, 128), depths: Sequence[int] = (1, 1, 1),
-                   stem_width: int = 24, strides: Sequence[int] | None = None) -> AnyNetConfig:
-    """A small AnyNet (simple stem s2, bottleneck ratio 1, one group; strides 1, 2, 2, ... by default):
-    with three stages a 64 px input gives an 8 px feature map."""
+                   stem_width: int = 24, strides: Sequence[int] | None = None, stem: str = "simple") -> AnyNetConfig:
+    """A small AnyNet (bottleneck ratio 1, one group; strides 1, 2, 2, ... by default). ``stem="simple"`` (s2):
+    with three stages a 64 px input gives an 8 px feature map; ``stem="imagenet"`` (s4) with four stages gives
+    strides 4..32, the body :func:`paperlib.models.detection.build_detector` expects (:func:`trunk_to_anynet`)."""
     n = len(widths)
     strides = list(strides) if strides is not None else [1] + [2] * (n - 1)
-    return AnyNetConfig(stem="simple", stem_width=stem_width, depths=list(depths), widths=list(widths),
+    return AnyNetConfig(stem=stem, stem_width=stem_width, depths=list(depths), widths=list(widths),
                         strides=list(strides), bot_widths=list(widths), group_widths=list(widths), num_classes=1)
 
 
@@ -40,6 +41,7 @@ class Trunk(nn.Module):
     def __init__(self, cfg: AnyNetConfig):
         super().__init__()
         net = AnyNet(cfg)
+        self.cfg = cfg
         self.stem = net.stem
         self.stages = nn.Sequential(*net.stages())
         self.num_features = net.num_features
@@ -50,6 +52,16 @@ class Trunk(nn.Module):
 
     def forward(self, x):
         return self.stages(self.stem(x))
+
+
+def trunk_to_anynet(trunk: Trunk) -> AnyNet:
+    """An AnyNet of the trunk's config holding copies of its stem and stages (its unused classifier head stays
+    freshly initialised): the form :func:`paperlib.models.detection.build_detector` takes as a pre-trained body."""
+    net = AnyNet(trunk.cfg)
+    net.stem.load_state_dict(trunk.stem.state_dict())
+    for dst, src in zip(net.stages(), trunk.stages):
+        dst.load_state_dict(src.state_dict())
+    return net
 
 
 class MaskNet(nn.Module):
