@@ -31,9 +31,10 @@ def width_of(recipe, factor: float) -> int:
 
 
 def build_panoptic(recipe, *, num_things: int, num_stuff: int, width_factor: float = 1.0, aggregate: str = "sum",
-                   lambda_s: float = 0.5, instance: bool = True, seed: int = 0, backbone_weights: Optional[str] = None):
+                   lambda_s: float = 0.5, instance: bool = True, seed: int = 0, backbone_weights: Optional[str] = None,
+                   schedule: str = "joint", fpn_groups: int = 1):
     """A :func:`paperlib.models.panoptic_fpn.build_panoptic_fpn` network from ``recipe`` (initialised
-    with ``torch.manual_seed(seed)``)."""
+    with ``torch.manual_seed(seed)``); ``schedule`` / ``fpn_groups``: the paper's Table 3c/d designs."""
     from ..models.panoptic_fpn import build_panoptic_fpn
 
     r = recipe
@@ -42,6 +43,7 @@ def build_panoptic(recipe, *, num_things: int, num_stuff: int, width_factor: flo
         num_things=num_things, num_stuff=num_stuff, sem_channels=width_of(r, width_factor), aggregate=aggregate,
         loss_weight_sem=lambda_s, loss_weight_instance=r.lambda_i, instance=instance, backbone=r.backbone,
         norm=r.norm, head_norm=r.head_norm, backbone_weights=backbone_weights, fpn_channels=r.fpn_channels,
+        schedule=schedule, fpn_groups=fpn_groups,
         representation_size=r.representation_size, min_size=r.min_size, max_size=r.max_size,
         anchor_sizes=tuple(r.anchor_sizes), canonical_scale=r.canonical_scale,
         rpn_post_nms_top_n_test=r.rpn_post_nms_top_n_test, rpn_pre_nms_top_n_train=r.rpn_pre_nms_top_n_train,

@@ -24,8 +24,8 @@ from ..metrics.pq import pq_compute_arrays
 from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
 
 __all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "run_jobs", "study_jobs",
-           "run_studies", "merge_study", "joint_vs_separate", "Net", "width_of", "pq_of", "ap_of", "sem_confusions",
-           "mac_parts", "macs"]
+           "run_studies", "merge_study", "joint_vs_separate", "Net", "VARIANTS", "width_of", "pq_of", "ap_of",
+           "sem_confusions", "mac_parts", "macs"]
 
 
 @dataclass
@@ -73,13 +73,14 @@ def width_of(cfg, factor: float) -> int:
 
 
 def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum", lambda_s: float = 0.5,
-          instance: bool = True, seed: int = 0):
+          instance: bool = True, seed: int = 0, schedule: str = "joint", fpn_groups: int = 1):
     """One network of the studies (:func:`paperlib.engine.panoptic.build_panoptic` with ``cfg`` as the recipe)."""
     from ..engine.panoptic import build_panoptic
 
     return build_panoptic(cfg, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
                           width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
-                          seed=seed, backbone_weights=data.backbone_weights)
+                          seed=seed, backbone_weights=data.backbone_weights, schedule=schedule,
+                          fpn_groups=fpn_groups)
 
 
 def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
@@ -222,12 +223,18 @@ def run_jobs(cfg, data: Data, device, jobs: List[dict], data_root=None) -> Dict[
 def study_jobs(cfg) -> List[dict]:
     """Step 1 (T1c/d analogue: semantic-only networks per width factor, summed, plus the 1x branch
     concatenated) and step 2 (T2a analogue: joint networks per lambda_s, lambda_i = cfg.lambda_i), every
-    seed. Keys: ("sem", factor, aggregate, seed) and ("joint", lambda_s, seed)."""
+    seed, and the T3c/d analogue (``cfg.variants``: the joint network at ``cfg.joint_lambda_s`` with alternating
+    losses or a grouped FPN). Keys: ("sem", factor, aggregate, seed), ("joint", lambda_s, seed) and
+    ("joint", variant, seed)."""
     jobs = []
     for lam in cfg.lambdas_s:                     # the slow ones first
         for s in cfg.seeds:
             jobs.append({"key": ("joint", lam, s), "name": f"joint ls={lam:g} s{s}", "seed": s,
                          "build": {"lambda_s": lam}})
+    for v in cfg.variants:
+        for s in cfg.seeds:
+            jobs.append({"key": ("joint", v, s), "name": f"{v} ls={cfg.joint_lambda_s:g} s{s}", "seed": s,
+                         "build": {"lambda_s": cfg.joint_lambda_s, **VARIANTS[v]}})
     for f, agg in [(f, "sum") for f in cfg.width_factors] + [(1.0, "concat")]:
         for s in cfg.seeds:
             jobs.append({"key": ("sem", f, agg, s), "name": f"semantic {f:g}x {agg} s{s}", "seed": s,
@@ -235,8 +242,13 @@ def study_jobs(cfg) -> List[dict]:
     return jobs
 
 
+#: build() keywords of the T3c/d designs (paper Table 3: (c) alternating losses, (d) grouped FPN, 2 x 128 ch)
+VARIANTS = {"alternate": {"schedule": "alternate"}, "grouped": {"fpn_groups": 2}}
+
+
 def run_studies(cfg, data: Data, device, data_root=None):
-    """Steps 1 and 2: (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net})."""
+    """Steps 1 and 2 (+ the T3c/d designs): (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net,
+    and (variant, seed): Net for ``cfg.variants``})."""
     nets = run_jobs(cfg, data, device, study_jobs(cfg), data_root)
     sem = {k[1:]: v for k, v in nets.items() if k[0] == "sem"}
     joint = {k[1:]: v for k, v in nets.items() if k[0] == "joint"}
