@@ -113,8 +113,10 @@ def claim_c3(machine, cfg, key: str = "merged") -> stats.Verdict:
     cats = categories()
     if key != "simulated":
         diff, lo, hi, per_seed, n = trained_contrast(machine, cats, "human", key, _rq_minus_sq_gap, cfg.n_boot)
+        h0, m0 = machine["human"]["res"]["All"], machine[key]["res"]["All"]
         return stats.decide_trained(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C3") / 100,
-                                    per_seed=per_seed, n=n, machine=key,
+                                    per_seed=per_seed, n=n, machine=key, delta_RQ_first_seed=h0["rq"] - m0["rq"],
+                                    delta_SQ_first_seed=h0["sq"] - m0["sq"],
                                     rule="trained contrast: held if the 95% CI of dRQ - dSQ ((seed, image) units of "
                                          "every training seed pooled, widened by the seed std) excludes 0 on the + "
                                          "side and |dRQ - dSQ| > max(2 x seed std, the stated minimum); not held "
