@@ -35,7 +35,8 @@ Profiles:
            Evaluation of a joint network on the 100 val images: ~3 CPU s. Seed noise is large (K: AP 22.5 vs
            28.2 over two seeds), so C2's AP parts may stay inconclusive. Expected default wall on 2 idle
            cores ~6.5 min: 6 joint x ~80 CPU s + 8 semantic-only x ~22 CPU s (0.04 s / iteration) over 2
-           workers, plus ~40 s of data, process start-up, merge study and figures.
+           workers, plus ~40 s of data, process start-up, merge study and figures. The T3c/d designs (C4,
+           ``variants``: alternating losses, grouped FPN) add 4 networks, ~+2 min: ~8.5 min in all.
 - gpu:     larger scenes (or a COCO panoptic subset from data_root), small/R-50 trunk with GN, longer runs.
 - paper:   COCO panoptic 2017 from data_root, R-50 FPN 1x (90k iterations, batch 16, lr 0.02, steps at 60k /
            80k), lambda_s 0.5, lambda_i 1.0, under torchrun.
@@ -102,6 +103,12 @@ class Config:
     lambdas_s: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
     lambda_i: float = 1.0
     joint_lambda_s: float = 0.5         # the joint model of step 4 (COCO's lambda_s)
+    # T3c/d analogue (C4): the joint model's design alternatives, each trained at joint_lambda_s for every seed:
+    # "alternate" = instance and semantic losses on alternate iterations, "grouped" = the FPN split into two
+    # groups of fpn_channels / 2, one per task. Default profile: +4 networks, ~+2 min on 2 idle cores (pilot, 1
+    # thread, 40 iterations at the default recipe, CPU s per iteration relative to a joint network: alternate
+    # 0.98, grouped 0.49 -- the heads read half the channels); the paper profile leaves them out (2 x 90k its)
+    variants: list[str] = field(default_factory=lambda: ["alternate", "grouped"])
     # merge (detectron2 defaults; the stuff limit as a fraction of the image area: 4096 / (800 x 1333))
     overlap_thr: float = 0.5
     score_thr: float = 0.5
@@ -151,6 +158,7 @@ RANGES = {
     "clip_grad": Range(lo=0, lo_open=True, none="no clipping"), "max_steps": STEPS, "log_every": COUNT,
     "num_workers": NONNEG, "seeds": SEEDS, "width_factors": Range(lo=0, lo_open=True, nonempty=True),
     "lambdas_s": Range(lo=0, nonempty=True), "lambda_i": NONNEG, "joint_lambda_s": NONNEG,
+    "variants": Range(choices=("alternate", "grouped")),
     "overlap_thr": PROB, "score_thr": PROB, "stuff_area_frac": PROB,
     "overlap_thrs": Range(0, 1, nonempty=True), "score_thrs": Range(0, 1, nonempty=True),
     "stuff_area_fracs": Range(0, 1, nonempty=True), "min_effect_pts": NONNEG,
@@ -178,7 +186,8 @@ PROFILES = {
                   representation_size=1024, min_size=800, max_size=1333, anchor_sizes=[32, 64, 128, 256, 512],
                   canonical_scale=224, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_train=2000,
                   rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, iters=90000, batch_size=2, lr=0.02,
-                  warmup_epochs=0.135, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5], seeds=[0],
+                  warmup_epochs=0.135, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5], variants=[],
+                  seeds=[0],
                   threads=4, num_workers=4, log_every=20),
 }
 

@@ -12,7 +12,6 @@ for ``cfg.iters`` iterations; steps 1 and 2 use the same count, so step 4 reuses
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -25,8 +24,8 @@ from ..metrics.pq import pq_compute_arrays
 from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
 
 __all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "run_jobs", "study_jobs",
-           "run_studies", "merge_study", "joint_vs_separate", "Net", "width_of", "pq_of", "ap_of", "sem_confusions",
-           "mac_parts", "macs"]
+           "run_studies", "merge_study", "joint_vs_separate", "Net", "VARIANTS", "width_of", "pq_of", "ap_of",
+           "sem_confusions", "mac_parts", "macs"]
 
 
 @dataclass
@@ -68,72 +67,37 @@ def width_of(cfg, factor: float) -> int:
     """Semantic branch width for a factor of ``cfg.sem_channels`` (the 1x width: the FPN width at the CPU
     profiles, whose factors 0.25 / 0.5 / 1 mirror the paper's 64 / 128 / 256 on a 256-channel FPN; 128 at
     the paper profile)."""
-    return max(1, int(round(factor * cfg.sem_channels)))
+    from ..engine.panoptic import width_of as w
+
+    return w(cfg, factor)
 
 
 def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum", lambda_s: float = 0.5,
-          instance: bool = True, seed: int = 0):
-    from ..models.panoptic_fpn import build_panoptic_fpn
+          instance: bool = True, seed: int = 0, schedule: str = "joint", fpn_groups: int = 1):
+    """One network of the studies (:func:`paperlib.engine.panoptic.build_panoptic` with ``cfg`` as the recipe)."""
+    from ..engine.panoptic import build_panoptic
 
-    torch.manual_seed(seed)
-    return build_panoptic_fpn(
-        num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids), sem_channels=width_of(cfg, width_factor),
-        aggregate=aggregate, loss_weight_sem=lambda_s, loss_weight_instance=cfg.lambda_i, instance=instance,
-        backbone=cfg.backbone, norm=cfg.norm, head_norm=cfg.head_norm, backbone_weights=data.backbone_weights,
-        fpn_channels=cfg.fpn_channels, representation_size=cfg.representation_size, min_size=cfg.min_size,
-        max_size=cfg.max_size, anchor_sizes=tuple(cfg.anchor_sizes), canonical_scale=cfg.canonical_scale,
-        rpn_post_nms_top_n_test=cfg.rpn_post_nms_top_n_test, rpn_pre_nms_top_n_train=cfg.rpn_pre_nms_top_n_train,
-        rpn_post_nms_top_n_train=cfg.rpn_post_nms_top_n_train, box_batch_size_per_image=cfg.box_batch_size_per_image, box_detections_per_img=cfg.box_detections_per_img,
-        box_score_thresh=cfg.box_score_thresh)
+    return build_panoptic(cfg, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
+                          width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
+                          seed=seed, backbone_weights=data.backbone_weights, schedule=schedule,
+                          fpn_groups=fpn_groups)
 
 
 def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
     """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 %); history dict."""
-    from ..data.coco import detection_collate
-    from ..engine.data import make_loader
-    from ..engine.detection import train_config
-    from ..engine.detection_steps import detection_step
-    from ..engine.loop import train
+    from ..engine.panoptic import train_panoptic
 
-    loader = make_loader(data.train, cfg.batch_size, shuffle=True, seed=seed, drop_last=True,
-                         collate_fn=detection_collate, num_workers=cfg.num_workers)
-    # find_unused: at lambda_s = 0 the semantic head gets no gradient (DDP must not wait for it)
-    tc = train_config(cfg, 1, seed, steps_per_epoch=len(loader), iters=cfg.iters,
-                      step_iters=max(1, int(0.75 * cfg.iters)), find_unused=True)
-    t0 = time.time()
-    hist = train(model, loader, tc, device=device, step_fn=detection_step, desc=desc, progress=cfg.progress)
-    hist["train_seconds"] = time.time() - t0
-    return hist
+    return train_panoptic(model, cfg, data.train, device, seed, desc=desc)
 
 
-@torch.no_grad()
 def predict(model, data: Data, device, batch_size: int = 8, keep_score: float = 0.0) -> List[Dict[str, Any]]:
-    """Per val image: the semantic argmax (branch labels: 0 other, 1..S stuff; None without a semantic
-    branch), the instance masks binarised at 0.5 with their scores and category ids (only scores >=
-    ``keep_score``: the merge never looks further), and the image's COCO results (all detections, RLE
-    masks) under "coco" for the AP."""
-    from ..data.coco import detection_collate
-    from ..metrics.coco import detections_to_coco
+    """Per val image: :func:`paperlib.engine.panoptic.predict_panoptic` (semantic argmax, instance masks,
+    scores, category ids, and the COCO results under "coco" for the AP)."""
+    from ..engine.panoptic import predict_panoptic
 
-    model.eval().to(device)
     ds = data.val
-    out = []
-    for i in range(0, len(ds), batch_size):
-        j1 = min(i + batch_size, len(ds))
-        imgs, _ = detection_collate([ds[j] for j in range(i, j1)])
-        for iid, r in zip(ds.ids[i:j1], model([im.to(device) for im in imgs])):
-            r = {k: v.cpu() for k, v in r.items()}
-            p: Dict[str, Any] = {"sem": None, "masks": None}
-            if "sem_seg" in r:
-                p["sem"] = r["sem_seg"].argmax(0).to(torch.uint8).numpy()
-            if "boxes" in r:
-                p["coco"] = detections_to_coco([r], [iid], ds.label_to_cat_id, masks=True)
-                keep = r["scores"] >= keep_score
-                p["masks"] = (r["masks"][keep, 0] >= 0.5).numpy()
-                p["scores"] = r["scores"][keep].numpy()
-                p["cats"] = np.array([ds.label_to_cat_id[int(l)] for l in r["labels"][keep]], dtype=np.int64)
-            out.append(p)
-    return out
+    return predict_panoptic(model, len(ds), lambda j: ds[j][0], device, ds.label_to_cat_id,
+                            batch_size=batch_size, keep_score=keep_score, image_ids=ds.ids)
 
 
 def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff_area_frac=None,
@@ -259,12 +223,18 @@ def run_jobs(cfg, data: Data, device, jobs: List[dict], data_root=None) -> Dict[
 def study_jobs(cfg) -> List[dict]:
     """Step 1 (T1c/d analogue: semantic-only networks per width factor, summed, plus the 1x branch
     concatenated) and step 2 (T2a analogue: joint networks per lambda_s, lambda_i = cfg.lambda_i), every
-    seed. Keys: ("sem", factor, aggregate, seed) and ("joint", lambda_s, seed)."""
+    seed, and the T3c/d analogue (``cfg.variants``: the joint network at ``cfg.joint_lambda_s`` with alternating
+    losses or a grouped FPN). Keys: ("sem", factor, aggregate, seed), ("joint", lambda_s, seed) and
+    ("joint", variant, seed)."""
     jobs = []
     for lam in cfg.lambdas_s:                     # the slow ones first
         for s in cfg.seeds:
             jobs.append({"key": ("joint", lam, s), "name": f"joint ls={lam:g} s{s}", "seed": s,
                          "build": {"lambda_s": lam}})
+    for v in cfg.variants:
+        for s in cfg.seeds:
+            jobs.append({"key": ("joint", v, s), "name": f"{v} ls={cfg.joint_lambda_s:g} s{s}", "seed": s,
+                         "build": {"lambda_s": cfg.joint_lambda_s, **VARIANTS[v]}})
     for f, agg in [(f, "sum") for f in cfg.width_factors] + [(1.0, "concat")]:
         for s in cfg.seeds:
             jobs.append({"key": ("sem", f, agg, s), "name": f"semantic {f:g}x {agg} s{s}", "seed": s,
@@ -272,8 +242,13 @@ def study_jobs(cfg) -> List[dict]:
     return jobs
 
 
+#: build() keywords of the T3c/d designs (paper Table 3: (c) alternating losses, (d) grouped FPN, 2 x 128 ch)
+VARIANTS = {"alternate": {"schedule": "alternate"}, "grouped": {"fpn_groups": 2}}
+
+
 def run_studies(cfg, data: Data, device, data_root=None):
-    """Steps 1 and 2: (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net})."""
+    """Steps 1 and 2 (+ the T3c/d designs): (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net,
+    and (variant, seed): Net for ``cfg.variants``})."""
     nets = run_jobs(cfg, data, device, study_jobs(cfg), data_root)
     sem = {k[1:]: v for k, v in nets.items() if k[0] == "sem"}
     joint = {k[1:]: v for k, v in nets.items() if k[0] == "joint"}

@@ -1,6 +1,10 @@
-"""04 Panoptic Segmentation, the machine (T5, T6; claims C3 and C5): a tiny FCN with a semantic head and
-thing / boundary heads plus a tiny RoI classifier, trained with the shared engine on fresh scenes; its
-outputs merged by the paper's heuristic (separate vs merged) and compared with the simulated humans.
+"""04 Panoptic Segmentation, the machine (T5, T6; claims C3 and C5), trained on fresh scenes, its outputs
+merged by the paper's heuristic (separate vs merged) and compared with the simulated humans. Two machines
+(``cfg.machine``): "fcn", a tiny FCN with a semantic head and thing / boundary heads plus a tiny RoI
+classifier (the CPU stand-in, trained with the shared engine), and "panoptic_fpn", paperlib's Panoptic FPN
+(:mod:`paperlib.models.panoptic_fpn`, trained and run by :mod:`paperlib.engine.panoptic`, the code 06 uses),
+the spec's ``gpu`` machine. ``cfg.machine_seeds`` machines are trained (one per seed) so that the trained
+contrasts of C3 and C5 have a seed std.
 
 Split out of :mod:`paperlib.experiments.panoptic_segmentation` (same paper; scenes, annotators and the
 evaluation helpers live there) to keep each module small. Paper notes:
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from types import SimpleNamespace
 from typing import Any, Dict, List
 
 import numpy as np
@@ -145,6 +150,94 @@ def train_machine(cfg, device, cats, seed: int = 0) -> Dict[str, Any]:
 
 
 
+def fpn_recipe(cfg) -> SimpleNamespace:
+    """The Panoptic FPN machine's recipe (the fields :mod:`paperlib.engine.panoptic` reads), from 04's
+    ``fpn_*`` fields. Sizes follow the image (spec pitfall: no upsampling to 800 px): min/max size =
+    image_size; anchors 8..128 px and Eq. 1's canonical size 56 (= 224 x 8 / 32) at <= 191 px, times
+    round(image_size / 128) above (06's default and gpu profiles: 96 px -> 8..128, 256 px -> 16..256);
+    branch width = FPN width; RPN / RoI budgets 200 / 200 / 64 per image at <= 128 px (CPU), torchvision's
+    2000 / 1000 / 512 above; GN everywhere (from scratch); lambda_i 1; lr x0.1 at 75 % of fpn_iters."""
+    f = max(1, round(cfg.image_size / 128))
+    big = cfg.image_size > 128
+    return SimpleNamespace(
+        backbone=cfg.fpn_backbone, norm="gn", head_norm="gn", fpn_channels=cfg.fpn_channels,
+        sem_channels=cfg.fpn_channels, representation_size=4 * cfg.fpn_channels, min_size=cfg.image_size,
+        max_size=cfg.image_size, anchor_sizes=[8 * f * 2 ** k for k in range(5)], canonical_scale=56 * f,
+        rpn_post_nms_top_n_test=1000 if big else 100, rpn_pre_nms_top_n_train=2000 if big else 200,
+        rpn_post_nms_top_n_train=1000 if big else 200, box_batch_size_per_image=512 if big else 64,
+        box_detections_per_img=100, box_score_thresh=0.05, lambda_i=1.0, iters=cfg.fpn_iters,
+        batch_size=cfg.fpn_batch_size, lr=cfg.fpn_lr, weight_decay=1e-4, warmup_epochs=0.5, clip_grad=10.0,
+        max_steps=cfg.max_steps, log_every=cfg.log_every, num_workers=0, progress=cfg.progress)
+
+
+def fpn_train_data(cfg, seed: int):
+    """The machine's training scenes in the COCO (panoptic) layout the Panoptic FPN dataset reads: the shared
+    scene generator (:func:`paperlib.data.scenes.synthetic_scenes`, cached) with 04's scene parameters and
+    a generator seed different from the evaluation scenes'."""
+    from ..data.panoptic_dataset import panoptic_fpn_dataset
+    from ..data.scenes import synthetic_scenes
+
+    root = synthetic_scenes(n_train=cfg.n_train, n_val=0, image_size=cfg.image_size, min_objects=cfg.min_objects,
+                            max_objects=cfg.max_objects, crowd_prob=cfg.crowd_prob, bucket_probs=(0.6, 0.4, 0.0),
+                            seed=cfg.data_seed + 1000 + seed)
+    return panoptic_fpn_dataset("scenes", root, "train", hflip=True)
+
+
+def train_fpn_machine(cfg, device, cats, seed: int = 0) -> Dict[str, Any]:
+    """Train paperlib's Panoptic FPN (joint loss, lambda_s = ``cfg.fpn_lambda_s``) on ``cfg.n_train`` fresh
+    scenes with :func:`paperlib.engine.panoptic.train_panoptic`."""
+    from ..engine.panoptic import build_panoptic, train_panoptic
+
+    ds = fpn_train_data(cfg, seed)
+    if ds.stuff_ids != stuff_ids(cats) or ds.thing_ids != thing_ids(cats):
+        raise ValueError(f"training scenes' categories (things {ds.thing_ids}, stuff {ds.stuff_ids}) differ from "
+                         f"the evaluation scenes' ({thing_ids(cats)}, {stuff_ids(cats)})")
+    rec = fpn_recipe(cfg)
+    model = build_panoptic(rec, num_things=ds.num_things, num_stuff=ds.num_stuff, lambda_s=cfg.fpn_lambda_s,
+                           seed=seed)
+    hist = train_panoptic(model, rec, ds, device, seed, desc=f"Panoptic FPN machine s{seed}")
+    return {"model": model, "roi": None, "history": hist, "train_seconds": hist["train_seconds"],
+            "label_to_cat_id": dict(ds.label_to_cat_id)}
+
+
+def predict_fpn_machine(trained, scenes, cfg, device, cats) -> List[Dict[str, Any]]:
+    """Per scene, as :func:`predict_machine`: the semantic branch's argmax as category ids (stuff; 0 where
+    it says "other", i.e. things) plus its raw labels ("sem_labels": 0 other, 1..S stuff), and the
+    instances scoring >= ``cfg.confidence_thr`` (the merge looks no further) with their category ids."""
+    import torch
+
+    from ..data.panoptic_dataset import stuff_from_target
+    from ..engine.panoptic import predict_panoptic
+
+    def load(i):
+        return torch.from_numpy(np.ascontiguousarray(scenes[i]["image"])).permute(2, 0, 1).float().div(255.0)
+
+    preds = predict_panoptic(trained["model"], len(scenes), load, device, trained["label_to_cat_id"],
+                             keep_score=cfg.confidence_thr)
+    st = stuff_ids(cats)
+    return [{"semantic": stuff_from_target(p["sem"], st), "sem_labels": p["sem"], "masks": p["masks"],
+             "scores": p["scores"], "labels": p["cats"]} for p in preds]
+
+
+def semantic_miou(A, preds, cats) -> float:
+    """mIoU of the machine's semantic output against annotator A: over every category (VOID excluded) for
+    the FCN, whose head predicts every category; over "other" + stuff for the Panoptic FPN, whose branch
+    predicts those (06's class set; A's things -> "other")."""
+    from ..data.panoptic_dataset import IGNORE, label_map
+
+    if "sem_labels" in preds[0]:
+        n = len(stuff_ids(cats)) + 1
+        conf = sum(pqm.semantic_confusion(label_map(a[0], a[1], stuff_ids(cats), thing_ids(cats)), p["sem_labels"],
+                                          n, void_label=IGNORE) for a, p in zip(A, preds))
+        return pqm.miou_from_confusion(conf, range(n))
+    ncls = max(c["id"] for c in cats) + 1
+    conf = np.zeros((ncls, ncls), np.int64)
+    for a, p in zip(A, preds):
+        conf += pqm.semantic_confusion(pan.semantic_from_panoptic(a[0], a[1]), p["semantic"], ncls)
+    return pqm.miou_from_confusion(conf, [c["id"] for c in cats])
+
+
+
 def predict_machine(model, scenes, cfg, device, cats, roi=None) -> List[Dict[str, Any]]:
     """Per scene: semantic map (category ids) and instances (masks, scores, labels). Instance
     masks come from the FCN's thing + boundary heads; with ``roi`` their class comes from the RoI
@@ -208,31 +301,47 @@ def separate_and_merged(p, cfg, stuff_category_ids, limit) -> Dict[str, tuple]:
 
 
 
+MACHINE_NAMES = {"fcn": "tiny FCN", "panoptic_fpn": "Panoptic FPN"}
+
+
+def machine_seeds(cfg) -> List[int]:
+    """The seeds of the trained machines: seeds[0], seeds[0] + 1, ... (``cfg.machine_seeds`` of them)."""
+    return [cfg.seeds[0] + j for j in range(cfg.machine_seeds)]
+
+
+def _train_predict(cfg, device, cats, scenes, seed):
+    if cfg.machine == "panoptic_fpn":
+        trained = train_fpn_machine(cfg, device, cats, seed=seed)
+        return trained, predict_fpn_machine(trained, scenes, cfg, device, cats)
+    trained = train_machine(cfg, device, cats, seed=seed)
+    return trained, predict_machine(trained["model"], scenes, cfg, device, cats, roi=trained["roi"])
+
+
 def machine_study(scenes, cfg, device, cats=None, human=None) -> Dict[str, Any]:
     """T5 / T6 analogues. GT = annotator A of the first seed; the human row is annotator B;
-    machines: the trained tiny FCN (+ heuristic) and the spec's simulated machine."""
+    machines: the trained machine (``cfg.machine``, + heuristic; tables from the first of
+    ``cfg.machine_seeds`` training seeds, every seed's evaluation under "per_seed") and the spec's
+    simulated machine."""
     cats = cats or categories()
     seed = cfg.seeds[0]
     A, B = annotator_pairs(scenes, cfg, seed, cats)
-    out = {"A": A, "B": B}
-    trained = None
+    out = {"A": A, "B": B, "machine": cfg.machine, "machine_name": MACHINE_NAMES[cfg.machine]}
     if cfg.train_machine:
-        trained = train_machine(cfg, device, cats, seed=seed)
-        preds = predict_machine(trained["model"], scenes, cfg, device, cats, roi=trained["roi"])
-        pp = panoptic_predictions(preds, cfg, cats)
-        for k, v in pp.items():
-            out[k] = evaluate([(a[0], a[1], q[0], q[1]) for a, q in zip(A, v)], cats)
-        # mIoU of the semantic head against A
-        ncls = max(c["id"] for c in cats) + 1
-        conf = np.zeros((ncls, ncls), np.int64)
-        for a, p in zip(A, preds):
-            conf += pqm.semantic_confusion(pan.semantic_from_panoptic(a[0], a[1]), p["semantic"], ncls)
-        out["semantic_mIoU"] = pqm.miou_from_confusion(conf, [c["id"] for c in cats])
-        out["merge_pixels"] = merge_pixel_effect(A, pp, cats)
-        out["history"] = trained["history"]
-        out["train_seconds"] = trained["train_seconds"]
-        out["preds"] = preds[:4]
-        out["panoptic"] = {k: v[:4] for k, v in pp.items()}
+        out["per_seed"], out["train_seconds_per_seed"] = [], []
+        for ms in machine_seeds(cfg):
+            trained, preds = _train_predict(cfg, device, cats, scenes, ms)
+            pp = panoptic_predictions(preds, cfg, cats)
+            ev = {k: evaluate([(a[0], a[1], q[0], q[1]) for a, q in zip(A, v)], cats) for k, v in pp.items()}
+            out["per_seed"].append({"seed": ms, **ev})
+            out["train_seconds_per_seed"].append(trained["train_seconds"])
+            if len(out["per_seed"]) == 1:
+                out.update(ev)
+                out["semantic_mIoU"] = semantic_miou(A, preds, cats)
+                out["merge_pixels"] = merge_pixel_effect(A, pp, cats)
+                out["history"] = trained["history"]
+                out["train_seconds"] = trained["train_seconds"]
+                out["preds"] = preds[:4]
+                out["panoptic"] = {k: v[:4] for k, v in pp.items()}
     out["human"] = evaluate([(a[0], a[1], b[0], b[1]) for a, b in zip(A, B)], cats)
     sim = AnnotatorNoise(**{**asdict(noise_from_cfg(cfg)), "p_drop_thing": cfg.sim_p_miss_small,
                             "n_blobs": cfg.sim_blobs})
@@ -261,7 +370,8 @@ def merge_pixel_effect(A, pp, cats) -> List[dict]:
 
 
 
-def t5_rows(machine, name: str = "tiny FCN") -> List[dict]:
+def t5_rows(machine, name: str = None) -> List[dict]:
+    name = name or machine.get("machine_name", "tiny FCN")
     rows = []
     if "merged" in machine:
         rows.append({"setting": f"{name}: separate", "PQ": None,
@@ -279,7 +389,8 @@ def t5_rows(machine, name: str = "tiny FCN") -> List[dict]:
 
 def t6_rows(machine) -> List[dict]:
     rows = []
-    for name, key in (("human (annotator B vs A)", "human"), ("machine: tiny FCN + heuristic", "merged"),
+    trained = f"machine: {machine.get('machine_name', 'tiny FCN')} + heuristic"
+    for name, key in (("human (annotator B vs A)", "human"), (trained, "merged"),
                       ("machine: simulated (spec)", "simulated")):
         if key in machine:
             r = machine[key]["res"]["All"]

@@ -82,21 +82,55 @@ def claim_c2(human, cfg) -> stats.Verdict:
 
 
 
+def trained_contrast(machine, cats, key_a: str, key_b: str, contrast, n_boot: int, seed: int = 0):
+    """A contrast ``contrast(counts_a, counts_b)`` between two evaluations of the trained machines (``key_a``
+    / ``key_b``: "human", "stuff_only", "things_only", "merged"), (seed, image) units of every training seed
+    in ``machine["per_seed"]`` pooled: (diff on the pooled counts, 95 % CI of a paired bootstrap over the
+    units, the contrast at each training seed, number of units)."""
+    ids = [c["id"] for c in cats]
+
+    def cnt(s, key):
+        return pqm.per_image_counts((machine if key == "human" else s)[key]["images"], ids)
+
+    runs = [(cnt(s, key_a), cnt(s, key_b)) for s in machine["per_seed"]]
+    per_seed = [float(contrast(a.sum(0), b.sum(0))) for a, b in runs]
+    ca, cb = np.concatenate([a for a, _ in runs]), np.concatenate([b for _, b in runs])
+    idx = np.random.default_rng(seed).integers(0, ca.shape[0], size=(n_boot, ca.shape[0]))
+    lo, hi = _ci(contrast(ca[idx].sum(1), cb[idx].sum(1)))
+    return float(contrast(ca.sum(0), cb.sum(0))), lo, hi, per_seed, int(ca.shape[0])
+
+
+def _rq_minus_sq_gap(h_counts, m_counts):
+    h, m = pqm.pq_from_counts(h_counts), pqm.pq_from_counts(m_counts)
+    return (h["rq"] - m["rq"]) - (h["sq"] - m["sq"])
+
+
 def claim_c3(machine, cfg, key: str = "merged") -> stats.Verdict:
-    """The machine-human gap is mostly RQ: (RQ_h - RQ_m) - (SQ_h - SQ_m) > 0, paired bootstrap
-    over images (95% CI)."""
+    """The machine-human gap is mostly RQ: (RQ_h - RQ_m) - (SQ_h - SQ_m) > 0, paired bootstrap over images
+    (95 % CI). The trained machine ("merged"): a trained contrast, :func:`paperlib.metrics.stats.decide_trained`
+    with the std over the ``cfg.machine_seeds`` training seeds (held and not held both need |diff| >
+    max(2 x seed std, the stated minimum)); the simulated machine: no training, :func:`stats.decide_diff`."""
     cats = categories()
+    if key != "simulated":
+        diff, lo, hi, per_seed, n = trained_contrast(machine, cats, "human", key, _rq_minus_sq_gap, cfg.n_boot)
+        h0, m0 = machine["human"]["res"]["All"], machine[key]["res"]["All"]
+        return stats.decide_trained(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C3") / 100,
+                                    per_seed=per_seed, n=n, machine=key, delta_RQ_first_seed=h0["rq"] - m0["rq"],
+                                    delta_SQ_first_seed=h0["sq"] - m0["sq"],
+                                    rule="trained contrast: held if the 95% CI of dRQ - dSQ ((seed, image) units of "
+                                         "every training seed pooled, widened by the seed std) excludes 0 on the + "
+                                         "side and |dRQ - dSQ| > max(2 x seed std, the stated minimum); not held "
+                                         "likewise on the - side")
     bh, fh, idx = boot_counts(machine["human"]["images"], cats, cfg.n_boot, seed=0)
     bm, fm, _ = boot_counts(machine[key]["images"], cats, cfg.n_boot, index=idx)
-    h, m = pqm.pq_from_counts(bh), pqm.pq_from_counts(bm)
-    d = (h["rq"] - m["rq"]) - (h["sq"] - m["sq"])
+    d = _rq_minus_sq_gap(bh, bm)
     H, Mf = pqm.pq_from_counts(fh), pqm.pq_from_counts(fm)
-    diff = float((H["rq"] - Mf["rq"]) - (H["sq"] - Mf["sq"]))
+    diff = float(_rq_minus_sq_gap(fh, fm))
     lo, hi = _ci(d)
     return stats.decide_diff(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C3") / 100,
                              delta_RQ=float(H["rq"] - Mf["rq"]), delta_SQ=float(H["sq"] - Mf["sq"]), machine=key,
                              rule="held if the 95% CI of dRQ - dSQ excludes 0 on the + side and dRQ - dSQ "
-                                  "exceeds the stated minimum (one trained machine: no seed std)")
+                                  "exceeds the stated minimum (simulated machine: nothing trained)")
 
 
 
@@ -132,23 +166,35 @@ def claim_c4(t4, cfg) -> stats.Verdict:
 
 
 def claim_c5(machine, cfg, cats=None) -> stats.Verdict:
-    """Merging leaves PQ^Th unchanged (exact) and lowers PQ^St (paired bootstrap CI). ``cats``: the
-    evaluation's categories (default: the synthetic scenes'; the GT json's for user files)."""
+    """Merging leaves PQ^Th unchanged (exact, at every training seed) and lowers PQ^St (paired bootstrap CI).
+    With trained machines (``machine["per_seed"]``) the PQ^St drop is a trained contrast
+    (:func:`paperlib.metrics.stats.decide_trained`, seed std over the training seeds, the floor on both
+    sides); on the user's fixed prediction files (no training here) :func:`stats.decide_diff`. ``cats``:
+    the evaluation's categories (default: the synthetic scenes'; the GT json's for user files)."""
     if "merged" not in machine:
         return stats.not_tested("no trained machine in this profile")
-    th_sep = machine["things_only"]["res"]["Things"]["pq"]
-    th_mer = machine["merged"]["res"]["Things"]["pq"]
-    exact = stats.decide_exact(th_mer, th_sep, quantity="PQ^Th merged vs separate")
     cats = cats or categories()
     st_mask = np.array([c["isthing"] != 1 for c in cats])
-    bs, fs, idx = boot_counts(machine["stuff_only"]["images"], cats, cfg.n_boot, seed=2)
-    bmg, fmg, _ = boot_counts(machine["merged"]["images"], cats, cfg.n_boot, index=idx)
-    d = pqm.pq_from_counts(bs, st_mask)["pq"] - pqm.pq_from_counts(bmg, st_mask)["pq"]
-    diff = float(pqm.pq_from_counts(fs, st_mask)["pq"] - pqm.pq_from_counts(fmg, st_mask)["pq"])
-    lo, hi = _ci(d)
-    drop = stats.decide_diff(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C5") / 100,
-                             quantity="PQ^St separate - merged")
-    return stats.combine([exact, drop], PQ_Th_separate=th_sep, PQ_Th_merged=th_mer, PQ_St_drop=diff)
+    runs = machine.get("per_seed") or [machine]
+    th_sep = [r["things_only"]["res"]["Things"]["pq"] for r in runs]
+    th_mer = [r["merged"]["res"]["Things"]["pq"] for r in runs]
+    exact = stats.decide_exact(th_mer, th_sep, quantity="PQ^Th merged vs separate (every training seed)")
+
+    def st_drop(c_sep, c_mer):
+        return pqm.pq_from_counts(c_sep, st_mask)["pq"] - pqm.pq_from_counts(c_mer, st_mask)["pq"]
+
+    if "per_seed" in machine:
+        diff, lo, hi, per_seed, n = trained_contrast(machine, cats, "stuff_only", "merged", st_drop, cfg.n_boot, seed=2)
+        drop = stats.decide_trained(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C5") / 100,
+                                    per_seed=per_seed, n=n, quantity="PQ^St separate - merged")
+    else:
+        bs, fs, idx = boot_counts(machine["stuff_only"]["images"], cats, cfg.n_boot, seed=2)
+        bmg, fmg, _ = boot_counts(machine["merged"]["images"], cats, cfg.n_boot, index=idx)
+        diff = float(st_drop(fs, fmg))
+        lo, hi = _ci(st_drop(bs, bmg))
+        drop = stats.decide_diff(diff, lo, hi, expect="+", min_effect=cfg.min_effect("C5") / 100,
+                                 quantity="PQ^St separate - merged (the user's fixed predictions: nothing trained)")
+    return stats.combine([exact, drop], PQ_Th_separate=th_sep[0], PQ_Th_merged=th_mer[0], PQ_St_drop=diff)
 
 
 

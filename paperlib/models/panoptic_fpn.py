@@ -141,10 +141,15 @@ class PanopticFPN(nn.Module):
     transform and backbone (the semantic-only model)."""
 
     def __init__(self, detector: nn.Module, sem_head: SemSegFPNHead, *, loss_weight_sem: float = 0.5,
-                 loss_weight_instance: float = 1.0, instance: bool = True):
+                 loss_weight_instance: float = 1.0, instance: bool = True, schedule: str = "joint",
+                 sem_neck: Optional[nn.Module] = None):
         super().__init__()
         if loss_weight_sem < 0 or loss_weight_instance < 0:
             raise ValueError("loss weights must be >= 0")
+        if schedule not in ("joint", "alternate"):
+            raise ValueError(f"schedule must be 'joint' or 'alternate', got {schedule!r}")
+        if not instance and (schedule != "joint" or sem_neck is not None):
+            raise ValueError("the semantic-only network (instance=False) has no alternating losses or grouped FPN")
         self.instance = bool(instance)
         if self.instance:
             self.detector = detector
@@ -152,6 +157,8 @@ class PanopticFPN(nn.Module):
             self.transform, self.backbone = detector.transform, detector.backbone
         self.sem_head = sem_head
         self.loss_weight_sem, self.loss_weight_instance = float(loss_weight_sem), float(loss_weight_instance)
+        # paper Table 3 (c) / (d): losses alternated per iteration; the FPN split into two groups
+        self.schedule, self.sem_neck, self.train_steps = schedule, sem_neck, 0
 
     @property
     def _transform(self):
@@ -162,9 +169,18 @@ class PanopticFPN(nn.Module):
         """The head runs unless the model is a detector only (instance branch and lambda_s = 0 in training)."""
         return not (self.instance and self.training and self.loss_weight_sem == 0)
 
+    def _phase(self) -> str:
+        """"both" (joint loss), or with ``schedule="alternate"`` in training "instance" / "semantic" on
+        alternate iterations (instance first; the counter ``train_steps`` advances per training forward)."""
+        if not (self.training and self.schedule == "alternate"):
+            return "both"
+        self.train_steps += 1
+        return "instance" if self.train_steps % 2 == 1 else "semantic"
+
     def forward(self, images, targets=None):
         if self.training and targets is None:
             raise ValueError("PanopticFPN in training mode needs targets (with 'sem_seg' per image)")
+        phase = self._phase()
         sem = None
         if targets is not None:
             if self.run_semantic and any("sem_seg" not in t for t in targets):
@@ -172,14 +188,24 @@ class PanopticFPN(nn.Module):
             sem = [t.get("sem_seg") for t in targets]
             targets = [{k: v for k, v in t.items() if k != "sem_seg"} for t in targets]
         original_sizes = [tuple(int(s) for s in im.shape[-2:]) for im in images]
-        if self.instance:
-            r = self.detector.forward_with_features(images, targets if self.training else None)
-            out, feats, image_list = r["out"], r["features"], r["images"]
-        else:
-            image_list, _ = self.transform(images, None)
-            feats = self.backbone(image_list.tensors)
-            out = {} if self.training else [{} for _ in images]
-        logits = self.sem_head(feats) if self.run_semantic else None
+        seen = {}
+        hook = (self.detector.backbone.body.register_forward_hook(lambda m, i, o: seen.__setitem__("body", o))
+                if self.sem_neck is not None else None)
+        try:
+            if self.instance and phase != "semantic":
+                r = self.detector.forward_with_features(images, targets if self.training else None)
+                out, feats, image_list = r["out"], r["features"], r["images"]
+            else:
+                image_list, _ = self._transform(images, None)
+                feats = (self.detector if self.instance else self).backbone(image_list.tensors)
+                out = {} if self.training else [{} for _ in images]
+        finally:
+            if hook is not None:
+                hook.remove()
+        if self.sem_neck is not None:           # grouped FPN: the branch reads its own group of channels
+            names = {"c2": "p2", "c3": "p3", "c4": "p4", "c5": "p5"}
+            feats = {names[k]: v for k, v in self.sem_neck(seen["body"]).items() if k in names}
+        logits = self.sem_head(feats) if self.run_semantic and phase != "instance" else None
         if self.training:
             losses = {}
             for k, v in out.items():
@@ -197,17 +223,33 @@ class PanopticFPN(nn.Module):
 def build_panoptic_fpn(*, num_things: int, num_stuff: int, sem_channels: int = 128, aggregate: str = "sum",
                        sem_norm: Optional[str] = "gn", loss_weight_sem: float = 0.5,
                        loss_weight_instance: float = 1.0, instance: bool = True, backbone="tiny",
-                       norm: str = "gn", head_norm: Optional[str] = "gn", **detector_kw) -> PanopticFPN:
+                       norm: str = "gn", head_norm: Optional[str] = "gn", schedule: str = "joint",
+                       fpn_groups: int = 1, **detector_kw) -> PanopticFPN:
     """A Panoptic FPN: the builder's "fpn" Mask R-CNN with ``num_things + 1`` classes (torchvision's
     background slot) and a semantic head with ``num_stuff + 1`` classes (0 = other) on P2..P5.
     ``detector_kw`` go to :func:`paperlib.models.detection.build_detector` (sizes, anchors,
-    canonical_scale, fpn_channels, ...)."""
+    canonical_scale, fpn_channels, ...). Paper Table 3's alternatives: ``schedule="alternate"`` (c) trains
+    the instance and the semantic losses on alternate iterations; ``fpn_groups=2`` (d) splits the FPN's
+    ``fpn_channels`` into two groups of half the width, one per task: 1x1 laterals and nearest-neighbour
+    top-down sums are per channel, so an FPN whose 3x3 output convs are grouped is exactly two FPNs of
+    half the width on the shared bottom-up features -- the detector's (P2..P6) and the branch's (P2..P5,
+    a second torchvision ``FeaturePyramidNetwork``)."""
+    if fpn_groups not in (1, 2):
+        raise ValueError(f"fpn_groups must be 1 or 2, got {fpn_groups!r}")
+    width = int(detector_kw.pop("fpn_channels", 256))
+    if width % fpn_groups:
+        raise ValueError(f"fpn_channels = {width} does not split into {fpn_groups} groups")
     det = build_detector("fpn", backbone=backbone, norm=norm, head_norm=head_norm, mask=True,
-                         num_classes=int(num_things) + 1, **detector_kw)
-    head = SemSegFPNHead(det.backbone.out_channels, int(num_stuff) + 1, conv_dims=sem_channels,
+                         num_classes=int(num_things) + 1, fpn_channels=width // fpn_groups, **detector_kw)
+    sem_neck = None
+    if fpn_groups == 2:
+        from torchvision.ops import FeaturePyramidNetwork
+
+        sem_neck = FeaturePyramidNetwork(list(det.backbone.body.channels), width // 2, norm_layer=norm_layer(head_norm))
+    head = SemSegFPNHead(width // fpn_groups, int(num_stuff) + 1, conv_dims=sem_channels,
                          in_features=("p2", "p3", "p4", "p5"), strides=(4, 8, 16, 32), norm=sem_norm,
                          aggregate=aggregate)
     model = PanopticFPN(det, head, loss_weight_sem=loss_weight_sem, loss_weight_instance=loss_weight_instance,
-                        instance=instance)
+                        instance=instance, schedule=schedule, sem_neck=sem_neck)
     model.num_things, model.num_stuff = int(num_things), int(num_stuff)
     return model
