@@ -162,9 +162,13 @@ def _seed_std(a: Sequence[float], b: Sequence[float]):
 
 
 def _contrast(cfg, n, fa, fb, per_a, per_b, expect, **ev):
+    """A trained contrast B - A: the paired bootstrap over val images of the seed-mean, widened by the seed std
+    of the per-seed differences (stats.decide_trained: held and not held both need max(2 x seed std, min))."""
     d, lo, hi = boot_diff(fa, fb, n, cfg.n_boot)
-    return stats.decide_diff(d, lo, hi, expect=expect, seed_std=_seed_std(per_a, per_b), min_effect=cfg.min_effect_pts,
-                             per_seed_a=list(per_a), per_seed_b=list(per_b), **ev)
+    per_seed = list(np.asarray(per_b, float) - np.asarray(per_a, float))
+    return stats.decide_trained(d, lo, hi, expect=expect, min_effect=cfg.min_effect_pts,
+                                per_seed=per_seed if len(per_seed) > 1 else None,
+                                per_seed_a=list(per_a), per_seed_b=list(per_b), **ev)
 
 
 def _approx(cfg, per_a, per_b, **ev):
