@@ -64,6 +64,13 @@ class Config:
     pretrain_lr: float = 0.1
     # data-size study (C5, gpu/paper): fractions of the training images, longest schedule, both inits
     data_fractions: list[float] = field(default_factory=list)
+    # regulariser study (C6, gpu/paper): on c6_fraction of the training images, the pre-trained detector at
+    # the default lr vs at an lr re-tuned over c6_lrs (+ lr) on c6_tune_images held out of the training
+    # images (never the test split), vs scratch at the default lr; c6_schedule x, every seed. None: not run
+    c6_fraction: Optional[float] = None
+    c6_tune_images: int = 0
+    c6_lrs: list[float] = field(default_factory=list)
+    c6_schedule: float = 2.0
     # evaluation and bookkeeping
     eval_every_epochs: int = 1
     eval_batch_size: int = 8
@@ -100,6 +107,14 @@ class Config:
              "a list of 'bn', 'syncbn', 'frozen_bn' (GN comes from the main runs)")
         need("norm_schedule", self.norm_schedule in self.schedules, f"one of schedules {self.schedules}")
         need("data_fractions", all(0 < f <= 1 for f in self.data_fractions), "fractions in (0, 1]")
+        need("c6_fraction", self.c6_fraction is None or 0 < self.c6_fraction <= 1, "None (C6 not run) or in (0, 1]")
+        need("c6_lrs", all(lr > 0 for lr in self.c6_lrs), "positive learning rates (the default lr is always tried)")
+        need("c6_schedule", self.c6_schedule > 2 / 3, "k > 2/3")
+        need("c6_tune_images", isinstance(self.c6_tune_images, int) and (
+            self.c6_tune_images == 0 if self.c6_fraction is None else
+            1 <= self.c6_tune_images and (self.dataset != "scenes" or self.c6_tune_images < self.n_train)),
+            f"0 without c6_fraction, else an integer >= 1 (scenes: < n_train = {self.n_train}) of training images "
+            "held out for the re-tuning")
         need("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)")
 
 
@@ -115,13 +130,15 @@ PROFILES = {
                 schedules=[1.0, 2.0, 3.0, 4.0, 6.0], seeds=[0, 1, 2], mask=True, pretrain_n_train=50000,
                 pretrain_n_val=2000, pretrain_image_size=128, pretrain_classes=32, pretrain_iters=20000,
                 pretrain_batch_size=128, data_fractions=[1.0, 0.3, 0.1, 0.03], eval_every_epochs=5,
+                c6_fraction=0.1, c6_tune_images=400, c6_lrs=[0.005, 0.02, 0.04], c6_schedule=2.0,
                 num_workers=4, threads=0, n_boot=500),
     "paper": dict(dataset="coco", backbone="resnet50", mask=True, fpn_channels=256, anchor_scale=8,
                   representation_size=1024, rpn_post_nms_train=2000, rpn_post_nms_test=1000,
                   box_batch_size_per_image=512, min_size=800, max_size=1333, batch_size=2, lr=0.02, clip_grad=None,
                   warmup_iters=1000, base_iters=90000, schedules=[2.0, 3.0, 4.0, 5.0, 6.0], seeds=[0],
                   norm_study=[], norm_schedule=2.0, pretrain_weights="R-50-GN.pth", pretrain_iters=0,
-                  eval_every_epochs=1, num_workers=4, threads=0, n_boot=200),
+                  eval_every_epochs=1, num_workers=4, threads=0, n_boot=200,
+                  c6_fraction=0.03, c6_tune_images=5000, c6_lrs=[0.01, 0.04], c6_schedule=1.0),
 }
 
 TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}
