@@ -40,3 +40,4 @@ def test_gpu_profile_runs_the_c6_study(tmp_path):
     assert len(ev["per_seed"]) == 2 and ev["seed_std_source"] == "measured over 2 training seeds"
     assert ev["ap_pretrained_default"] == [reg["runs"]["pretrained default"][s]["metrics"]["AP"] for s in (0, 1)]
     assert "tested_here" not in ev and not c6["reason"].startswith("not run")
+    assert "C6: 4 training images" in ns["note"] and "picked" in ns["note"]

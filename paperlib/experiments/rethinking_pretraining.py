@@ -591,4 +591,14 @@ def run_note(study, pre, cfg, profile: str) -> str:
             f"schedules of B = {cfg.base_iters} iterations at batch {cfg.batch_size}, lr {cfg.lr}, warm-up "
             f"{cfg.warmup_iters}; seeds {cfg.seeds}. Branching: {first}. {pre_txt}. Pre-trained arm freezes "
             f"stem{' + res2' if cfg.freeze_at >= 2 else ''} (freeze_at = {cfg.freeze_at}); scratch freezes nothing. "
-            "Weight decay 0 on norm parameters and biases. SyncBN = plain BN in one process.")
+            "Weight decay 0 on norm parameters and biases. SyncBN = plain BN in one process." + _c6_note(study))
+
+
+def _c6_note(study) -> str:
+    r = study.get("regulariser")
+    if not r:
+        return ""
+    grid = ", ".join(f"{lr:g}: {ap:.2f}" for lr, ap in r["grid_tune_AP"].items())
+    return (f" C6: {r['train_images']} training images ({r['fraction']:g} of those left after holding out "
+            f"{r['tune_images']} for the re-tuning), {r['schedule']:g}x; held-out AP per lr {{{grid}}}: picked "
+            f"{r['lr_tuned']:g} (default {r['lr_default']:g}).")
