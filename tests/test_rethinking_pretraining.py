@@ -62,6 +62,12 @@ def test_branch_plan():
     assert not branch_plan([1, 2], 90, 30, 31)["branched"]            # inside the warm-up
 
 
+def test_curve_ends_at_the_schedule_when_the_last_epoch_is_partial():
+    hist = {"epoch": [1, 2, 3], "val_AP": [1.0, None, 3.0]}
+    assert rp._curve(hist, 100, 240) == [[100, 1.0], [240, 3.0]]          # 240 iterations: 2.4 epochs
+    assert rp._curve(hist, 100, 300) == [[100, 1.0], [300, 3.0]]
+
+
 # ----------------------------------------------------------------------------- config
 @pytest.mark.parametrize("field,value", [("base_iters", 5), ("schedules", [0.5]), ("norm_study", ["gn"]),
                                          ("freeze_at", 3), ("dataset", "voc"), ("norm_schedule", 9.0),

@@ -216,8 +216,10 @@ def train_config(cfg, fields: Dict[str, Any], seed: int):
                        log_every=cfg.log_every, eval_every_epochs=cfg.eval_every_epochs)
 
 
-def _curve(hist, spe: int) -> List[List[float]]:
-    return [[int(e) * spe, float(a)] for e, a in zip(hist["epoch"], hist.get("val_AP", [])) if a is not None]
+def _curve(hist, spe: int, total: int) -> List[List[float]]:
+    """[[iteration, AP]] of the evaluations after each epoch; the last (partial) epoch ends at ``total``."""
+    return [[min(int(e) * spe, total), float(a)] for e, a in zip(hist["epoch"], hist.get("val_AP", []))
+            if a is not None]
 
 
 def train_schedules(model, cfg, data, device, seed: int, workdir, ks=None, desc: str = "",
@@ -259,7 +261,7 @@ def train_schedules(model, cfg, data, device, seed: int, workdir, ks=None, desc:
 
     def record(k, hist, keep, t):
         out["runs"][k] = {"metrics": {a: 100.0 * float(keep["metrics"][a]) for a in ("AP", "AP50", "AP75")},
-                          "E": keep["E"], "curve": _curve(hist, spe), "seconds": t}
+                          "E": keep["E"], "curve": _curve(hist, spe, schedule_steps(k, cfg.base_iters)[0]), "seconds": t}
 
     if plan["branched"]:
         prefix = os.path.join(workdir, "prefix.pt")
