@@ -62,13 +62,27 @@ def test_branch_plan():
     assert not branch_plan([1, 2], 90, 30, 31)["branched"]            # inside the warm-up
 
 
+def test_curve_ends_at_the_schedule_when_the_last_epoch_is_partial():
+    hist = {"epoch": [1, 2, 3], "val_AP": [1.0, None, 3.0]}
+    assert rp._curve(hist, 100, 240) == [[100, 1.0], [240, 3.0]]          # 240 iterations: 2.4 epochs
+    assert rp._curve(hist, 100, 300) == [[100, 1.0], [300, 3.0]]
+
+
 # ----------------------------------------------------------------------------- config
 @pytest.mark.parametrize("field,value", [("base_iters", 5), ("schedules", [0.5]), ("norm_study", ["gn"]),
                                          ("freeze_at", 3), ("dataset", "voc"), ("norm_schedule", 9.0),
-                                         ("data_fractions", [0.0])])
+                                         ("data_fractions", [0.0]), ("c6_fraction", 1.5), ("c6_lrs", [0.0]),
+                                         ("c6_schedule", 0.5), ("c6_tune_images", 3)])
 def test_config_rejects(field, value):
     with pytest.raises(ValueError, match=field):
         Config(**{**PROFILES["ci"], field: value})
+
+
+def test_config_c6_held_out_images_must_leave_training_images():
+    Config(**{**PROFILES["ci"], "c6_fraction": 0.5, "c6_tune_images": 2})
+    for n in (0, 6):                                     # ci: n_train = 6
+        with pytest.raises(ValueError, match="c6_tune_images"):
+            Config(**{**PROFILES["ci"], "c6_fraction": 0.5, "c6_tune_images": n})
 
 
 # ----------------------------------------------------------------------------- models (A4, A5, wd)
@@ -175,8 +189,9 @@ def test_ci_study_end_to_end(tiny, tmp_path):
     assert pre["images_seen"] == cfg.pretrain_iters * cfg.pretrain_batch_size
     study = rp.run_study(cfg, data, pre, "cpu", tmp_path)
     v = _study_checks(study, cfg)
-    assert "not tested at this profile" in v["C5"].reason and v["C5"].verdict == "inconclusive"
-    assert "not tested" in v["C6"].reason
+    for c in ("C5", "C6"):
+        assert v[c].reason.startswith("not run at this profile") and v[c].verdict == "inconclusive"
+        assert v[c].evidence["tested_here"] is False
     assert set(rp.norm_rows(study, cfg)[0]) >= {"AP", "AP50", "AP75"}
     rp.curve_figure(study, cfg)
 
@@ -191,7 +206,8 @@ def test_paper_and_gpu_paths_at_toy_scale(tiny, tmp_path):
                  batch_size=2, warmup_iters=3, base_iters=9, num_workers=0, threads=1, n_boot=10, eval_every_epochs=3)
     trunk = rp.gn_trunk(Config(**{**PROFILES["paper"], **small}), 1000)
     torch.save(trunk.state_dict(), tmp_path / "coco" / "R-50-GN.pth")
-    cfg = Config(**{**PROFILES["paper"], **small, "schedules": [1.0, 2.0], "norm_schedule": 1.0})
+    cfg = Config(**{**PROFILES["paper"], **small, "schedules": [1.0, 2.0], "norm_schedule": 1.0,
+                    "c6_tune_images": 2, "c6_fraction": 1.0})
     data = rp.load_data(cfg, tmp_path / "coco")
     assert cfg.mask and len(data["train"]) == 6
     pre = rp.pretrain_trunk(cfg, "cpu", tmp_path / "coco")
@@ -199,15 +215,20 @@ def test_paper_and_gpu_paths_at_toy_scale(tiny, tmp_path):
     study = rp.run_study(cfg, data, pre, "cpu", tmp_path / "w")
     v = _study_checks(study, cfg)
     assert "norm_study" in v["C3"].reason
+    # C6 on the COCO layout: the paper profile's lr grid (+ its default lr) re-tuned on 2 held-out train2017 images
+    reg = study["regulariser"]
+    assert reg["train_images"] == 4 and reg["tune_images"] == 2 and sorted(reg["grid_tune_AP"]) == [0.01, 0.02, 0.04]
+    assert "one training seed" in v["C6"].reason and v["C6"].verdict == "inconclusive"     # paper: seeds [0]
     with pytest.raises(FileNotFoundError, match="pretrain_weights"):
         rp.pretrain_trunk(dataclasses.replace(cfg, pretrain_weights="missing.pth"), "cpu", tmp_path / "coco")
     # gpu path: data fractions, synthetic pre-training, mask head
     g = Config(**{**PROFILES["gpu"], **small, **{k: PROFILES["ci"][k] for k in (
         "n_train", "n_val", "max_objects", "pretrain_iters", "pretrain_n_train", "pretrain_n_val",
         "pretrain_batch_size", "pretrain_image_size")}, "schedules": [1.0], "norm_schedule": 1.0, "seeds": [0],
-        "norm_study": [], "data_fractions": [1.0, 0.5]})
+        "norm_study": [], "data_fractions": [1.0, 0.5], "c6_fraction": None, "c6_tune_images": 0})
     gd = rp.load_data(g)
     study = rp.run_study(g, gd, rp.pretrain_trunk(g, "cpu"), "cpu", tmp_path / "g")
     assert set(study["fractions"]) == {1.0, 0.5} and len(rp.fraction_rows(study, g)) == 2
     v = _study_checks(study, g)
-    assert "not tested" not in v["C5"].reason
+    assert "not run" not in v["C5"].reason and v["C5"].evidence["fractions"] == [0.5, 1.0]
+    assert "seed std" in v["C5"].reason            # one seed: the trained contrast has no seed std -> inconclusive

@@ -19,12 +19,13 @@ class Config:
     # detection data
     dataset: str = "scenes"             # "scenes" (synthetic, COCO layout) | "coco" (data_root: train2017/val2017)
     image_size: int = 64
-    n_train: int = 80                   # scenes generated for training (80 / batch 4 = 20 steps per epoch)
+    n_train: int = 120                  # scenes generated for training (120 / batch 4 = 30 steps per epoch)
     n_val: int = 64
-    max_objects: int = 4
+    max_objects: int = 3                # default: 1-3 medium objects (a pilot: 80 scenes of 1-4 small/medium
+                                        # objects at B = 60 left both inits at 2-3 AP; see the docs)
     clutter: int = 0                    # background clutter shapes per scene (02 FPN's scenes: 12)
     crowd_prob: float = 0.0
-    bucket_probs: list[float] = field(default_factory=lambda: [0.3, 0.7, 0.0])   # small / medium / large
+    bucket_probs: list[float] = field(default_factory=lambda: [0.0, 1.0, 0.0])   # small / medium / large
     data_seed: int = 0
     max_train_images: Optional[int] = None   # subset of the training images (None = all)
     max_val_images: Optional[int] = None
@@ -46,7 +47,7 @@ class Config:
     lr: float = 0.02                    # the paper's 0.02 @ 16 images; not scaled down (see the notes)
     weight_decay: float = 1e-4
     warmup_iters: int = 20
-    base_iters: int = 60                # B (1x); paper 90k. Drops at T - 40, T - 20: branch points 20, 80, 200
+    base_iters: int = 90                # B (1x); paper 90k. Drops at T - 60, T - 20: branch points 30, 120, 300
     schedules: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     clip_grad: Optional[float] = 10.0   # a guard for the short CPU runs (the paper: none)
@@ -64,6 +65,13 @@ class Config:
     pretrain_lr: float = 0.1
     # data-size study (C5, gpu/paper): fractions of the training images, longest schedule, both inits
     data_fractions: list[float] = field(default_factory=list)
+    # regulariser study (C6, gpu/paper): on c6_fraction of the training images, the pre-trained detector at
+    # the default lr vs at an lr re-tuned over c6_lrs (+ lr) on c6_tune_images held out of the training
+    # images (never the test split), vs scratch at the default lr; c6_schedule x, every seed. None: not run
+    c6_fraction: Optional[float] = None
+    c6_tune_images: int = 0
+    c6_lrs: list[float] = field(default_factory=list)
+    c6_schedule: float = 2.0
     # evaluation and bookkeeping
     eval_every_epochs: int = 1
     eval_batch_size: int = 8
@@ -100,28 +108,40 @@ class Config:
              "a list of 'bn', 'syncbn', 'frozen_bn' (GN comes from the main runs)")
         need("norm_schedule", self.norm_schedule in self.schedules, f"one of schedules {self.schedules}")
         need("data_fractions", all(0 < f <= 1 for f in self.data_fractions), "fractions in (0, 1]")
+        need("c6_fraction", self.c6_fraction is None or 0 < self.c6_fraction <= 1, "None (C6 not run) or in (0, 1]")
+        need("c6_lrs", all(lr > 0 for lr in self.c6_lrs), "positive learning rates (the default lr is always tried)")
+        need("c6_schedule", self.c6_schedule > 2 / 3, "k > 2/3")
+        need("c6_tune_images", isinstance(self.c6_tune_images, int) and (
+            self.c6_tune_images == 0 if self.c6_fraction is None else
+            1 <= self.c6_tune_images and (self.dataset != "scenes" or self.c6_tune_images < self.n_train)),
+            f"0 without c6_fraction, else an integer >= 1 (scenes: < n_train = {self.n_train}) of training images "
+            "held out for the re-tuning")
         need("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)")
 
 
 PROFILES = {
-    "ci": dict(image_size=64, n_train=6, n_val=8, max_objects=3, batch_size=2, base_iters=9, warmup_iters=3,
+    "ci": dict(image_size=64, n_train=6, n_val=8, max_objects=3, bucket_probs=[0.3, 0.7, 0.0], batch_size=2,
+               base_iters=9, warmup_iters=3,
                schedules=[1.0, 2.0], norm_schedule=2.0, representation_size=64, fpn_channels=16,
                pretrain_iters=10, pretrain_n_train=64, pretrain_n_val=32, pretrain_batch_size=16,
                pretrain_image_size=32, n_boot=20),
     "default": dict(),
-    "gpu": dict(image_size=320, lr=0.01, clip_grad=None, n_train=4000, n_val=500, max_objects=10, backbone="small", fpn_channels=128,
+    "gpu": dict(image_size=320, lr=0.01, clip_grad=None, n_train=4000, n_val=500, max_objects=10,
+                bucket_probs=[0.3, 0.7, 0.0], backbone="small", fpn_channels=128,
                 anchor_scale=4, representation_size=1024, rpn_post_nms_train=1000, rpn_post_nms_test=1000,
                 box_batch_size_per_image=256, batch_size=8, warmup_iters=500, base_iters=3000,
                 schedules=[1.0, 2.0, 3.0, 4.0, 6.0], seeds=[0, 1, 2], mask=True, pretrain_n_train=50000,
                 pretrain_n_val=2000, pretrain_image_size=128, pretrain_classes=32, pretrain_iters=20000,
                 pretrain_batch_size=128, data_fractions=[1.0, 0.3, 0.1, 0.03], eval_every_epochs=5,
+                c6_fraction=0.1, c6_tune_images=400, c6_lrs=[0.005, 0.02, 0.04], c6_schedule=2.0,
                 num_workers=4, threads=0, n_boot=500),
     "paper": dict(dataset="coco", backbone="resnet50", mask=True, fpn_channels=256, anchor_scale=8,
                   representation_size=1024, rpn_post_nms_train=2000, rpn_post_nms_test=1000,
                   box_batch_size_per_image=512, min_size=800, max_size=1333, batch_size=2, lr=0.02, clip_grad=None,
                   warmup_iters=1000, base_iters=90000, schedules=[2.0, 3.0, 4.0, 5.0, 6.0], seeds=[0],
                   norm_study=[], norm_schedule=2.0, pretrain_weights="R-50-GN.pth", pretrain_iters=0,
-                  eval_every_epochs=1, num_workers=4, threads=0, n_boot=200),
+                  eval_every_epochs=1, num_workers=4, threads=0, n_boot=200,
+                  c6_fraction=0.03, c6_tune_images=5000, c6_lrs=[0.01, 0.04], c6_schedule=1.0),
 }
 
 TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}
