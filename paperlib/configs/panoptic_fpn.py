@@ -192,4 +192,4 @@ PROFILES = {
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)
-TIMEOUT = {"ci": 300, "default": 900, "gpu": 12 * 3600, "paper": None}
+TIMEOUT = {"ci": 300, "default": 1800, "gpu": 12 * 3600, "paper": None}
