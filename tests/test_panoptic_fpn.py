@@ -363,12 +363,15 @@ def test_equivalence_needs_the_noise_band_inside_the_margin():
 def test_example_colours_follow_the_category_in_both_panels():
     """The same category gets the same colour in the ground truth and the prediction, whatever the segment
     ids; boundaries between two instances of one category are drawn; VOID stays black."""
-    from paperlib.experiments import panoptic_fpn_report as R
+    from paperlib.plots import panoptic_colour
 
     g = np.array([[1, 1, 2, 2], [1, 1, 2, 2], [0, 0, 3, 3]])
     p = np.array([[7, 7, 9, 9], [7, 7, 9, 9], [0, 0, 5, 5]])
-    cg = R._colour(g, [dict(id=1, category_id=4), dict(id=2, category_id=4), dict(id=3, category_id=2)])
-    cp = R._colour(p, [dict(id=7, category_id=4), dict(id=9, category_id=4), dict(id=5, category_id=2)])
+    cg = panoptic_colour(g, [dict(id=1, category_id=4), dict(id=2, category_id=4), dict(id=3, category_id=2)])
+    cp = panoptic_colour(p, [dict(id=7, category_id=4), dict(id=9, category_id=4), dict(id=5, category_id=2)])
     assert (cg == cp).all() and (cg[2, 0] == 0).all()
     assert (cg[0, 0] == cg[0, 3]).all()                         # same category, same base colour ...
     assert (cg[0, 2] < cg[0, 3]).all()                          # ... with the boundary between them darkened
+    pal = {4: (200, 10, 10), 2: (10, 200, 10)}                  # 04's categories carry their own colours
+    cq = panoptic_colour(p, [dict(id=7, category_id=4), dict(id=9, category_id=4), dict(id=5, category_id=2)], pal)
+    assert tuple(cq[0, 0]) == (200, 10, 10) and tuple(cq[2, 3]) == (3, 70, 3)   # row 2 is all boundary: x 0.35

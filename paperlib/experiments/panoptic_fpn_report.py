@@ -265,35 +265,20 @@ def write_predictions(out_dir, data: Data, merged, name: str = "panoptic_val_pre
     return js
 
 
-def _colour(ids: np.ndarray, segments: List[dict]) -> np.ndarray:
-    """RGB of a panoptic id map coloured by *category* (one fixed colour per category id, the same in the
-    ground truth and the prediction, so the two panels can be compared), instance boundaries drawn dark,
-    VOID black."""
-    rng = np.random.default_rng(1)
-    cats = {int(s["id"]): int(s["category_id"]) for s in segments}
-    lut = rng.integers(60, 255, size=(max(list(cats.values()) + [0]) + 1, 3)).astype(np.uint8)
-    out = np.zeros(ids.shape + (3,), np.uint8)
-    for sid, cat in cats.items():
-        out[ids == sid] = lut[cat]
-    edge = np.zeros(ids.shape, bool)
-    edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
-    edge[1:, :] |= ids[1:, :] != ids[:-1, :]
-    out[edge & (ids != 0)] = (out[edge & (ids != 0)] * 0.35).astype(np.uint8)
-    return out
-
-
 def fig_examples(data: Data, merged, n: int = 3):
     """Image | ground truth | Panoptic FPN output for the first ``n`` val images: colour = category (the same
     in both panels), dark lines = segment boundaries (two touching instances stay apart), black = VOID."""
     import matplotlib.pyplot as plt
+
+    from ..plots import panoptic_colour
 
     n = max(1, min(n, len(merged)))
     fig, ax = plt.subplots(n, 3, figsize=(7.5, 2.6 * n), squeeze=False)
     for i in range(n):
         img = data.val[i][0].permute(1, 2, 0).numpy()
         g, gsegs = data.val.gt(i)
-        for j, (a, title) in enumerate(((img, "image"), (_colour(g.astype(np.int64), gsegs), "ground truth"),
-                                        (_colour(merged[i][0].astype(np.int64), merged[i][1]),
+        for j, (a, title) in enumerate(((img, "image"), (panoptic_colour(g, gsegs), "ground truth"),
+                                        (panoptic_colour(merged[i][0], merged[i][1]),
                                          "Panoptic FPN (merged)"))):
             ax[i, j].imshow(a, interpolation="nearest")
             ax[i, j].set_axis_off()

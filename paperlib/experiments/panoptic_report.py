@@ -289,20 +289,16 @@ def alpha_figure(human, machine=None):
 
 
 def examples_figure(scenes, machine, n: int = 3):
-    """Image, GT (annotator A), annotator B, machine merged prediction for the first scenes."""
+    """Image, GT (annotator A), annotator B, machine merged prediction for the first scenes: colour = the
+    category's own colour (the same in every panel), dark lines = segment boundaries, black = VOID."""
     import matplotlib.pyplot as plt
 
-    catd = {c["id"]: c for c in categories()}
+    from ..plots import panoptic_colour
+
+    palette = {c["id"]: c["color"] for c in categories()}
 
     def color(ids, segs):
-        """Category colour (things: per-instance brightness jitter); VOID black."""
-        out = np.zeros(ids.shape + (3,), np.uint8)
-        for k, sg in enumerate(sorted(segs, key=lambda t: t["id"])):
-            c = np.array(catd[sg["category_id"]]["color"], float)
-            if catd[sg["category_id"]]["isthing"] == 1:
-                c = np.clip(c * (0.75 + 0.5 * ((k * 0.618) % 1.0)), 0, 255)
-            out[ids == sg["id"]] = c.astype(np.uint8)
-        return out
+        return panoptic_colour(ids, segs, palette)
 
     cols = ["image", "annotator A (GT)", "annotator B"] + (["machine (merged)"] if "panoptic" in machine else [])
     n = min(n, len(scenes))
@@ -319,6 +315,8 @@ def examples_figure(scenes, machine, n: int = 3):
             axes[i, j].set_yticks([])
             if i == 0:
                 axes[i, j].set_title(cols[j], fontsize=8)
+    fig.suptitle("colour: category (the same in every panel) - dark lines: segment boundaries - black: VOID",
+                 fontsize=7)
     fig.tight_layout()
     return fig
 
