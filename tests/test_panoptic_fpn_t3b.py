@@ -188,7 +188,7 @@ def test_gpu_profile_trains_the_deeper_network_at_two_seeds(tmp_path):
     rows = ns["t3_rows"]
     assert [r["model"][:3] for r in rows] == ["(a)", "(a)", "(b)"] and rows[2]["PQ"] is not None
     assert rows[2]["MACs / separate pair"] == round(t3["macs"]["ratio_deeper_separate"], 3)
-    assert rows[2]["MACs / separate pair, 800x1216"] == 0.847
+    assert rows[2]["MACs / separate pair at 800x1216"] == 0.847
     res = results(tmp_path / "out", SLUG)
     assert res["metrics"]["macs"]["deeper_backbone"] == "tiny_deep"
     c3 = next(c for c in res["claims"] if c["id"] == "C3")

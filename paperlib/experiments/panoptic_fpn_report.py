@@ -30,7 +30,7 @@ PAPER = {
     "T2c": {"lambda_i 0 vs 1 at lambda_s 1 (mIoU)": [40.2, 41.5]},
     "T3a": {"two R50 nets PQ": 39.2, "Panoptic R50 PQ": 39.0, "Panoptic R101 PQ": 40.3, "compute": "about half"},
     "T3b": {"Panoptic R101 vs two R50 nets PQ (COCO)": [40.3, 39.2], "(Cityscapes)": [58.1, 57.7],
-            "compute": "about equal"},
+            "compute of Panoptic R101 vs two R50 nets": "about equal"},
     "T3cd": {"alternating PQ": 37.5, "grouped FPN PQ": 38.8, "joint PQ": 39.0},
 }
 
@@ -258,8 +258,8 @@ def t3_rows(t3) -> List[dict]:
             row[key], row[key + "_sd"] = _mean_sd([r[key] for r in rs])
         row["GMACs/image"] = round(m[name] / 1e9, 4)
         row["MACs / separate pair"] = round(m[name] / m["separate"], 3)
-        row["GMACs/image, R50-FPN 800x1216"] = round(paper[name] / 1e9, 1)
-        row["MACs / separate pair, 800x1216"] = round(paper[name] / paper["separate"], 3)
+        row["GMACs/image at 800x1216 (R50-FPN; (b) R101-FPN)"] = round(paper[name] / 1e9, 1)
+        row["MACs / separate pair at 800x1216"] = round(paper[name] / paper["separate"], 3)
         rows.append(row)
     return rows
 
@@ -377,8 +377,9 @@ def claim_c3_deeper(cfg, t3, n: int) -> stats.Verdict:
     paired bootstrap over val images; held / not held only beyond max(2 x seed std, ``cfg.min_effect_pts``)).
     Where variant "deeper" is not trained: a part "not run at this profile" (``tested_here=False``)."""
     if "deeper" not in cfg.variants:
-        return stats.not_tested("deeper trunk at equal compute (T3b): not run at this profile (cfg.variants; the "
-                                "gpu profile trains the deeper sibling small_deep, the paper profile R101-FPN)",
+        return stats.not_tested("deeper trunk at equal compute (T3b): not run at this profile (cfg.variants lacks "
+                                "'deeper'; the gpu profile trains the deeper sibling small_deep, the paper profile "
+                                "R101-FPN)",
                                 tested_here=False, **_deeper_compute(t3))
     ps = [r["PQ"] for r in t3["rows"] if r["model"] == "separate"]
     pd = [r["PQ"] for r in t3["rows"] if r["model"] == "deeper"]
