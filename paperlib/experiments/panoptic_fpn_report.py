@@ -325,7 +325,8 @@ def t3cd_rows(cfg, joint: Dict[tuple, Net]) -> List[dict]:
     if not designs:
         return []
     rows = []
-    for key, name in [(cfg.joint_lambda_s, "joint, shared FPN (Panoptic FPN)")] + [(v, VARIANT_NAMES[v]) for v in designs]:
+    arms = [(cfg.joint_lambda_s, "joint, shared FPN (Panoptic FPN)")] + [(v, VARIANT_NAMES[v]) for v in designs]
+    for key, name in arms:
         nets = [joint[(key, s)] for s in cfg.seeds]
         row = {"design": name}
         for k, get in (("AP", lambda x: 100 * x.ap["AP"]), ("PQ_Th", lambda x: 100 * x.pq["res"]["Things"]["pq"]),
