@@ -241,7 +241,7 @@ def test_paper_profile_path_on_a_fake_coco_panoptic_layout(tmp_path):
     root = _coco_layout(tmp_path)
     cfg = get_config("06_panoptic_fpn", "paper", overrides=dict(
         backbone="tiny", norm="gn", head_norm="gn", backbone_weights=None, fpn_channels=16, sem_channels=8,
-        representation_size=32,
+        representation_size=32, deeper_backbone_weights=None,     # T3b: R101's file is not needed here
         min_size=64, max_size=64, anchor_sizes=[8, 16, 32, 64, 128], canonical_scale=56, rpn_pre_nms_top_n_train=50,
         rpn_post_nms_top_n_train=50, rpn_post_nms_top_n_test=50, box_batch_size_per_image=32, iters=2,
         batch_size=2, threads=1, num_workers=0))

@@ -12,6 +12,7 @@ for ``cfg.iters`` iterations; steps 1 and 2 use the same count, so step 4 reuses
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -25,7 +26,7 @@ from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_
 
 __all__ = ["Data", "prepare", "build", "train_net", "predict", "evaluate", "merge_all", "run_jobs", "study_jobs",
            "run_studies", "merge_study", "joint_vs_separate", "Net", "VARIANTS", "width_of", "pq_of", "ap_of",
-           "sem_confusions", "mac_parts", "macs"]
+           "sem_confusions", "mac_parts", "macs", "deeper_recipe", "deeper_weights", "untrained"]
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Data:
     thing_ids: List[int]
     stuff_ids: List[int]
     backbone_weights: Optional[str] = None
+    deeper_backbone_weights: Optional[str] = None     # of cfg.deeper_backbone (variant "deeper", T3b)
 
 
 def prepare(cfg, data_root=None) -> Data:
@@ -60,7 +62,29 @@ def prepare(cfg, data_root=None) -> Data:
     for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
         if cap:
             ds.ids = ds.det.ids = ds.ids[:cap]
-    return Data(root, train, val, train.categories, train.thing_ids, train.stuff_ids, weights)
+    return Data(root, train, val, train.categories, train.thing_ids, train.stuff_ids, weights,
+                deeper_weights(cfg, data_root))
+
+
+def deeper_recipe(cfg):
+    """``cfg`` with the deeper trunk (``cfg.deeper_backbone``) as the backbone: the recipe of variant "deeper"."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, backbone=cfg.deeper_backbone, backbone_weights=cfg.deeper_backbone_weights)
+
+
+def deeper_weights(cfg, data_root=None) -> Optional[str]:
+    """The checked file of ``cfg.deeper_backbone_weights`` where variant "deeper" is trained (else None), found
+    and loaded into ``cfg.deeper_backbone`` as :func:`paperlib.engine.detection.resolve_backbone_weights` does
+    for the main trunk, so a missing or mismatched file stops the run before any training."""
+    from ..engine.detection import resolve_backbone_weights
+
+    if "deeper" not in cfg.variants:
+        return None
+    try:
+        return resolve_backbone_weights(deeper_recipe(cfg), data_root)
+    except (FileNotFoundError, ValueError) as e:          # name the field the user sets
+        raise type(e)(f"deeper_backbone_weights (variant 'deeper', trunk {cfg.deeper_backbone}): {e}") from e
 
 
 def width_of(cfg, factor: float) -> int:
@@ -73,14 +97,15 @@ def width_of(cfg, factor: float) -> int:
 
 
 def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum", lambda_s: float = 0.5,
-          instance: bool = True, seed: int = 0, schedule: str = "joint", fpn_groups: int = 1):
-    """One network of the studies (:func:`paperlib.engine.panoptic.build_panoptic` with ``cfg`` as the recipe)."""
+          instance: bool = True, seed: int = 0, schedule: str = "joint", fpn_groups: int = 1, deeper: bool = False):
+    """One network of the studies (:func:`paperlib.engine.panoptic.build_panoptic` with ``cfg`` as the recipe;
+    ``deeper``: with ``cfg.deeper_backbone`` and its weights instead, Table 3b)."""
     from ..engine.panoptic import build_panoptic
 
-    return build_panoptic(cfg, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
+    recipe, weights = (deeper_recipe(cfg), data.deeper_backbone_weights) if deeper else (cfg, data.backbone_weights)
+    return build_panoptic(recipe, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
                           width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
-                          seed=seed, backbone_weights=data.backbone_weights, schedule=schedule,
-                          fpn_groups=fpn_groups)
+                          seed=seed, backbone_weights=weights, schedule=schedule, fpn_groups=fpn_groups)
 
 
 def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
@@ -223,8 +248,8 @@ def run_jobs(cfg, data: Data, device, jobs: List[dict], data_root=None) -> Dict[
 def study_jobs(cfg) -> List[dict]:
     """Step 1 (T1c/d analogue: semantic-only networks per width factor, summed, plus the 1x branch
     concatenated) and step 2 (T2a analogue: joint networks per lambda_s, lambda_i = cfg.lambda_i), every
-    seed, and the T3c/d analogue (``cfg.variants``: the joint network at ``cfg.joint_lambda_s`` with alternating
-    losses or a grouped FPN). Keys: ("sem", factor, aggregate, seed), ("joint", lambda_s, seed) and
+    seed, and the T3b-d analogues (``cfg.variants``: the joint network at ``cfg.joint_lambda_s`` with a deeper
+    trunk, alternating losses or a grouped FPN). Keys: ("sem", factor, aggregate, seed), ("joint", lambda_s, seed) and
     ("joint", variant, seed)."""
     jobs = []
     for lam in cfg.lambdas_s:                     # the slow ones first
@@ -242,12 +267,13 @@ def study_jobs(cfg) -> List[dict]:
     return jobs
 
 
-#: build() keywords of the T3c/d designs (paper Table 3: (c) alternating losses, (d) grouped FPN, 2 x 128 ch)
-VARIANTS = {"alternate": {"schedule": "alternate"}, "grouped": {"fpn_groups": 2}}
+#: build() keywords of the Table 3 designs: (b) a deeper trunk (R101 for R50) at about the separate pair's compute,
+#: (c) alternating losses, (d) grouped FPN (2 x 128 ch)
+VARIANTS = {"alternate": {"schedule": "alternate"}, "grouped": {"fpn_groups": 2}, "deeper": {"deeper": True}}
 
 
 def run_studies(cfg, data: Data, device, data_root=None):
-    """Steps 1 and 2 (+ the T3c/d designs): (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net,
+    """Steps 1 and 2 (+ the T3b-d designs): (sem {(factor, aggregate, seed): Net}, joint {(lambda_s, seed): Net,
     and (variant, seed): Net for ``cfg.variants``})."""
     nets = run_jobs(cfg, data, device, study_jobs(cfg), data_root)
     sem = {k[1:]: v for k, v in nets.items() if k[0] == "sem"}
@@ -281,12 +307,18 @@ def merge_study(cfg, data: Data, net: Net) -> List[dict]:
 
 def joint_vs_separate(cfg, data: Data, sem: Dict[tuple, Net], joint: Dict[tuple, Net]) -> Dict[str, Any]:
     """Step 4 (T3a analogue): per seed, the joint network (lambda_s = cfg.joint_lambda_s) vs the separate pair
-    (the lambda_s = 0 detector of step 2 + the 1x summed semantic-only network of step 1, merged)."""
-    rows, counts = [], {"joint": [], "separate": []}
+    (the lambda_s = 0 detector of step 2 + the 1x summed semantic-only network of step 1, merged); with
+    variant "deeper" trained, also the T3b row "deeper" (the joint network on ``cfg.deeper_backbone``)."""
+    deeper = "deeper" in cfg.variants
+    rows, counts = [], {"joint": [], "separate": [], **({"deeper": []} if deeper else {})}
     for s in cfg.seeds:
         j, d, m = joint[(cfg.joint_lambda_s, s)], joint[(0.0, s)], sem[(1.0, "sum", s)]
         sep = pq_of(merge_all(d.preds, data, cfg, sem_from=m.preds), data)
-        for name, net_pq, ap, miou in (("separate", sep, d.ap, m.miou), ("joint", j.pq, j.ap, j.miou)):
+        arms = [("separate", sep, d.ap, m.miou), ("joint", j.pq, j.ap, j.miou)]
+        if deeper:
+            b = joint[("deeper", s)]
+            arms.append(("deeper", b.pq, b.ap, b.miou))
+        for name, net_pq, ap, miou in arms:
             rows.append({"model": name, "seed": s, "AP": 100 * ap["AP"], "mIoU": miou, **_pq_row(net_pq["res"])})
             counts[name].append(net_pq["counts"])
     return {"rows": rows, "counts": counts, "macs": macs(cfg, data, sem, joint)}
@@ -330,20 +362,52 @@ def mac_parts(model, height: int, width: int, n_rois: int, n_dets: int) -> Dict[
     return out
 
 
+def untrained(cfg, data: Data, *, deeper: bool = False):
+    """The joint network of ``cfg`` (``deeper``: on ``cfg.deeper_backbone``) built on the meta device without
+    weights (frozen BN built as BN: the same convs), for counting multiply-adds; the global RNG is left as it was."""
+    import dataclasses
+
+    from ..engine.panoptic import build_panoptic
+
+    r = deeper_recipe(cfg) if deeper else cfg
+    r = dataclasses.replace(r, norm="bn" if r.norm == "frozen_bn" else r.norm, backbone_weights=None)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        return build_panoptic(r, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
+                              lambda_s=cfg.joint_lambda_s)
+
+
 def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
     """MACs per image of the joint network and the separate pair (detector + semantic network): for this
     run's networks at ``cfg.image_size`` and, with the same function, for the paper's R50-FPN networks at
     800 x 1216 (1000 proposals, 100 detections). joint = backbone + rpn + roi + semantic; separate =
-    (backbone + rpn + roi) + (backbone + semantic)."""
-    from ..models import create_model
-
-    def pair(parts):
+    (backbone + rpn + roi) + (backbone + semantic). T3b: "deeper" = the joint network on the deeper trunk
+    (``cfg.deeper_backbone``) and its ratio to the separate pair, here and for R101-FPN vs two R50-FPN at
+    800 x 1216. The first seed's trained networks are counted where ``joint`` holds them, else networks built
+    untrained (:func:`untrained`; multiply-adds do not depend on the weights)."""
+    def pair(parts, deeper_parts):
         j = parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
         sep = 2 * parts["backbone"] + parts["rpn"] + parts["roi"] + parts["semantic"]
-        return {"joint": j, "separate": sep, "ratio_joint_separate": j / sep,
-                **{f"part_{k}": v for k, v in parts.items()}}
+        deep = sum(deeper_parts.values())
+        return {"joint": j, "separate": sep, "ratio_joint_separate": j / sep, "deeper": deep,
+                "ratio_deeper_separate": deep / sep, **{f"part_{k}": v for k, v in parts.items()},
+                "part_deeper_backbone": deeper_parts["backbone"]}
 
-    ours = pair(mac_parts(joint[(cfg.joint_lambda_s, cfg.seeds[0])].model.cpu(), cfg.image_size, cfg.image_size,
-                          cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img))
-    r50 = pair(mac_parts(create_model("panoptic_fpn_r50_fpn"), 800, 1216, 1000, 100))
-    return {**ours, "paper_r50": r50}
+    budgets = (cfg.image_size, cfg.image_size, cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img)
+
+    def model(key, deeper):
+        net = joint.get((key, cfg.seeds[0]))
+        return net.model.cpu() if net is not None and net.model is not None else untrained(cfg, data, deeper=deeper)
+
+    ours = pair(mac_parts(model(cfg.joint_lambda_s, False), *budgets), mac_parts(model("deeper", True), *budgets))
+    return {**ours, "deeper_backbone": cfg.deeper_backbone, "paper_r50": pair(*_paper_parts())}
+
+
+@functools.lru_cache(maxsize=1)
+def _paper_parts():
+    """mac_parts of the registered R50-FPN and R101-FPN Panoptic FPNs at 800 x 1216 (1000 proposals, 100
+    detections), built on the meta device (no memory, no init time); constant, so counted once per process."""
+    from ..models import create_model
+
+    with torch.device("meta"):
+        r50, r101 = create_model("panoptic_fpn_r50_fpn"), create_model("panoptic_fpn_r101_fpn")
+    return mac_parts(r50, 800, 1216, 1000, 100), mac_parts(r101, 800, 1216, 1000, 100)

@@ -19,7 +19,7 @@ from ..metrics.pq_counts import miou_from_confusion, pq_from_counts
 from .panoptic_fpn import Data, Net
 
 __all__ = ["PAPER", "a4_case", "A4_EXPECTED", "exact_checks", "t1_rows", "t2_rows", "t3_rows", "merge_rows",
-           "claims", "fig_examples", "write_predictions", "boot_diff"]
+           "claims", "claim_c3_deeper", "fig_examples", "write_predictions", "boot_diff"]
 
 #: the paper's numbers (spec tables; R50, COCO unless noted)
 PAPER = {
@@ -29,6 +29,8 @@ PAPER = {
                                         "PQ_Th": [46.6, 45.9, 44.6]}},
     "T2c": {"lambda_i 0 vs 1 at lambda_s 1 (mIoU)": [40.2, 41.5]},
     "T3a": {"two R50 nets PQ": 39.2, "Panoptic R50 PQ": 39.0, "Panoptic R101 PQ": 40.3, "compute": "about half"},
+    "T3b": {"Panoptic R101 vs two R50 nets PQ (COCO)": [40.3, 39.2], "(Cityscapes)": [58.1, 57.7],
+            "compute of Panoptic R101 vs two R50 nets": "about equal"},
     "T3cd": {"alternating PQ": 37.5, "grouped FPN PQ": 38.8, "joint PQ": 39.0},
 }
 
@@ -241,15 +243,23 @@ def merge_rows(per_seed: Dict[int, List[dict]]) -> List[dict]:
 
 
 def t3_rows(t3) -> List[dict]:
+    """T3 (a) and (b) analogues: the separate pair, the joint network and the joint network on the deeper trunk
+    (its metrics blank where this profile does not train it), with multiply-adds per image here and at the
+    paper's scale (R50-FPN; R101-FPN for (b)) and each network's MACs over the separate pair's."""
     rows = []
-    for name in ("separate", "joint"):
+    m, paper = t3["macs"], t3["macs"]["paper_r50"]
+    names = {"separate": "(a) two networks (detector lambda_s=0 + semantic-only 1x)",
+             "joint": "(a) Panoptic FPN (one network)",
+             "deeper": f"(b) Panoptic FPN, deeper trunk ({m.get('deeper_backbone')}; paper: R101)"}
+    for name in ("separate", "joint", "deeper"):
         rs = [r for r in t3["rows"] if r["model"] == name]
-        row = {"model": {"separate": "two networks (detector lambda_s=0 + semantic-only 1x)",
-                         "joint": "Panoptic FPN (one network)"}[name]}
+        row = {"model": names[name] + ("" if rs or name != "deeper" else " - not trained at this profile")}
         for key in ("AP", "PQ_Th", "mIoU", "PQ_St", "PQ"):
             row[key], row[key + "_sd"] = _mean_sd([r[key] for r in rs])
-        row["GMACs/image"] = round(t3["macs"][name] / 1e9, 4)
-        row["GMACs/image, R50-FPN 800x1216"] = round(t3["macs"]["paper_r50"][name] / 1e9, 1)
+        row["GMACs/image"] = round(m[name] / 1e9, 4)
+        row["MACs / separate pair"] = round(m[name] / m["separate"], 3)
+        row["GMACs/image at 800x1216 (R50-FPN; (b) R101-FPN)"] = round(paper[name] / 1e9, 1)
+        row["MACs / separate pair at 800x1216"] = round(paper[name] / paper["separate"], 3)
         rows.append(row)
     return rows
 
@@ -293,11 +303,15 @@ VARIANT_NAMES = {"alternate": "alternating losses", "grouped": "grouped FPN (2 g
 
 
 def t3cd_rows(cfg, joint: Dict[tuple, Net]) -> List[dict]:
-    """T3c/d analogue: the joint shared network (lambda_s = cfg.joint_lambda_s) and each of ``cfg.variants``,
-    mean (and std) over seeds."""
+    """T3c/d analogue: the joint shared network (lambda_s = cfg.joint_lambda_s) and each T3c/d design of
+    ``cfg.variants``, mean (and std) over seeds; [] when none is trained (T3b's "deeper" is a row of
+    :func:`t3_rows`)."""
+    designs = [v for v in cfg.variants if v in VARIANT_NAMES]
+    if not designs:
+        return []
     rows = []
-    for key, name in [(cfg.joint_lambda_s, "joint, shared FPN (Panoptic FPN)")] + \
-            [(v, VARIANT_NAMES[v]) for v in cfg.variants]:
+    arms = [(cfg.joint_lambda_s, "joint, shared FPN (Panoptic FPN)")] + [(v, VARIANT_NAMES[v]) for v in designs]
+    for key, name in arms:
         nets = [joint[(key, s)] for s in cfg.seeds]
         row = {"design": name}
         for k, get in (("AP", lambda x: 100 * x.ap["AP"]), ("PQ_Th", lambda x: 100 * x.pq["res"]["Things"]["pq"]),
@@ -332,6 +346,32 @@ def claim_c4(cfg, joint: Dict[tuple, Net], n: int) -> stats.Verdict:
         return stats.not_tested("no T3c/d design trained at this profile (cfg.variants; the gpu profile trains "
                                 "them)", parts=[p.reason for p in not_run])
     return stats.combine(parts, not_run_here=[p.reason for p in not_run])
+
+
+def _deeper_compute(t3) -> Dict[str, Any]:
+    """T3b's compute evidence: MACs of the deeper joint network over the separate pair's (None where not counted)."""
+    m = t3["macs"]
+    here, paper = m.get("ratio_deeper_separate"), m.get("paper_r50", {}).get("ratio_deeper_separate")
+    return {f"MACs deeper joint ({m.get('deeper_backbone')}) / separate pair, this run":
+            None if here is None else round(here, 3),
+            "MACs R101-FPN joint / two R50-FPN networks, 800 x 1216": None if paper is None else round(paper, 3)}
+
+
+def claim_c3_deeper(cfg, t3, n: int) -> stats.Verdict:
+    """C3's second part (T3b): PQ(joint network on ``cfg.deeper_backbone``) - PQ(the separate pair, merged), a
+    trained contrast paired by seed (:func:`stats.decide_trained`: the seed std of the per-seed differences, a
+    paired bootstrap over val images; held / not held only beyond max(2 x seed std, ``cfg.min_effect_pts``)).
+    Where variant "deeper" is not trained: a part "not run at this profile" (``tested_here=False``)."""
+    if "deeper" not in cfg.variants:
+        return stats.not_tested("deeper trunk at equal compute (T3b): not run at this profile (cfg.variants lacks "
+                                "'deeper'; the gpu profile trains the deeper sibling small_deep, the paper profile "
+                                "R101-FPN)",
+                                tested_here=False, **_deeper_compute(t3))
+    ps = [r["PQ"] for r in t3["rows"] if r["model"] == "separate"]
+    pd = [r["PQ"] for r in t3["rows"] if r["model"] == "deeper"]
+    return _contrast(cfg, n, _pq_fn(t3["counts"]["separate"]), _pq_fn(t3["counts"]["deeper"]), ps, pd, "+",
+                     measure=f"PQ deeper joint ({cfg.deeper_backbone}) - separate pair (seeds paired)",
+                     **_deeper_compute(t3))
 
 
 # ----------------------------------------------------------------------------- claims
@@ -389,11 +429,15 @@ def claims(cfg, *, checks: List[dict], sem, joint, merge_per_seed, t3, data: Dat
     parts = [_approx(cfg, ps, pj, measure="PQ joint - separate"),
              stats.decide_all({f"MACs joint / separate = {r50:.3f} <= 0.75 (about half), R50-FPN at 800 x 1216":
                                r50 <= 0.75}, macs_this_run=t3["macs"], ratio_this_run=round(ratio, 3))]
+    deeper = claim_c3_deeper(cfg, t3, n)
+    ran = deeper.evidence.get("tested_here", True)
     out.append(dict(claim_id="C3", statement="One Panoptic FPN matches two separate networks in PQ at about half the "
-                    "compute", verdict=stats.combine(parts), paper=PAPER["T3a"],
-                    evidence={"not tested": "R101 at equal compute (T3b) needs the gpu / paper profiles",
-                              "this run's networks (RoI heads dominate a tiny trunk): MACs joint / separate":
-                              round(ratio, 3)},
+                    "compute; at about equal compute a deeper Panoptic FPN (R101 for R50) beats them",
+                    verdict=stats.combine(parts + [deeper] if ran else parts,
+                                          **({} if ran else {"not_run_here": [deeper.reason]})),
+                    paper={**PAPER["T3a"], **PAPER["T3b"]},
+                    evidence={"this run's networks (RoI heads dominate a tiny trunk): MACs joint / separate":
+                              round(ratio, 3), "T3b compute": _deeper_compute(t3)},
                     trained=True))
     # C4: alternating losses / grouped FPN (T3c/d analogue)
     out.append(dict(claim_id="C4", statement="Alternating the losses or grouping the FPN is slightly worse than the "

@@ -107,6 +107,12 @@ BACKBONES: Dict[str, dict] = {
     "small": dict(stem="imagenet", stem_width=32, depths=[1, 2, 2, 1], widths=[32, 64, 128, 256],
                   strides=[1, 2, 2, 2], bot_widths=[16, 32, 64, 128], group_widths=[16, 32, 64, 128]),
 }
+# Their deeper siblings (06 Panoptic FPN, Table 3b: R101 where the others use R50): the same stem and widths with
+# stage 3 (C4) deepened, as ResNet-101 deepens only ResNet-50's stage 3 (6 -> 23 blocks), to the depth whose body
+# multiply-adds are closest to R101 / R50 = 7.80 / 4.09 = 1.91x the sibling's: tiny 1 -> 16 blocks (1.92x at
+# 96 px), small 2 -> 13 blocks (1.88x at 256 px); tested in tests/test_panoptic_fpn_t3b.py.
+BACKBONES["tiny_deep"] = dict(copy.deepcopy(BACKBONES["tiny"]), depths=[1, 1, 16, 1])
+BACKBONES["small_deep"] = dict(copy.deepcopy(BACKBONES["small"]), depths=[1, 2, 13, 1])
 
 
 def backbone_config(name: str) -> AnyNetConfig:
