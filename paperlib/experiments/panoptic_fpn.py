@@ -7,7 +7,8 @@
     t3 = X.joint_vs_separate(cfg, data, sem, joint)      # step 4: PQ and MACs
 
 Every network is :func:`paperlib.models.panoptic_fpn.build_panoptic_fpn` trained with the shared
-detection recipe (:func:`paperlib.engine.detection.train_config`: SGD, warm-up, one x0.1 step at 75 %)
+detection recipe (:func:`paperlib.engine.panoptic.panoptic_train_config`: SGD, warm-up, x0.1 at 75 % or at
+``cfg.lr_steps``)
 for ``cfg.iters`` iterations; steps 1 and 2 use the same count, so step 4 reuses their networks.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from ..data.panoptic import combine_semantic_instances
-from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset, stuff_from_target
+from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset
 from ..metrics.pq import pq_compute_arrays
 from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
 
@@ -40,14 +41,21 @@ class Data:
 
 
 def prepare(cfg, data_root=None) -> Data:
-    """Synthetic panoptic scenes (cached) or the user's COCO panoptic 2017 under ``data_root``."""
+    """Synthetic panoptic scenes (cached), the user's COCO panoptic 2017 or the user's Cityscapes
+    (:mod:`paperlib.data.cityscapes`) under ``data_root``; the training split gets the flip and, when
+    configured, the random rescale + crop (``cfg.scale_range`` / ``cfg.crop_size``)."""
     from ..engine.detection import resolve_backbone_weights
 
     weights = resolve_backbone_weights(cfg, data_root)
     if cfg.dataset == "coco" and data_root is None:
         raise ValueError("dataset='coco' needs data_root: train2017/, val2017/, annotations/instances_*2017.json, "
                          "annotations/panoptic_*2017.json and their PNG folders")
-    kind, tr, va = ("scenes", "train", "val") if cfg.dataset == "scenes" else ("coco", "train2017", "val2017")
+    if cfg.dataset == "cityscapes" and data_root is None:
+        from ..data.cityscapes import CITYSCAPES_LAYOUT
+
+        raise ValueError(f"dataset='cityscapes' needs data_root with the layout:\n{CITYSCAPES_LAYOUT}")
+    kind, tr, va = {"scenes": ("scenes", "train", "val"), "coco": ("coco", "train2017", "val2017"),
+                    "cityscapes": ("cityscapes", "train", "val")}[cfg.dataset]
     root = data_root
     if kind == "scenes":
         from ..data.scenes import synthetic_scenes
@@ -55,8 +63,9 @@ def prepare(cfg, data_root=None) -> Data:
         root = synthetic_scenes(n_train=cfg.n_train, n_val=cfg.n_val, image_size=cfg.image_size,
                                 max_objects=cfg.max_objects, num_things=cfg.num_things, num_stuff=cfg.num_stuff,
                                 bucket_probs=tuple(cfg.bucket_probs), crowd_prob=cfg.crowd_prob, seed=cfg.data_seed)
-    train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip)
-    val = panoptic_fpn_dataset(kind, root, va)
+    train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip, sem_classes=cfg.sem_classes,
+                                 scale_range=cfg.scale_range, crop_size=cfg.crop_size)
+    val = panoptic_fpn_dataset(kind, root, va, sem_classes=cfg.sem_classes)
     for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
         if cap:
             ds.ids = ds.det.ids = ds.ids[:cap]
@@ -78,13 +87,13 @@ def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum",
     from ..engine.panoptic import build_panoptic
 
     return build_panoptic(cfg, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
-                          width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
+                          num_sem_classes=data.train.num_sem_classes, width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
                           seed=seed, backbone_weights=data.backbone_weights, schedule=schedule,
                           fpn_groups=fpn_groups)
 
 
 def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
-    """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 %); history dict."""
+    """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 % or ``cfg.lr_steps``); history dict."""
     from ..engine.panoptic import train_panoptic
 
     return train_panoptic(model, cfg, data.train, device, seed, desc=desc)
@@ -109,7 +118,7 @@ def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff
     for k, p in enumerate(preds):
         sem = (sem_from[k]["sem"] if sem_from is not None else p["sem"])
         h, w = (sem.shape if sem is not None else p["masks"].shape[-2:])
-        sem_cat = stuff_from_target(sem, data.stuff_ids) if sem is not None else np.zeros((h, w), np.int64)
+        sem_cat = data.val.stuff_map(sem) if sem is not None else np.zeros((h, w), np.int64)
         frac = cfg.stuff_area_frac if stuff_area_frac is None else stuff_area_frac
         masks = p["masks"] if p.get("masks") is not None else np.zeros((0, h, w), bool)
         scores = p["scores"] if p.get("masks") is not None else np.zeros(0)
@@ -139,10 +148,11 @@ def pq_of(merged, data: Data) -> Dict[str, Any]:
 
 
 def sem_confusions(preds, data: Data) -> Optional[np.ndarray]:
-    """Per-image confusion matrices (n, S+1, S+1) of the semantic branch (class set: other + stuff)."""
+    """Per-image confusion matrices (n, C, C) of the semantic branch (its classes: other + stuff, or every
+    category with ``sem_classes="all"``)."""
     if preds[0]["sem"] is None:
         return None
-    n = len(data.stuff_ids) + 1
+    n = data.val.num_sem_classes
     return np.stack([semantic_confusion(data.val.semantic(i), p["sem"], n, void_label=255)
                      for i, p in enumerate(preds)])
 
