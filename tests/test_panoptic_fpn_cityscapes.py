@@ -217,6 +217,9 @@ def test_cityscapes_items_train_on_crops_and_evaluate_at_full_size(tmp_path):
     assert tf([torch.rand(3, 32, 64)])[0].image_sizes == [(32, 64)]      # the crop is not resized in training
     tf.eval()
     assert tf([torch.rand(3, 32, 64)])[0].image_sizes == [(64, 128)]     # evaluation: min_size / max_size
+    cfg.batch_size = 4                                                    # 3 images: no full batch
+    with pytest.raises(ValueError, match="no full batch of batch_size = 4"):
+        X.train_net(m, cfg, data, "cpu", seed=0)
 
 
 # ----------------------------------------------------------------------------- the notebook's paper path

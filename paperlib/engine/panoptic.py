@@ -107,6 +107,9 @@ def train_panoptic(model, recipe, dataset, device, seed: int, desc: str = "", st
 
     loader = make_loader(dataset, recipe.batch_size, shuffle=True, seed=seed, drop_last=True,
                          collate_fn=detection_collate, num_workers=recipe.num_workers)
+    if len(loader) == 0:
+        raise ValueError(f"{len(dataset)} training image(s) make no full batch of batch_size = {recipe.batch_size} "
+                         "per process (the last partial batch is dropped): lower batch_size or add images")
     tc = panoptic_train_config(recipe, len(loader), seed)
     t0 = time.time()
     hist = train(model, loader, tc, device=device, step_fn=step_fn or detection_step, desc=desc,
