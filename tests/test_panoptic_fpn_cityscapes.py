@@ -136,6 +136,11 @@ def test_scale_crop_keeps_image_masks_boxes_and_target_on_the_same_pixels():
         dropped += 2 - len(m)
         assert set(t2["labels"].tolist()) <= {1, 2}
     assert dropped > 0                                                # the crops cut objects out: dropped
+    from paperlib.data.panoptic_dataset import _nearest_rows           # = resizing with torch's nearest-exact
+    for n_in, n_out in ((40, 20), (40, 80), (80, 37), (1024, 1536), (2048, 1100)):
+        x = torch.arange(n_in, dtype=torch.float64)[None, None, :, None]
+        ref = torch.nn.functional.interpolate(x, size=(n_out, 1), mode="nearest-exact")[0, 0, :, 0].long()
+        assert torch.equal(_nearest_rows(n_in, n_out, 0, n_out), ref), (n_in, n_out)
     torch.manual_seed(0)
     img2, t2, sem2 = scale_crop(*_sample(), scale_range=[0.25, 0.25], crop_size=[24, 48])
     assert img2.shape[-2:] == sem2.shape == (10, 20)                  # smaller than the crop: the image's size

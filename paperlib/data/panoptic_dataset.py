@@ -82,35 +82,42 @@ def stuff_from_target(labels: np.ndarray, stuff_category_ids: Sequence[int], oth
     return lut[np.asarray(labels).astype(np.int64).clip(0, 255)]
 
 
+def _nearest_rows(n_in: int, n_out: int, start: int, length: int) -> torch.Tensor:
+    """Source indices of output pixels ``start .. start + length - 1`` when ``n_in`` pixels are resized to
+    ``n_out`` with the pixel-centre nearest rule (PIL's NEAREST, torch's "nearest-exact"):
+    floor((i + 0.5) n_in / n_out), clamped to the input."""
+    i = torch.arange(start, start + length, dtype=torch.float64)
+    return ((i + 0.5) * (n_in / n_out)).floor().long().clamp_(0, n_in - 1)
+
+
 def scale_crop(img: torch.Tensor, t: Dict, sem: torch.Tensor, *, scale_range=None, crop_size=None):
     """Random rescale by s ~ U(``scale_range``) then a random ``crop_size`` [h, w] window, applied to the
-    image (bilinear, antialiased like PIL's), the instance masks and the semantic target (nearest: labels
-    stay labels; "nearest-exact", the pixel-centre rule of PIL's NEAREST that detectron2 uses, so masks and
-    target stay on the image's pixels) alike. Where the rescaled image is smaller than the crop, the crop
-    is the image's size on that side (detectron2's ``RandomCrop`` "absolute": no padding here; the batch
-    is padded later, the target with 255). Instances whose mask the crop leaves empty are dropped; boxes are
-    recomputed from the cropped masks (detectron2's ``RECOMPUTE_BOXES`` with crops): xyxy with x1 = last
-    column + 1. Randomness: torch's global RNG (seeded per loader worker). Returns (img, t, sem)."""
+    image (bilinear, antialiased like PIL's), the instance masks and the semantic target alike (nearest with
+    the pixel-centre rule of PIL's NEAREST, which detectron2 uses: labels stay labels and stay on the image's
+    pixels; gathered for the crop window only, so a 2x rescale of a 1024 x 2048 image never materialises
+    its 30 masks at 2048 x 4096). Where the rescaled image is smaller than the crop, the crop is the image's
+    size on that side (detectron2's ``RandomCrop`` "absolute": no padding here; the batch is padded later,
+    the target with 255). Instances whose mask the crop leaves empty are dropped; boxes are recomputed from
+    the cropped masks (detectron2's ``RECOMPUTE_BOXES`` with crops): xyxy with x1 = last column + 1.
+    Randomness: torch's global RNG (seeded per loader worker). Returns (img, t, sem)."""
     import torch.nn.functional as F
     from torchvision.ops import masks_to_boxes
 
     H, W = img.shape[-2:]
-    masks = t["masks"]
+    H2, W2 = H, W
     if scale_range:
         lo, hi = float(scale_range[0]), float(scale_range[1])
         f = lo + (hi - lo) * float(torch.rand(()))
-        size = (max(1, int(round(H * f))), max(1, int(round(W * f))))
-        if size != (H, W):
-            img = F.interpolate(img[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
-            sem = F.interpolate(sem[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()
-            masks = (F.interpolate(masks[None].float(), size=size, mode="nearest-exact")[0].to(masks.dtype)
-                     if len(masks) else masks.new_zeros((0, *size)))
-        H, W = size
-    if crop_size:
-        ch, cw = min(int(crop_size[0]), H), min(int(crop_size[1]), W)
-        y0 = int(torch.randint(0, H - ch + 1, ()))
-        x0 = int(torch.randint(0, W - cw + 1, ()))
-        img, sem, masks = img[:, y0:y0 + ch, x0:x0 + cw], sem[y0:y0 + ch, x0:x0 + cw], masks[:, y0:y0 + ch, x0:x0 + cw]
+        H2, W2 = max(1, int(round(H * f))), max(1, int(round(W * f)))
+    ch, cw = (min(int(crop_size[0]), H2), min(int(crop_size[1]), W2)) if crop_size else (H2, W2)
+    y0 = int(torch.randint(0, H2 - ch + 1, ()))
+    x0 = int(torch.randint(0, W2 - cw + 1, ()))
+    if (H2, W2) != (H, W):
+        img = F.interpolate(img[None], size=(H2, W2), mode="bilinear", align_corners=False, antialias=True)[0]
+    img = img[:, y0:y0 + ch, x0:x0 + cw]
+    rows, cols = _nearest_rows(H, H2, y0, ch), _nearest_rows(W, W2, x0, cw)
+    sem = sem[rows][:, cols]
+    masks = t["masks"][:, rows][:, :, cols]
     keep = masks.flatten(1).bool().any(1) if len(masks) else torch.zeros(0, dtype=torch.bool)
     t = dict(t)
     for k in ("labels", "area", "iscrowd"):
