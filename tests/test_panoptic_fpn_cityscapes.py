@@ -258,3 +258,19 @@ def test_paper_profile_on_cityscapes_end_to_end(tmp_path):
     r = pq_compute(str(conv), str(out / "panoptic_val_pred.json"), gt_folder=str(ns["data"].val.folder))
     assert r["All"]["pq"] == pytest.approx(net.pq["res"]["All"]["pq"], abs=1e-12)
     assert median_rows([]) == []
+
+
+def test_rle_masks_decode_to_the_same_masks_and_merge():
+    from paperlib.data.panoptic import combine_semantic_instances
+    from paperlib.engine.panoptic import RLEMasks
+    from paperlib.experiments.panoptic_fpn_report import a4_case
+
+    sem, masks, scores, labels, stuff = a4_case()
+    r = RLEMasks(masks)
+    assert r.shape == masks.shape and len(r) == 4 and np.array_equal(np.asarray(r), masks)
+    kw = dict(stuff_category_ids=stuff, confidence_thr=0.5, overlap_thr=0.5, stuff_area_limit=10)
+    a, b = combine_semantic_instances(sem, masks, scores, labels, **kw), combine_semantic_instances(
+        sem, r, scores, labels, **kw)
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+    empty = RLEMasks(np.zeros((0, 5, 7), bool))
+    assert empty.shape == (0, 5, 7) and np.asarray(empty).shape == (0, 5, 7)

@@ -100,13 +100,14 @@ def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict
 
 
 def predict(model, data: Data, device, batch_size: int = 8, keep_score: float = 0.0) -> List[Dict[str, Any]]:
-    """Per val image: :func:`paperlib.engine.panoptic.predict_panoptic` (semantic argmax, instance masks,
-    scores, category ids, and the COCO results under "coco" for the AP)."""
+    """Per val image: :func:`paperlib.engine.panoptic.predict_panoptic` (semantic argmax, instance masks
+    kept as RLE -- full-size masks of every val image would not fit in memory at Cityscapes' size --, scores,
+    category ids, and the COCO results under "coco" for the AP)."""
     from ..engine.panoptic import predict_panoptic
 
     ds = data.val
     return predict_panoptic(model, len(ds), lambda j: ds[j][0], device, ds.label_to_cat_id,
-                            batch_size=batch_size, keep_score=keep_score, image_ids=ds.ids)
+                            batch_size=batch_size, keep_score=keep_score, image_ids=ds.ids, rle_masks=True)
 
 
 def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff_area_frac=None,
