@@ -136,7 +136,18 @@ def test_scale_crop_keeps_image_masks_boxes_and_target_on_the_same_pixels():
         dropped += 2 - len(m)
         assert set(t2["labels"].tolist()) <= {1, 2}
     assert dropped > 0                                                # the crops cut objects out: dropped
-    from paperlib.data.panoptic_dataset import _nearest_rows           # = resizing with torch's nearest-exact
+    from PIL import Image
+
+    from paperlib.data.panoptic_dataset import _nearest_rows, _resize_window
+
+    a = np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)    # the image's window = the same
+    x = torch.from_numpy(a).permute(2, 0, 1).float() / 255                        # window of PIL's whole resize
+    for (h2, w2), (y0, x0, ch, cw) in (((30, 45), (3, 5, 20, 30)), ((120, 180), (17, 33, 50, 100)),
+                                       ((97, 131), (10, 20, 40, 60))):
+        whole = np.asarray(Image.fromarray(a).resize((w2, h2), Image.BILINEAR))[y0:y0 + ch, x0:x0 + cw]
+        win = (_resize_window(x, (h2, w2), (y0, x0, ch, cw)) * 255).round().byte().permute(1, 2, 0).numpy()
+        assert np.abs(whole.astype(int) - win.astype(int)).max() <= 1                # PIL's fixed-point rounding
+    # masks and target: = resizing with torch's nearest-exact (the pixel-centre rule)
     for n_in, n_out in ((40, 20), (40, 80), (80, 37), (1024, 1536), (2048, 1100)):
         x = torch.arange(n_in, dtype=torch.float64)[None, None, :, None]
         ref = torch.nn.functional.interpolate(x, size=(n_out, 1), mode="nearest-exact")[0, 0, :, 0].long()

@@ -90,9 +90,24 @@ def _nearest_rows(n_in: int, n_out: int, start: int, length: int) -> torch.Tenso
     return ((i + 0.5) * (n_in / n_out)).floor().long().clamp_(0, n_in - 1)
 
 
+def _resize_window(img: torch.Tensor, size, window) -> torch.Tensor:
+    """The (y0, x0, h, w) window of ``img`` (float (3, H, W) in [0, 1], from 8-bit pixels) resized to ``size``
+    (H2, W2), without resizing the rest: PIL's bilinear resize of the matching source box (PIL filters with
+    the pixels around the box too, so the window equals the same window of the whole resized image)."""
+    from PIL import Image
+
+    H, W = img.shape[-2:]
+    (H2, W2), (y0, x0, h, w) = size, window
+    sy, sx = H / H2, W / W2
+    pil = Image.fromarray(img.mul(255).round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy())
+    out = pil.resize((w, h), Image.BILINEAR, box=(x0 * sx, y0 * sy, (x0 + w) * sx, (y0 + h) * sy))
+    return torch.from_numpy(np.asarray(out, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+
+
 def scale_crop(img: torch.Tensor, t: Dict, sem: torch.Tensor, *, scale_range=None, crop_size=None):
     """Random rescale by s ~ U(``scale_range``) then a random ``crop_size`` [h, w] window, applied to the
-    image (bilinear, antialiased like PIL's), the instance masks and the semantic target alike (nearest with
+    image (PIL's bilinear, as detectron2 resizes, computed for the crop window only), the instance masks and
+    the semantic target alike (nearest with
     the pixel-centre rule of PIL's NEAREST, which detectron2 uses: labels stay labels and stay on the image's
     pixels; gathered for the crop window only, so a 2x rescale of a 1024 x 2048 image never materialises
     its 30 masks at 2048 x 4096). Where the rescaled image is smaller than the crop, the crop is the image's
@@ -100,7 +115,6 @@ def scale_crop(img: torch.Tensor, t: Dict, sem: torch.Tensor, *, scale_range=Non
     the target with 255). Instances whose mask the crop leaves empty are dropped; boxes are recomputed from
     the cropped masks (detectron2's ``RECOMPUTE_BOXES`` with crops): xyxy with x1 = last column + 1.
     Randomness: torch's global RNG (seeded per loader worker). Returns (img, t, sem)."""
-    import torch.nn.functional as F
     from torchvision.ops import masks_to_boxes
 
     H, W = img.shape[-2:]
@@ -113,8 +127,9 @@ def scale_crop(img: torch.Tensor, t: Dict, sem: torch.Tensor, *, scale_range=Non
     y0 = int(torch.randint(0, H2 - ch + 1, ()))
     x0 = int(torch.randint(0, W2 - cw + 1, ()))
     if (H2, W2) != (H, W):
-        img = F.interpolate(img[None], size=(H2, W2), mode="bilinear", align_corners=False, antialias=True)[0]
-    img = img[:, y0:y0 + ch, x0:x0 + cw]
+        img = _resize_window(img, (H2, W2), (y0, x0, ch, cw))
+    else:
+        img = img[:, y0:y0 + ch, x0:x0 + cw]
     rows, cols = _nearest_rows(H, H2, y0, ch), _nearest_rows(W, W2, x0, cw)
     sem = sem[rows][:, cols]
     masks = t["masks"][:, rows][:, :, cols]
