@@ -52,6 +52,7 @@ def test_lr_drops_x10_exactly_at_each_step_after_the_warmup():
 
     one = panoptic_train_config(_recipe(lr_steps=None, warmup_iters=None, warmup_epochs=0.5), spe, seed=0)
     assert one.milestones == [int(0.75 * 65) / spe] and one.warmup_epochs == 0.5     # ci / default: unchanged
+    assert panoptic_train_config(_recipe(lr_steps=[]), spe, seed=0).milestones == []   # [] = constant after warm-up
 
 
 def test_paper_coco_recipe_is_detectron2s_1x_schedule():

@@ -108,7 +108,8 @@ class Config:
     iters: Optional[int] = 250
     batch_size: Optional[int] = 4
     lr: Optional[float] = 0.02
-    # optimizer steps where the lr drops x0.1 (None = one drop at 75 % of iters; detectron2: 60k and 80k of 90k)
+    # optimizer steps where the lr drops x0.1 (None = one drop at 75 % of iters; [] = none; detectron2: 60k and
+    # 80k of 90k)
     lr_steps: Optional[list[int]] = None
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.1
@@ -164,8 +165,8 @@ class Config:
                              "large object areas) with a positive sum")
         if self.min_size > self.max_size:
             raise ValueError(f"field min_size = {self.min_size} exceeds max_size = {self.max_size}")
-        if self.lr_steps is not None and (any(b <= a for a, b in zip(self.lr_steps, self.lr_steps[1:]))
-                                          or self.lr_steps[-1] > self.iters):
+        if self.lr_steps and (any(b <= a for a, b in zip(self.lr_steps, self.lr_steps[1:]))
+                              or self.lr_steps[-1] > self.iters):
             raise ValueError(f"field lr_steps = {self.lr_steps}: expected strictly increasing optimizer steps "
                              f"<= iters = {self.iters}")
         for name, n in (("crop_size", 2), ("scale_range", 2)):

@@ -75,9 +75,10 @@ def build_panoptic(recipe, *, num_things: int, num_stuff: int, width_factor: flo
 
 
 def lr_steps_of(recipe) -> List[int]:
-    """The optimizer steps where the lr drops x0.1: ``recipe.lr_steps``, or one drop at 75 % of ``recipe.iters``."""
+    """The optimizer steps where the lr drops x0.1: ``recipe.lr_steps`` ([] = none), or (None / no such
+    field) one drop at 75 % of ``recipe.iters``."""
     steps = getattr(recipe, "lr_steps", None)
-    return [int(s) for s in steps] if steps else [max(1, int(0.75 * recipe.iters))]
+    return [int(s) for s in steps] if steps is not None else [max(1, int(0.75 * recipe.iters))]
 
 
 def panoptic_train_config(recipe, steps_per_epoch: int, seed: int):

@@ -87,7 +87,8 @@ def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum",
     from ..engine.panoptic import build_panoptic
 
     return build_panoptic(cfg, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
-                          num_sem_classes=data.train.num_sem_classes, width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
+                          num_sem_classes=data.train.num_sem_classes,
+                          width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
                           seed=seed, backbone_weights=data.backbone_weights, schedule=schedule,
                           fpn_groups=fpn_groups)
 
