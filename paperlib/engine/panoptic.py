@@ -14,8 +14,9 @@ canonical_scale, the RPN / RoI budgets, lambda_i, and the training fields of
 max_steps, log_every, iters, num_workers, progress; optional: ``lr_steps`` (the optimizer steps where the lr
 drops x0.1; None = one drop at 75 %), ``warmup_iters`` (the warm-up in optimizer steps, e.g. detectron2's
 1000; None = ``warmup_epochs``), ``crop_size`` / ``scale_range`` (training on rescaled crops: the detector's
-transform then leaves the training images at their size, :func:`train_at_input_size`). Moved here from ``experiments/panoptic_fpn.py`` so that
-04 uses the same code without importing another paper's experiments module.
+transform then leaves the training images at their size, :func:`train_at_input_size`). Moved here from
+``experiments/panoptic_fpn.py`` so that 04 uses the same code without importing another paper's experiments
+module.
 """
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ class RLEMasks:
 
         masks = np.asarray(masks, dtype=bool)
         self.shape = tuple(int(v) for v in masks.shape)
-        self.rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8))) if len(masks) else []
+        self.rles = (mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+                     if len(masks) else [])
 
     def __len__(self) -> int:
         return self.shape[0]
