@@ -190,3 +190,66 @@ def run_notebook_cells(slug: str, profile: str, out_dir, *, overrides=None, data
 
 def results(out_dir, slug: str) -> dict:
     return json.loads((Path(out_dir) / slug / "results.json").read_text())
+
+
+#: the fake Cityscapes' categories: a subset of Cityscapes' label ids, as createPanopticImgs writes them
+CITYSCAPES_FAKE_CATEGORIES = [
+    {"id": 7, "name": "road", "supercategory": "flat", "isthing": 0, "color": [128, 64, 128]},
+    {"id": 23, "name": "sky", "supercategory": "sky", "isthing": 0, "color": [70, 130, 180]},
+    {"id": 24, "name": "person", "supercategory": "human", "isthing": 1, "color": [220, 20, 60]},
+    {"id": 26, "name": "car", "supercategory": "vehicle", "isthing": 1, "color": [0, 0, 142]},
+]
+
+
+def write_cityscapes(root: Path, n_train: int = 3, n_val: int = 2, size=(64, 128), seed: int = 0) -> Path:
+    """Cityscapes after cityscapesScripts' createPanopticImgs, at toy size: leftImg8bit/{train,val}/<city>/
+    <city>_000000_0000NN_leftImg8bit.png, gtFine/cityscapes_panoptic_{split}.json (string image ids, label ids
+    as category ids, the tool's own images[].file_name) + gtFine/cityscapes_panoptic_{split}/*_gtFine_panoptic.png.
+    Each image: sky above, road below, 1-2 persons (24001, 24002) and a car (26001) as rectangles, a crowd car
+    group (id 26, iscrowd 1), a void strip (id 0) at the bottom."""
+    from paperlib.data.panoptic import id2rgb
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    colors = {c["id"]: c["color"] for c in CITYSCAPES_FAKE_CATEGORIES}
+    for split, city, n in (("train", "aachen", n_train), ("val", "frankfurt", n_val)):
+        (root / "leftImg8bit" / split / city).mkdir(parents=True, exist_ok=True)
+        png_dir = root / "gtFine" / f"cityscapes_panoptic_{split}"
+        png_dir.mkdir(parents=True, exist_ok=True)
+        images, anns = [], []
+        for i in range(n):
+            iid = f"{city}_000000_{19 + i:06d}"
+            ids = np.zeros((h, w), np.int64)
+            ids[: h // 2] = 23
+            ids[h // 2: h - 4] = 7
+            boxes = {24001: None, 26001: None, 26: None}
+            if i % 2 == 0:
+                boxes[24002] = None
+            for k, sid in enumerate(boxes):
+                y0 = int(rng.integers(h // 4, h // 2))
+                x0 = int(rng.integers(2, w - 30)) if sid != 26 else 2 + 40 * (k % 3)
+                bh, bw = int(rng.integers(10, h // 3)), int(rng.integers(8, 24))
+                ids[y0: y0 + bh, x0: x0 + bw] = sid
+                boxes[sid] = (y0, x0, bh, bw)
+            segs = []
+            for sid in np.unique(ids):
+                if sid == 0:
+                    continue
+                cat = int(sid // 1000) if sid >= 1000 else int(sid)
+                ys, xs = np.nonzero(ids == sid)
+                segs.append({"id": int(sid), "category_id": cat, "area": int(len(ys)),
+                             "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                                      int(ys.max() - ys.min() + 1)],
+                             "iscrowd": int(sid < 1000 and cat in (24, 26))})
+            cat_of = np.vectorize(lambda v: v // 1000 if v >= 1000 else v)(ids)
+            img = np.zeros((h, w, 3), np.uint8)
+            for c, col in colors.items():
+                img[cat_of == c] = col
+            img = np.clip(img.astype(np.int64) + rng.integers(-20, 20, img.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / "leftImg8bit" / split / city / f"{iid}_leftImg8bit.png")
+            Image.fromarray(id2rgb(ids)).save(png_dir / f"{iid}_gtFine_panoptic.png")
+            images.append({"id": iid, "width": w, "height": h, "file_name": f"{iid}_gtFine_leftImg8bit.png"})
+            anns.append({"image_id": iid, "file_name": f"{iid}_gtFine_panoptic.png", "segments_info": segs})
+        (root / "gtFine" / f"cityscapes_panoptic_{split}.json").write_text(json.dumps(
+            {"images": images, "annotations": anns, "categories": CITYSCAPES_FAKE_CATEGORIES}))
+    return root

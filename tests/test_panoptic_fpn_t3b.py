@@ -64,7 +64,8 @@ def test_macs_deeper_joint_vs_the_separate_pair_at_each_profile(profile, joint, 
     from paperlib.experiments import panoptic_fpn as X
 
     cfg = get_config(SLUG, profile)
-    data = SimpleNamespace(thing_ids=list(range(cfg.num_things)), stuff_ids=list(range(cfg.num_stuff)))
+    data = SimpleNamespace(thing_ids=list(range(cfg.num_things)), stuff_ids=list(range(cfg.num_stuff)),
+                           train=SimpleNamespace(num_sem_classes=cfg.num_stuff + 1))
     m = X.macs(cfg, data, {}, {})
     assert (round(m["ratio_joint_separate"], 3), round(m["ratio_deeper_separate"], 3)) == (joint, deeper)
     assert m["part_deeper_backbone"] > m["part_backbone"] and m["deeper_backbone"] == cfg.deeper_backbone
@@ -88,7 +89,8 @@ def test_paper_profile_deeper_network_is_r101_fpn_with_its_own_weights(tmp_path)
     cfg = get_config(SLUG, "paper")
     assert (cfg.variants, cfg.deeper_backbone, cfg.deeper_backbone_weights) == \
         (["deeper"], "resnet101", "resnet101-63fe2227.pth")
-    coco = SimpleNamespace(thing_ids=list(range(80)), stuff_ids=list(range(53)))
+    coco = SimpleNamespace(thing_ids=list(range(80)), stuff_ids=list(range(53)),
+                           train=SimpleNamespace(num_sem_classes=54))       # 53 stuff + "other"
     deep = X.untrained(cfg, coco, deeper=True)
     assert sum(p.numel() for p in deep.parameters()) == get_model_meta("panoptic_fpn_r101_fpn")["params"]
     with pytest.raises(FileNotFoundError, match="deeper_backbone_weights.*resnet101-63fe2227.pth"):
@@ -107,7 +109,8 @@ def test_paper_profile_deeper_network_is_r101_fpn_with_its_own_weights(tmp_path)
     path = X.deeper_weights(toy, str(tmp_path))
     assert path == str(tmp_path / "tiny_deep.pth")
     assert X.deeper_weights(get_config(SLUG, "paper", overrides=dict(variants=[])), str(tmp_path)) is None
-    data = SimpleNamespace(thing_ids=[1, 2], stuff_ids=[3, 4], backbone_weights=None, deeper_backbone_weights=path)
+    data = SimpleNamespace(thing_ids=[1, 2], stuff_ids=[3, 4], backbone_weights=None, deeper_backbone_weights=path,
+                           train=SimpleNamespace(num_sem_classes=3))
     net = X.build(toy, data, lambda_s=toy.joint_lambda_s, deeper=True)
     body = net.detector.backbone.body.state_dict()
     convs = [k for k, v in sd.items() if v.ndim == 4]
@@ -197,3 +200,13 @@ def test_gpu_profile_trains_the_deeper_network_at_two_seeds(tmp_path):
     assert part.evidence["per_seed_b"] == [r["PQ"] for r in t3["rows"] if r["model"] == "deeper"]
     assert [p["reason"] for p in c3["evidence"]["parts"]][2:] == [part.reason]
     assert "not_run_here" not in c3["evidence"]
+
+
+def test_macs_count_a_real_dataset_at_its_test_size():
+    """At the paper profile the networks are counted at the dataset's test size, not at the scenes' 96 px."""
+    from paperlib.config import get_config
+    from paperlib.experiments.panoptic_fpn import mac_size
+
+    assert mac_size(get_config("06_panoptic_fpn", "default")) == (96, 96)
+    assert mac_size(get_config("06_panoptic_fpn", "paper")) == (800, 1216)
+    assert mac_size(get_config("06_panoptic_fpn", "paper", {"dataset": "cityscapes"})) == (1024, 2048)

@@ -38,8 +38,15 @@ Profiles:
            workers, plus ~40 s of data, process start-up, merge study and figures. The T3c/d designs (C4,
            ``variants``: alternating losses, grouped FPN) add 4 networks, ~+2 min: ~8.5 min in all.
 - gpu:     larger scenes (or a COCO panoptic subset from data_root), small/R-50 trunk with GN, longer runs.
-- paper:   COCO panoptic 2017 from data_root, R-50 FPN 1x (90k iterations, batch 16, lr 0.02, steps at 60k /
-           80k), lambda_s 0.5, lambda_i 1.0, under torchrun.
+- paper:   the dataset's published recipe (``published_recipe``: every recipe field left None is filled from
+           DATASET_RECIPES[dataset]; an explicit override wins), R-50 FPN under torchrun.
+           COCO panoptic 2017 from data_root: 1x = 90k iterations, batch 16 (2 per GPU x 8), lr 0.02 x0.1 at
+           60k and 80k (detectron2), 1000 warm-up iterations, lambda_s 0.5 / lambda_i 1.0, min 800 / max 1333,
+           one seed. Cityscapes (``overrides={"dataset": "cityscapes"}``, data_root = the user's Cityscapes after
+           cityscapesScripts' createPanopticImgs): 65k iterations, batch 32 (4 per GPU x 8), lr 0.01 x0.1 at 40k
+           and 55k, lambda_s 1.0 / lambda_i 0.5 (Table 3 = Table 2d's cell), 512 x 1024 crops after a random
+           0.5-2.0x rescale, tested at the full 1024 x 2048, the branch on all 19 classes, 5 seeds and the
+           median reported. Overriding ``iters`` alone keeps the recipe's lr steps at the same fractions.
 """
 from __future__ import annotations
 
@@ -54,8 +61,19 @@ TITLE = "Panoptic Feature Pyramid Networks (Kirillov, Girshick, He, Dollar; CVPR
 
 @dataclass
 class Config:
-    # ---- data: "scenes" = synthetic panoptic scenes; "coco" = COCO panoptic 2017 under data_root
+    # ---- data: "scenes" = synthetic panoptic scenes; "coco" = COCO panoptic 2017 under data_root;
+    # "cityscapes" = Cityscapes (gtFine) in cityscapesScripts' panoptic layout under data_root
     dataset: str = "scenes"
+    # True (paper profile): recipe fields left None take DATASET_RECIPES[dataset]'s values (see the docstring)
+    published_recipe: bool = False
+    # the semantic branch's classes: "stuff_other" = other (every thing pixel) + the stuff classes (detectron2's
+    # COCO head); "all" = every category, things included (Cityscapes: its 19-class mIoU needs them)
+    sem_classes: Optional[str] = "stuff_other"
+    # training on rescaled crops (None = off): a random rescale by a factor in scale_range, then a random
+    # crop_size [h, w] window (smaller where the image is smaller, as detectron2's RandomCrop); the detector's
+    # transform then leaves training images at their size, evaluation resizes to min_size / max_size
+    crop_size: Optional[list[int]] = None
+    scale_range: Optional[list[float]] = None
     image_size: int = 96
     n_train: int = 400
     n_val: int = 100
@@ -76,8 +94,8 @@ class Config:
     fpn_channels: int = 32
     sem_channels: int = 32              # the branch width at 1x of width_factors (= FPN width here; paper 128)
     representation_size: int = 128
-    min_size: int = 96
-    max_size: int = 96
+    min_size: Optional[int] = 96
+    max_size: Optional[int] = 96
     anchor_sizes: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128])
     canonical_scale: int = 56          # 224 x (anchor scale 8 / 32)
     rpn_post_nms_top_n_test: int = 100
@@ -87,22 +105,26 @@ class Config:
     box_detections_per_img: int = 100
     box_score_thresh: float = 0.05      # the detector's own threshold (not the merge's)
     # ---- training (one recipe for every network; iterations equal for steps 1 and 2, so step 4 reuses them)
-    iters: int = 250
-    batch_size: int = 4
-    lr: float = 0.02
+    iters: Optional[int] = 250
+    batch_size: Optional[int] = 4
+    lr: Optional[float] = 0.02
+    # optimizer steps where the lr drops x0.1 (None = one drop at 75 % of iters; [] = none; detectron2: 60k and
+    # 80k of 90k)
+    lr_steps: Optional[list[int]] = None
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.1
+    warmup_iters: Optional[int] = None  # the warm-up in optimizer steps (None = warmup_epochs; detectron2: 1000)
     clip_grad: Optional[float] = 10.0
     max_steps: Optional[int] = None
     log_every: int = 50
     num_workers: int = 0
     progress: Optional[bool] = None
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    seeds: Optional[list[int]] = field(default_factory=lambda: [0, 1])
     # ---- studies
     width_factors: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])   # x sem_channels
-    lambdas_s: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    lambda_i: float = 1.0
-    joint_lambda_s: float = 0.5         # the joint model of step 4 (COCO's lambda_s)
+    lambdas_s: Optional[list[float]] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    lambda_i: Optional[float] = 1.0
+    joint_lambda_s: Optional[float] = 0.5   # the joint model of step 4 (COCO's lambda_s)
     # T3c/d analogue (C4): the joint model's design alternatives, each trained at joint_lambda_s for every seed:
     # "alternate" = instance and semantic losses on alternate iterations, "grouped" = the FPN split into two
     # groups of fpn_channels / 2, one per task. Default profile: +4 networks, ~+2 min on 2 idle cores (pilot, 1
@@ -112,7 +134,7 @@ class Config:
     # merge (detectron2 defaults; the stuff limit as a fraction of the image area: 4096 / (800 x 1333))
     overlap_thr: float = 0.5
     score_thr: float = 0.5
-    stuff_area_frac: float = 0.004
+    stuff_area_frac: Optional[float] = 0.004
     overlap_thrs: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     score_thrs: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     stuff_area_fracs: list[float] = field(default_factory=lambda: [0.0, 0.002, 0.004, 0.01])
@@ -137,6 +159,8 @@ class Config:
     deeper_backbone_weights: Optional[str] = None    # like backbone_weights, for deeper_backbone (paper: R101's file)
 
     def __post_init__(self):
+        if self.published_recipe:
+            fill_recipe(self)
         check_ranges(self, RANGES)
         if len(self.anchor_sizes) != 5:
             raise ValueError(f"field anchor_sizes = {self.anchor_sizes}: expected 5 sizes (P2..P6)")
@@ -152,10 +176,54 @@ class Config:
                              "large object areas) with a positive sum")
         if self.min_size > self.max_size:
             raise ValueError(f"field min_size = {self.min_size} exceeds max_size = {self.max_size}")
+        if self.lr_steps and (any(b <= a for a, b in zip(self.lr_steps, self.lr_steps[1:]))
+                              or self.lr_steps[-1] > self.iters):
+            raise ValueError(f"field lr_steps = {self.lr_steps}: expected strictly increasing optimizer steps "
+                             f"<= iters = {self.iters}")
+        for name, n in (("crop_size", 2), ("scale_range", 2)):
+            v = getattr(self, name)
+            if v is not None and len(v) != n:
+                raise ValueError(f"field {name} = {v}: expected {n} numbers ([h, w] / [low, high]) or None")
+        if self.scale_range is not None and self.scale_range[0] > self.scale_range[1]:
+            raise ValueError(f"field scale_range = {self.scale_range}: low exceeds high")
+
+
+#: the published recipe per dataset (paper profile, ``published_recipe``): the paper's and detectron2's values.
+#: COCO: detectron2's panoptic_fpn_R_50_1x (Base-RCNN-FPN: 1000 warm-up iterations; 2 images per GPU x 8).
+#: Cityscapes: the paper's section 4 (65k iterations, lr 0.01 x0.1 at 40k and 55k, 32 crops of 512 x 1024 =
+#: 4 per GPU x 8, random scale 0.5-2.0, the median of 5 runs) and Table 3's weights (lambda_s 1.0 / lambda_i 0.5);
+#: the warm-up (1000) is detectron2's default, not stated by the paper; stuff area limit: detectron2's 4096 px
+#: at Cityscapes' full 1024 x 2048 (the paper does not give one for Cityscapes).
+DATASET_RECIPES = {
+    "coco": dict(iters=90000, lr=0.02, lr_steps=[60000, 80000], warmup_iters=1000, batch_size=2, lambda_i=1.0,
+                 joint_lambda_s=0.5, lambdas_s=[0.0, 0.5], min_size=800, max_size=1333, crop_size=None,
+                 scale_range=None, sem_classes="stuff_other", seeds=[0], stuff_area_frac=0.004),
+    "cityscapes": dict(iters=65000, lr=0.01, lr_steps=[40000, 55000], warmup_iters=1000, batch_size=4,
+                       lambda_i=0.5, joint_lambda_s=1.0, lambdas_s=[0.0, 1.0], min_size=1024, max_size=2048,
+                       crop_size=[512, 1024], scale_range=[0.5, 2.0], sem_classes="all", seeds=[0, 1, 2, 3, 4],
+                       stuff_area_frac=4096 / (1024 * 2048)),
+}
+
+
+def fill_recipe(cfg) -> None:
+    """Fill every recipe field of ``cfg`` that is None from DATASET_RECIPES[cfg.dataset] (explicit values win).
+    lr_steps left None with ``iters`` given: the recipe's steps at the same fractions of ``iters``."""
+    if cfg.dataset not in DATASET_RECIPES:
+        raise ValueError(f"field published_recipe = True needs dataset in {sorted(DATASET_RECIPES)}, got "
+                         f"dataset = {cfg.dataset!r}")
+    rec = DATASET_RECIPES[cfg.dataset]
+    if cfg.lr_steps is None and cfg.iters is not None and cfg.iters != rec["iters"]:
+        cfg.lr_steps = sorted({max(1, round(s * cfg.iters / rec["iters"])) for s in rec["lr_steps"]})
+    for k, v in rec.items():
+        if getattr(cfg, k) is None:
+            setattr(cfg, k, list(v) if isinstance(v, list) else v)
 
 
 RANGES = {
-    "dataset": Range(choices=("scenes", "coco")), "image_size": Range(lo=32), "n_train": COUNT, "n_val": COUNT,
+    "dataset": Range(choices=("scenes", "coco", "cityscapes")), "image_size": Range(lo=32),
+    "sem_classes": Range(choices=("stuff_other", "all")), "crop_size": Range(lo=32, none="no crop"),
+    "scale_range": Range(lo=0, lo_open=True, none="no rescale"), "lr_steps": Range(lo=1, none="one drop at 75 %"),
+    "warmup_iters": Range(lo=1, none="warmup_epochs"), "n_train": COUNT, "n_val": COUNT,
     "num_things": Range(1, 250), "num_stuff": Range(1, 4), "max_objects": COUNT, "data_seed": NONNEG,
     "bucket_probs": Range(lo=0, nonempty=True), "crowd_prob": PROB,
     "max_train_images": Range(lo=1, none="all"), "max_val_images": Range(lo=1, none="all"),
@@ -195,18 +263,19 @@ PROFILES = {
                 box_batch_size_per_image=512, iters=15000, batch_size=8,
                 lambdas_s=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0], seeds=[0, 1, 2], threads=4, num_workers=4,
                 variants=["alternate", "grouped", "deeper"], deeper_backbone="small_deep"),
-    # paper: warm-up 0.135 epoch = detectron2's 1000 iterations of ~7.4k per epoch (118k images / batch 16)
-    "paper": dict(dataset="coco", backbone="resnet50", norm="frozen_bn", head_norm=None,
+    # paper: the dataset's published recipe (DATASET_RECIPES; None = filled from it, an override wins)
+    "paper": dict(dataset="coco", published_recipe=True, backbone="resnet50", norm="frozen_bn", head_norm=None,
                   backbone_weights="resnet50-0676ba61.pth", fpn_channels=256, sem_channels=128,
-                  representation_size=1024, min_size=800, max_size=1333, anchor_sizes=[32, 64, 128, 256, 512],
+                  representation_size=1024, anchor_sizes=[32, 64, 128, 256, 512],
                   canonical_scale=224, rpn_post_nms_top_n_test=1000, rpn_pre_nms_top_n_train=2000,
-                  rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, iters=90000, batch_size=2, lr=0.02,
-                  warmup_epochs=0.135, clip_grad=None, width_factors=[1.0], lambdas_s=[0.0, 0.5],
-                  seeds=[0],
+                  rpn_post_nms_top_n_train=1000, box_batch_size_per_image=512, clip_grad=None, width_factors=[1.0],
                   threads=4, num_workers=4, log_every=20,
-                  # T3b: Panoptic R101-FPN (torchvision's ResNet101_Weights.IMAGENET1K_V1 file under data_root), 90k
-                  # more iterations; T3c/d's designs are left out (2 x 90k)
-                  variants=["deeper"], deeper_backbone="resnet101", deeper_backbone_weights="resnet101-63fe2227.pth"),
+                  # T3b: Panoptic R101-FPN (torchvision's ResNet101_Weights.IMAGENET1K_V1 file under data_root), one
+                  # more network per seed; T3c/d's designs are left out (2 more networks per seed)
+                  variants=["deeper"], deeper_backbone="resnet101", deeper_backbone_weights="resnet101-63fe2227.pth",
+                  **{k: None for k in ("iters", "lr", "lr_steps", "warmup_iters", "batch_size", "lambda_i",
+                                       "joint_lambda_s", "lambdas_s", "min_size", "max_size", "crop_size",
+                                       "scale_range", "sem_classes", "seeds", "stuff_area_frac")}),
 }
 
 # execution timeout of the whole notebook per profile, seconds (None = no limit)

@@ -15,7 +15,7 @@ turns such a schedule (or its epoch form) into the engine's fractional-epoch fie
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 
 def lr_at(t: float, cfg, base_lr: float | None = None) -> float:
@@ -81,15 +81,16 @@ def build_scheduler(optimizer, cfg, steps_per_epoch: int) -> IterScheduler:
     return IterScheduler(optimizer, cfg, steps_per_epoch)
 
 
-def step_decay(*, epochs: int, iters: Optional[int] = None, step_iters: Optional[int] = None,
+def step_decay(*, epochs: int, iters: Optional[int] = None, step_iters: Union[int, Sequence[int], None] = None,
                steps_per_epoch: Optional[int] = None, decay_at: float = 0.75, warmup_epochs: float = 0.0,
                warmup_start_factor: float = 0.001, max_steps: Optional[int] = None) -> dict:
-    """The :class:`~paperlib.engine.TrainConfig` fields of a linear warm-up + one step decay (x gamma).
+    """The :class:`~paperlib.engine.TrainConfig` fields of a linear warm-up + step decay (x gamma per step).
 
     Epoch form (``iters`` None): ``epochs`` epochs, the lr drops at ``decay_at * epochs``; ``max_steps``
     (truncation) passes through. Iteration form: ``iters`` optimizer steps in total and the drop from
-    step ``step_iters`` on (none if None), converted with ``steps_per_epoch`` (the loader's length on
-    this rank): epochs = ceil(iters / steps_per_epoch), milestone = step_iters / steps_per_epoch (so
+    step ``step_iters`` on (none if None; a list of steps, e.g. detectron2's [60000, 80000] of 90k, drops
+    the lr at each: base, base x gamma, base x gamma^2), converted with ``steps_per_epoch`` (the loader's
+    length on this rank): epochs = ceil(iters / steps_per_epoch), milestone = step / steps_per_epoch (so
     :func:`lr_at` switches exactly at that step), max_steps = iters (or the smaller ``max_steps``);
     ``epochs`` is then unused. The warm-up (in epochs) never exceeds the schedule:
     min(warmup_epochs, epochs). Returns {epochs, max_steps, schedule, milestones, warmup_epochs,
@@ -99,7 +100,10 @@ def step_decay(*, epochs: int, iters: Optional[int] = None, step_iters: Optional
         if not steps_per_epoch:
             raise ValueError("an iteration schedule needs steps_per_epoch")
         epochs = math.ceil(iters / steps_per_epoch)
-        milestones = [step_iters / steps_per_epoch] if step_iters else []
+        steps = [step_iters] if isinstance(step_iters, int) else list(step_iters or [])
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"step_iters = {step_iters}: the lr steps must be strictly increasing")
+        milestones = [s / steps_per_epoch for s in steps if s]
         max_steps = iters if max_steps is None else min(iters, max_steps)
     return dict(epochs=epochs, max_steps=max_steps, schedule="step", milestones=milestones,
                 warmup_epochs=min(warmup_epochs, epochs), warmup_start_factor=warmup_start_factor)

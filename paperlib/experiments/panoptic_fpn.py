@@ -7,7 +7,8 @@
     t3 = X.joint_vs_separate(cfg, data, sem, joint)      # step 4: PQ and MACs
 
 Every network is :func:`paperlib.models.panoptic_fpn.build_panoptic_fpn` trained with the shared
-detection recipe (:func:`paperlib.engine.detection.train_config`: SGD, warm-up, one x0.1 step at 75 %)
+detection recipe (:func:`paperlib.engine.panoptic.panoptic_train_config`: SGD, warm-up, x0.1 at 75 % or at
+``cfg.lr_steps``)
 for ``cfg.iters`` iterations; steps 1 and 2 use the same count, so step 4 reuses their networks.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data.panoptic import combine_semantic_instances
-from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset, stuff_from_target
+from ..data.panoptic_dataset import PanopticFPNDataset, panoptic_fpn_dataset
 from ..metrics.pq import pq_compute_arrays
 from ..metrics.pq_counts import miou_from_confusion, per_image_counts, semantic_confusion
 
@@ -42,14 +43,21 @@ class Data:
 
 
 def prepare(cfg, data_root=None) -> Data:
-    """Synthetic panoptic scenes (cached) or the user's COCO panoptic 2017 under ``data_root``."""
+    """Synthetic panoptic scenes (cached), the user's COCO panoptic 2017 or the user's Cityscapes
+    (:mod:`paperlib.data.cityscapes`) under ``data_root``; the training split gets the flip and, when
+    configured, the random rescale + crop (``cfg.scale_range`` / ``cfg.crop_size``)."""
     from ..engine.detection import resolve_backbone_weights
 
     weights = resolve_backbone_weights(cfg, data_root)
     if cfg.dataset == "coco" and data_root is None:
         raise ValueError("dataset='coco' needs data_root: train2017/, val2017/, annotations/instances_*2017.json, "
                          "annotations/panoptic_*2017.json and their PNG folders")
-    kind, tr, va = ("scenes", "train", "val") if cfg.dataset == "scenes" else ("coco", "train2017", "val2017")
+    if cfg.dataset == "cityscapes" and data_root is None:
+        from ..data.cityscapes import CITYSCAPES_LAYOUT
+
+        raise ValueError(f"dataset='cityscapes' needs data_root with the layout:\n{CITYSCAPES_LAYOUT}")
+    kind, tr, va = {"scenes": ("scenes", "train", "val"), "coco": ("coco", "train2017", "val2017"),
+                    "cityscapes": ("cityscapes", "train", "val")}[cfg.dataset]
     root = data_root
     if kind == "scenes":
         from ..data.scenes import synthetic_scenes
@@ -57,8 +65,9 @@ def prepare(cfg, data_root=None) -> Data:
         root = synthetic_scenes(n_train=cfg.n_train, n_val=cfg.n_val, image_size=cfg.image_size,
                                 max_objects=cfg.max_objects, num_things=cfg.num_things, num_stuff=cfg.num_stuff,
                                 bucket_probs=tuple(cfg.bucket_probs), crowd_prob=cfg.crowd_prob, seed=cfg.data_seed)
-    train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip)
-    val = panoptic_fpn_dataset(kind, root, va)
+    train = panoptic_fpn_dataset(kind, root, tr, hflip=cfg.hflip, sem_classes=cfg.sem_classes,
+                                 scale_range=cfg.scale_range, crop_size=cfg.crop_size)
+    val = panoptic_fpn_dataset(kind, root, va, sem_classes=cfg.sem_classes)
     for ds, cap in ((train, cfg.max_train_images), (val, cfg.max_val_images)):
         if cap:
             ds.ids = ds.det.ids = ds.ids[:cap]
@@ -104,25 +113,27 @@ def build(cfg, data: Data, *, width_factor: float = 1.0, aggregate: str = "sum",
 
     recipe, weights = (deeper_recipe(cfg), data.deeper_backbone_weights) if deeper else (cfg, data.backbone_weights)
     return build_panoptic(recipe, num_things=len(data.thing_ids), num_stuff=len(data.stuff_ids),
+                          num_sem_classes=data.train.num_sem_classes,
                           width_factor=width_factor, aggregate=aggregate, lambda_s=lambda_s, instance=instance,
                           seed=seed, backbone_weights=weights, schedule=schedule, fpn_groups=fpn_groups)
 
 
 def train_net(model, cfg, data: Data, device, seed: int, desc: str = "") -> dict:
-    """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 %); history dict."""
+    """Train ``model`` in place for ``cfg.iters`` iterations (lr x0.1 at 75 % or ``cfg.lr_steps``); history dict."""
     from ..engine.panoptic import train_panoptic
 
     return train_panoptic(model, cfg, data.train, device, seed, desc=desc)
 
 
 def predict(model, data: Data, device, batch_size: int = 8, keep_score: float = 0.0) -> List[Dict[str, Any]]:
-    """Per val image: :func:`paperlib.engine.panoptic.predict_panoptic` (semantic argmax, instance masks,
-    scores, category ids, and the COCO results under "coco" for the AP)."""
+    """Per val image: :func:`paperlib.engine.panoptic.predict_panoptic` (semantic argmax, instance masks
+    kept as RLE -- full-size masks of every val image would not fit in memory at Cityscapes' size --, scores,
+    category ids, and the COCO results under "coco" for the AP)."""
     from ..engine.panoptic import predict_panoptic
 
     ds = data.val
     return predict_panoptic(model, len(ds), lambda j: ds[j][0], device, ds.label_to_cat_id,
-                            batch_size=batch_size, keep_score=keep_score, image_ids=ds.ids)
+                            batch_size=batch_size, keep_score=keep_score, image_ids=ds.ids, rle_masks=True)
 
 
 def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff_area_frac=None,
@@ -134,7 +145,7 @@ def merge_all(preds, data: Data, cfg, *, overlap_thr=None, score_thr=None, stuff
     for k, p in enumerate(preds):
         sem = (sem_from[k]["sem"] if sem_from is not None else p["sem"])
         h, w = (sem.shape if sem is not None else p["masks"].shape[-2:])
-        sem_cat = stuff_from_target(sem, data.stuff_ids) if sem is not None else np.zeros((h, w), np.int64)
+        sem_cat = data.val.stuff_map(sem) if sem is not None else np.zeros((h, w), np.int64)
         frac = cfg.stuff_area_frac if stuff_area_frac is None else stuff_area_frac
         masks = p["masks"] if p.get("masks") is not None else np.zeros((0, h, w), bool)
         scores = p["scores"] if p.get("masks") is not None else np.zeros(0)
@@ -164,10 +175,11 @@ def pq_of(merged, data: Data) -> Dict[str, Any]:
 
 
 def sem_confusions(preds, data: Data) -> Optional[np.ndarray]:
-    """Per-image confusion matrices (n, S+1, S+1) of the semantic branch (class set: other + stuff)."""
+    """Per-image confusion matrices (n, C, C) of the semantic branch (its classes: other + stuff, or every
+    category with ``sem_classes="all"``)."""
     if preds[0]["sem"] is None:
         return None
-    n = len(data.stuff_ids) + 1
+    n = data.val.num_sem_classes
     return np.stack([semantic_confusion(data.val.semantic(i), p["sem"], n, void_label=255)
                      for i, p in enumerate(preds)])
 
@@ -300,7 +312,7 @@ def merge_study(cfg, data: Data, net: Net) -> List[dict]:
         merged = merge_all(net.preds, data, cfg, **p)
         res = pq_of(merged, data)
         fp_st = int(res["counts"][:, ~res["isthing"], 1].sum())
-        rows.append({"varied": what, **p, "stuff_area_px": round(p["stuff_area_frac"] * cfg.image_size ** 2, 1),
+        rows.append({"varied": what, **p, "stuff_area_px": round(p["stuff_area_frac"] * float(np.prod(mac_size(cfg))), 1),
                      **_pq_row(res["res"]), "FP_stuff": fp_st, "_counts": res["counts"]})
     return rows
 
@@ -378,7 +390,7 @@ def untrained(cfg, data: Data, *, deeper: bool = False):
 
 def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
     """MACs per image of the joint network and the separate pair (detector + semantic network): for this
-    run's networks at ``cfg.image_size`` and, with the same function, for the paper's R50-FPN networks at
+    run's networks at :func:`mac_size` (the scenes' size, or the real dataset's test size) and, with the same function, for the paper's R50-FPN networks at
     800 x 1216 (1000 proposals, 100 detections). joint = backbone + rpn + roi + semantic; separate =
     (backbone + rpn + roi) + (backbone + semantic). T3b: "deeper" = the joint network on the deeper trunk
     (``cfg.deeper_backbone``) and its ratio to the separate pair, here and for R101-FPN vs two R50-FPN at
@@ -392,7 +404,7 @@ def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
                 "ratio_deeper_separate": deep / sep, **{f"part_{k}": v for k, v in parts.items()},
                 "part_deeper_backbone": deeper_parts["backbone"]}
 
-    budgets = (cfg.image_size, cfg.image_size, cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img)
+    budgets = (*mac_size(cfg), cfg.rpn_post_nms_top_n_test, cfg.box_detections_per_img)
 
     def model(key, deeper):
         net = joint.get((key, cfg.seeds[0]))
@@ -400,6 +412,16 @@ def macs(cfg, data: Data, sem, joint) -> Dict[str, Any]:
 
     ours = pair(mac_parts(model(cfg.joint_lambda_s, False), *budgets), mac_parts(model("deeper", True), *budgets))
     return {**ours, "deeper_backbone": cfg.deeper_backbone, "paper_r50": pair(*_paper_parts())}
+
+
+#: the input size (H, W) at which a dataset's networks are counted: COCO's usual 800 x 1216 (shorter side 800, the
+#: long side of a typical 4:3 image padded to 32), Cityscapes' full 1024 x 2048 test image
+MAC_SIZES = {"coco": (800, 1216), "cityscapes": (1024, 2048)}
+
+
+def mac_size(cfg) -> tuple:
+    """(H, W) of the MAC count of this run's networks: the scenes' square size, or the dataset's test size."""
+    return MAC_SIZES.get(cfg.dataset, (cfg.image_size, cfg.image_size))
 
 
 @functools.lru_cache(maxsize=1)

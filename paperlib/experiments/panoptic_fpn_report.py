@@ -269,7 +269,8 @@ def write_predictions(out_dir, data: Data, merged, name: str = "panoptic_val_pre
     """The merged predictions as COCO panoptic PNG + JSON (``<out_dir>/<name>.json`` and folder)."""
     imgs = [dict(data.val.coco.imgs[i]) for i in data.val.ids]
     for im in imgs:
-        im["file_name"] = os.path.splitext(im["file_name"])[0] + ".png"
+        # basename: Cityscapes' images live in <city>/ subfolders; the predictions are written flat
+        im["file_name"] = os.path.basename(os.path.splitext(im["file_name"])[0]) + ".png"
     js = os.path.join(str(out_dir), f"{name}.json")
     write_panoptic_dataset(js, imgs, [m[0] for m in merged], [m[1] for m in merged], data.categories)
     return js

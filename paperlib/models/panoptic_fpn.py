@@ -220,13 +220,15 @@ class PanopticFPN(nn.Module):
         return out
 
 
-def build_panoptic_fpn(*, num_things: int, num_stuff: int, sem_channels: int = 128, aggregate: str = "sum",
+def build_panoptic_fpn(*, num_things: int, num_stuff: int, num_sem_classes: Optional[int] = None,
+                       sem_channels: int = 128, aggregate: str = "sum",
                        sem_norm: Optional[str] = "gn", loss_weight_sem: float = 0.5,
                        loss_weight_instance: float = 1.0, instance: bool = True, backbone="tiny",
                        norm: str = "gn", head_norm: Optional[str] = "gn", schedule: str = "joint",
                        fpn_groups: int = 1, **detector_kw) -> PanopticFPN:
     """A Panoptic FPN: the builder's "fpn" Mask R-CNN with ``num_things + 1`` classes (torchvision's
-    background slot) and a semantic head with ``num_stuff + 1`` classes (0 = other) on P2..P5.
+    background slot) and a semantic head with ``num_stuff + 1`` classes (0 = other) on P2..P5, or
+    ``num_sem_classes`` when given (e.g. Cityscapes' 19 classes, things included).
     ``detector_kw`` go to :func:`paperlib.models.detection.build_detector` (sizes, anchors,
     canonical_scale, fpn_channels, ...). Paper Table 3's alternatives: ``schedule="alternate"`` (c) trains
     the instance and the semantic losses on alternate iterations; ``fpn_groups=2`` (d) splits the FPN's
@@ -246,7 +248,8 @@ def build_panoptic_fpn(*, num_things: int, num_stuff: int, sem_channels: int = 1
         from torchvision.ops import FeaturePyramidNetwork
 
         sem_neck = FeaturePyramidNetwork(list(det.backbone.body.channels), width // 2, norm_layer=norm_layer(head_norm))
-    head = SemSegFPNHead(width // fpn_groups, int(num_stuff) + 1, conv_dims=sem_channels,
+    n_sem = int(num_stuff) + 1 if num_sem_classes is None else int(num_sem_classes)
+    head = SemSegFPNHead(width // fpn_groups, n_sem, conv_dims=sem_channels,
                          in_features=("p2", "p3", "p4", "p5"), strides=(4, 8, 16, 32), norm=sem_norm,
                          aggregate=aggregate)
     model = PanopticFPN(det, head, loss_weight_sem=loss_weight_sem, loss_weight_instance=loss_weight_instance,
