@@ -36,7 +36,8 @@ Profiles:
            28.2 over two seeds), so C2's AP parts may stay inconclusive. Expected default wall on 2 idle
            cores ~6.5 min: 6 joint x ~80 CPU s + 8 semantic-only x ~22 CPU s (0.04 s / iteration) over 2
            workers, plus ~40 s of data, process start-up, merge study and figures. The T3c/d designs (C4,
-           ``variants``: alternating losses, grouped FPN) add 4 networks, ~+2 min: ~8.5 min in all.
+           ``variants``: alternating losses, grouped FPN) add 4 networks, ~+2 min: ~8.5 min in all (measured alone:
+           434.5 s); the T3b network ("deeper", 2 seeds) ~+1.5 min more.
 - gpu:     larger scenes (or a COCO panoptic subset from data_root), small/R-50 trunk with GN, longer runs.
 - paper:   the dataset's published recipe (``published_recipe``: every recipe field left None is filled from
            DATASET_RECIPES[dataset]; an explicit override wins), R-50 FPN under torchrun.
@@ -152,9 +153,10 @@ class Config:
     # deepened until the body costs ~1.9x, R101 / R50's ratio: paperlib.models.detection.BACKBONES). MACs deeper
     # joint / separate pair (paperlib's counter, test-time RoI budgets): 0.996 (ci), 0.992 (default), 0.954 (gpu),
     # 0.847 (R101-FPN vs two R50-FPN at 800 x 1216) -- at the small profiles the RoI heads dominate (95 % of the
-    # pair's MACs at default), so there every trunk is at "equal compute". Not trained at default: pilot (1 thread,
-    # 40 iterations at the default recipe, twice) 0.155 / 0.219 CPU s per iteration vs 0.138 / 0.184 for the joint
-    # network (1.12-1.19x): 2 seeds x 500 iterations add ~180 CPU s, ~90 s on 2 idle cores, over the ~60 s allowed
+    # pair's MACs at default), so there every trunk is at "equal compute". Trained at default (variants), where its
+    # cost was measured in a pilot (1 thread, 40 iterations at the default recipe, twice): 0.155 / 0.219 CPU s per
+    # iteration vs 0.138 / 0.184 for the joint network (1.12-1.19x): 2 seeds x 500 iterations add ~180 CPU s,
+    # ~90 s on 2 idle cores (the default run: ~7.2 min alone without it, so ~8.8 min with it)
     deeper_backbone: str = "tiny_deep"
     deeper_backbone_weights: Optional[str] = None    # like backbone_weights, for deeper_backbone (paper: R101's file)
 
@@ -256,7 +258,7 @@ PROFILES = {
     # default: see the module docstring (pilot table); the Config defaults stay the generic 3-thing scenes
     "default": dict(num_things=1, max_objects=4, bucket_probs=[0.0, 1.0, 0.0], crowd_prob=0.0, iters=500, lr=0.04,
                     warmup_epochs=0.5, box_batch_size_per_image=32, rpn_pre_nms_top_n_train=100,
-                    rpn_post_nms_top_n_train=100),
+                    rpn_post_nms_top_n_train=100, variants=["alternate", "grouped", "deeper"]),
     "gpu": dict(image_size=256, n_train=6000, n_val=500, max_objects=12, min_size=256, max_size=256,
                 backbone="small", fpn_channels=128, sem_channels=128, representation_size=512,
                 anchor_sizes=[16, 32, 64, 128, 256], canonical_scale=112, rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
