@@ -1080,6 +1080,26 @@ def test_lp_pool_avg_uses_patch_tokens():
         M.pool_tokens(tok, "max")
 
 
+def test_probe_arm_follows_lp_pool_and_n_lp_train():
+    """The default's probe (lp_pool="avg", n_lp_train=0: mean patch token of every training image) is what
+    linear_probe_arm trains: the same accuracy as linear_probe on extract_features(pool="avg") of all images,
+    and a different one from the cls-token probe."""
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "ci", dict(n_train=40, n_val=30, eval_batch_size=16, lp_pool="avg", n_lp_train=0,
+                                           lp_epochs=3, lp_batch_size=8))
+    data = X.build_data(cfg)
+    assert len(data["lp_train"].dataset) == 40                                   # 0 = all training images
+    m = tiny()
+    got = X.linear_probe_arm(cfg, m, data, seed=0)
+    ftr, fva = (M.extract_features(m, data[k], pool="avg") for k in ("lp_train", "val"))
+    ref = M.linear_probe(ftr, fva, 10, epochs=3, batch_size=8, optimizer=cfg.lp_optimizer, lr=cfg.lp_lr,
+                         warmup_epochs=cfg.lp_warmup_epochs, seed=0)
+    assert got["lp_mode"] == "cached" and torch.equal(torch.as_tensor(got["lp_correct"]),
+                                                       torch.as_tensor(ref["correct"]))
+    fcls = M.extract_features(m, data["lp_train"], pool="cls")
+    assert not torch.allclose(fcls["x"], ftr["x"])                                # the pooling reached the probe
+
+
 def test_cached_features_carry_no_graph():
     """extract_features runs without autograd (else the probe's second step would backward through the encoder)."""
     from torch.utils.data import DataLoader, TensorDataset
