@@ -1192,3 +1192,25 @@ def test_long_ratio_arms_run_as_long_as_main_and_enter_c1():
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "linear probe (10 ep)" in labels and "fine-tune, main-length arms" in labels and "from scratch (same FT)" in labels
     plt.close(fig)
+
+
+def test_c6_is_decided_only_where_the_last_block_tuning_learned():
+    """C6 compares last-block tuning with the probe; a tuned arm left at chance by a short budget (1 epoch at
+    default measured 12.6 % / 10.8 % on 10 classes at two seeds) leaves C6 inconclusive instead of 'not held'."""
+    import numpy as np
+    from paperlib.config import get_config
+    cfg = get_config("10_mae", "default", dict(n_boot=200))
+    timing = {"seconds": {"visible_only": [1.0, 1.1], "mask_token_encoder": [2.0, 2.1]}, "speedup": 2.0}
+    flops = {"vit_l_dec8": 3.23, "tiny_75": 3.18}
+    lp = np.r_[np.ones(250), np.zeros(750)]                                          # probe 25 %
+    arms = {"ratio_0.75": _fake_arm(lp, val_loss=0.5), "ref_seed_1": _fake_arm(lp, val_loss=0.5)}
+    at_chance = np.r_[np.ones(110), np.zeros(890)]                                   # 11 %: lower bound 9.1 %
+    assert not R.learned({"correct": at_chance, "chance": 0.1}, 0.01)
+    assert R.learned({"correct": lp, "chance": 0.1}, 0.01) and R.learned({"correct": at_chance}, 0.01)
+    out = R.claim_verdicts(cfg, arms, timing, flops,
+                           partial={1: {"correct": at_chance, "acc": 0.11, "chance": 0.1, "epochs": 1}})
+    assert out["C6"][1].verdict == "inconclusive" and "did not learn" in out["C6"][1].reason
+    below = np.r_[np.ones(180), np.zeros(820)]                                       # learned, but below the probe
+    out = R.claim_verdicts(cfg, arms, timing, flops,
+                           partial={1: {"correct": below, "acc": 0.18, "chance": 0.1, "epochs": 1}})
+    assert out["C6"][1].verdict == "not held"

@@ -340,8 +340,15 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
                        "supervised from scratch at B/L/H with larger gains for larger models.", parts,
                        {"lin_800": 73.5, "lin_1600": 75.1, "mae_B_L_H": [83.6, 85.9, 86.9],
                         "scratch_B_L_H": [82.3, 82.6, 83.1]})
-    # C6: partial fine-tuning lifts LP
-    if 1 in partial and "lp_correct" in arms.get(main, {}):
+    # C6: partial fine-tuning lifts LP -- only where the tuned arm learned at all (an arm left at chance by a
+    # too-short budget would otherwise "refute" the paper with an untrained head)
+    if 1 in partial and "lp_correct" in arms.get(main, {}) and not learned(partial[1], cfg.min_effect):
+        v = stats.not_tested(f"the last-block tuning did not learn at this budget: {100 * partial[1]['acc']:.1f} % "
+                             f"vs chance {100 * partial[1]['chance']:.1f} % (95 % lower bound not above chance + "
+                             f"{100 * cfg.min_effect:g} points; {partial[1]['epochs']} epoch(s)); a longer "
+                             "partial_ft_epochs decides it", lp=arms[main]["lp_acc"], ft1=partial[1]["acc"],
+                             chance=partial[1]["chance"])
+    elif 1 in partial and "lp_correct" in arms.get(main, {}):
         v = stats.decide_trained_paired(arms[main]["lp_correct"], partial[1]["correct"], expect="+", n_boot=nb,
                                 part=f"acc(tune last block) - LP of {main}", lp=arms[main]["lp_acc"],
                                 ft1=partial[1]["acc"], **acc_noise)
@@ -350,6 +357,16 @@ def claim_verdicts(cfg, arms: Dict[str, Dict], timing: Dict, flops: Dict, ft: Op
     out["C6"] = ("Partial fine-tuning: linear probing understates MAE features; tuning only the last block "
                  "lifts 73.5 -> 81.0 (Fig 9).", v, {"lin": 73.5, "ft_1_block": 81.0})
     return out
+
+
+def learned(run: Dict, min_effect: float) -> bool:
+    """Whether a fine-tuning run's val accuracy is above chance: the normal-approximation 95 % lower bound of
+    its per-image accuracy exceeds chance + ``min_effect`` (runs without a ``chance`` entry count as learned)."""
+    if "chance" not in run:
+        return True
+    c = np.asarray(run["correct"], float)
+    lo = c.mean() - 1.96 * np.sqrt(max(c.mean() * (1 - c.mean()), 1e-12) / max(len(c), 1))
+    return bool(lo > run["chance"] + min_effect)
 
 
 SANITY_RECON_MARGIN = 0.10    # "clearly below": at least 10 % below the trivial predictor's mean error

@@ -298,7 +298,7 @@ def finetune_arm(cfg, model: Optional[MaskedAutoencoderViT], data: Dict, device=
              desc=name)
     correct = per_item_correct(vit, loaders["val"], device)
     out = {"name": name, "acc": float(correct.mean()), "correct": correct, "ft_s": time.perf_counter() - t0,
-           "n_blocks": n_blocks, "epochs": epochs, "history": hist, "ema_decay": ema}
+           "n_blocks": n_blocks, "epochs": epochs, "history": hist, "ema_decay": ema, "chance": 1.0 / nc}
     if hist.ema is not None:
         ce = per_item_correct(hist.ema, loaders["val"], device)
         out.update(acc=float(ce.mean()), correct=ce, acc_raw=out["acc"], correct_raw=correct)
