@@ -109,14 +109,18 @@ s; the random-init probe and errors 38 s; each 2-epoch arm with its probe 49-52 
 fine-tuning epoch takes 34 s (24 s on an idle machine). Measured side by side on the main arm's encoder: a probe of
 5,000 images by the mean patch token 24-26 s vs 8-10 s for the old cls probe of 1,000 images (+16 s at that load, x
 5 probes); the 25 % arm and its fine-tuning, dropped, were ~95 s of the old 523 s; one more fine-tuning epoch for
-main and scratch ~+48 s: **expected default wall time alone on 2 idle cores ~545 s**. Knobs that shrink it:
+main and scratch ~+48 s: **expected default wall time alone on 2 idle cores ~545 s**; measured on clean clones
+(2026-12-06 afternoon): 568 s at seed 0 (another notebook beside it part of the time) and 664 s at seed 3 alone
+(the main arm's pre-training 232 s vs 210 s: that afternoon's machine ran ~10-20 % slower than the pilots'
+reference). Knobs that shrink it:
 ``ft_epochs`` (~50 s each over main and scratch; 2 epochs at lr 1e-3 left both at chance at seed 3), ``n_lp_train``
 (3000: ~-35 s over the five probes; sanity then 25.8 vs 14.4 / 22.9 vs 15.6 %), ``epochs`` (~10 s each).
 
 Which claims this budget decides: the sanity claim; C2 on its cost parts (FLOPs ratio, wall-clock); C5 on longer
 pre-training and MAE + FT vs scratch at this one model size; C1 on its one part that runs here (the 75 % main arm
-fine-tuned vs scratch; the LP rise and the FT flatness need ratio arms, not run: named in the claim); C6 on
-last-block tuning vs the probe (see above). C3 (no decoder arm) and C4 (the grid arm's probe at 2 epochs) stay
+fine-tuned vs scratch; the LP rise and the FT flatness need ratio arms, not run: named in the claim); C6 only
+where the last-block tuning learned (its 95 % lower bound above chance + ``min_effect``; one epoch stays at chance
+here, 12.6 % / 10.8 %, so C6 is inconclusive at default, not "not held" by an untrained head). C3 (no decoder arm) and C4 (the grid arm's probe at 2 epochs) stay
 inconclusive. ``long_ratios`` (ratio arms as long as main) stays off: a 90 % arm of 20 epochs (206 s CPU) probed
 15.5 % (cls) vs 15.1 % at random init in the old plan; ci turns it on to run that path.
 
